@@ -91,7 +91,7 @@ def _check_records(records: Sequence[Mapping[str, Any]], group_by: Sequence[str]
     if len(records) == 0:
         raise ValueError("no records to aggregate")
     for index, record in enumerate(records):
-        missing = [key for key in (*REQUIRED_KEYS, *group_by) if key not in record]
+        missing = [key for key in dict.fromkeys((*REQUIRED_KEYS, *group_by)) if key not in record]
         if missing:
             raise ValueError(f"record {index} lacks keys {missing}; it has {sorted(record)}")
 
