@@ -105,7 +105,9 @@ def metric_stats(values: Iterable[float]) -> dict[str, float | int]:
     return {"mean": mean, "std": std, "n": int(finite.size), "n_nonfinite": int(array.size - finite.size)}
 
 
-def summarize(records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = ("dataset", "prompt")) -> list[SummaryRow]:
+def summarize(
+    records: Sequence[Mapping[str, Any]], group_by: Sequence[str] = ("dataset", "prompt")
+) -> list[SummaryRow]:
     """Group records by `group_by` keys; per group: the key values, `count`, and per-metric stats.
 
     Rows are sorted by their key values; metrics appear in first-seen order. A metric missing from some
