@@ -1,0 +1,180 @@
+"""`UltraSamPredictor`: embed an image once, then prompt it any number of times — numpy in, numpy out, original
+pixel coordinates, like segment-anything's `SamPredictor`.
+
+Conventions: points are `(x, y)` with `x` along the width; boxes are `[x0, y0, x1, y1]`; both in the pixel
+coordinates of the image given to `set_image`. Masks come back at that image's size.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .models.configuration_ultrasam import UltraSamConfig
+from .models.image_loading import load_frames
+from .models.image_processing_ultrasam import UltraSamImageProcessor
+from .models.modeling_ultrasam import UltraSamModel
+from .models.processing_ultrasam import UltraSamProcessor
+
+
+def processor_for_config(config: UltraSamConfig) -> UltraSamProcessor:
+    """The processor a checkpoint was trained with, from its config (used when a folder has no processor config)."""
+    input_size = config.vision_config.image_size
+    mask_size = input_size // config.vision_config.patch_size * 4
+    image_processor = UltraSamImageProcessor(
+        preprocessing=config.preprocessing,
+        size={"longest_edge": input_size},
+        pad_size={"height": input_size, "width": input_size},
+        mask_size={"longest_edge": mask_size},
+        mask_pad_size={"height": mask_size, "width": mask_size},
+    )
+    return UltraSamProcessor(image_processor)
+
+
+def load_processor(folder, config: UltraSamConfig) -> UltraSamProcessor:
+    """The folder's saved processor when it has one, else the one its config implies."""
+    if Path(folder, "preprocessor_config.json").is_file() or Path(folder, "processor_config.json").is_file():
+        return UltraSamProcessor.from_pretrained(folder)
+    return processor_for_config(config)
+
+
+class UltraSamPredictor:
+    r"""
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from ultrasam_hf import UltraSamConfig, UltraSamModel
+    >>> from ultrasam_hf.predictor import UltraSamPredictor
+    >>> predictor = UltraSamPredictor(UltraSamModel(UltraSamConfig.from_preset("tiny")))
+    >>> predictor.set_image(np.random.randint(0, 255, (120, 160), dtype=np.uint8))
+    >>> masks, scores, logits = predictor.predict(boxes=[20, 30, 90, 100], multimask_output=False)
+    >>> masks.shape, scores.shape
+    ((1, 1, 120, 160), (1, 1))
+    ```
+    """
+
+    def __init__(self, model: UltraSamModel, processor: UltraSamProcessor | None = None, device=None):
+        self.model = model.eval()
+        self.processor = processor or processor_for_config(model.config)
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model.to(self.device)
+        self.reset_image()
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id, device=None, **kwargs) -> "UltraSamPredictor":
+        """Load a model folder or Hub repository (and its processor, or the one its config implies)."""
+        model = UltraSamModel.from_pretrained(path_or_repo_id, **kwargs)
+        return cls(model, load_processor(path_or_repo_id, model.config), device=device)
+
+    def reset_image(self) -> None:
+        self.image_embeddings = None
+        self.original_size = None
+        self.reshaped_input_size = None
+
+    @torch.no_grad()
+    def set_image(self, image, frame: int | None = None) -> None:
+        """Embed `image` (anything `load_frames` accepts). A multi-frame input needs `frame=` to pick one."""
+        frames = load_frames(image)
+        if len(frames) > 1 and frame is None:
+            raise ValueError(f"The image has {len(frames)} frames: pass frame=<index> to choose one.")
+        index = 0 if frame is None else frame
+        if not 0 <= index < len(frames):
+            raise ValueError(f"frame={frame} is out of range for an input with {len(frames)} frame(s).")
+        inputs = self.processor.image_processor(frames[index], return_tensors="pt")
+        self.original_size = tuple(int(v) for v in inputs["original_sizes"][0])
+        self.reshaped_input_size = tuple(int(v) for v in inputs["reshaped_input_sizes"][0])
+        self.image_embeddings = self.model.get_image_embeddings(inputs["pixel_values"].to(self.device))
+
+    @torch.no_grad()
+    def predict(
+        self,
+        boxes=None,
+        points=None,
+        labels=None,
+        mask_input=None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """
+        Segment the objects given by the prompts on the image set by `set_image`.
+
+        Args:
+            boxes (`np.ndarray` `(4,)` or `(K, 4)` XYXY, *optional*): one box per object.
+            points (`np.ndarray` `(N, 2)` for one object, or `(K, N, 2)`, *optional*): `(x, y)` clicks.
+            labels (`np.ndarray` `(N,)` or `(K, N)`, *optional*): 1 foreground, 0 background; all 1 when omitted.
+            mask_input (`np.ndarray` `(K, h, w)` or `(h, w)`, *optional*): low-res logits from a previous call
+                (its third output), to refine that prediction.
+            multimask_output (`bool`): three masks per object (with their scores) instead of one.
+            return_logits (`bool`): return mask logits instead of booleans.
+
+        Returns:
+            `masks` `(K, C, H, W)` at the original size, `scores` `(K, C)` predicted IoU, and the low-res logits
+            `(K, C, h, w)`.
+        """
+        if self.image_embeddings is None:
+            raise ValueError("Call set_image(image) before predict().")
+        if boxes is None and points is None and mask_input is None:
+            raise ValueError("No prompt given: pass boxes=, points= (with labels=) or mask_input=.")
+        input_boxes, input_points, input_labels = self._prompts(boxes, points, labels)
+        num_objects = next(t.shape[1] for t in (input_boxes, input_points) if t is not None) if (
+            input_boxes is not None or input_points is not None
+        ) else 1
+        input_masks = None
+        if mask_input is not None:
+            input_masks = torch.as_tensor(np.asarray(mask_input, dtype=np.float32), device=self.device)
+            input_masks = input_masks.reshape(1, -1, *input_masks.shape[-2:])
+            if not torch.isfinite(input_masks).all():
+                raise ValueError("mask_input contains NaN or infinite values.")
+            low_res = self.image_embeddings.shape[-1] * 4
+            if input_masks.shape[-2:] != (low_res, low_res) or input_masks.shape[1] not in (1, num_objects):
+                raise ValueError(
+                    f"mask_input has shape {tuple(np.shape(mask_input))}: expected (K, {low_res}, {low_res}) low-res "
+                    f"logits (the third output of predict) with K = 1 or the {num_objects} prompted objects."
+                )
+        outputs = self.model(
+            image_embeddings=self.image_embeddings,
+            input_boxes=input_boxes,
+            input_points=input_points,
+            input_labels=input_labels,
+            input_masks=input_masks,
+            multimask_output=multimask_output,
+        )
+        low_res_logits = outputs.pred_masks  # (1, K, C, h, w)
+        masks = self.processor.post_process_masks(
+            low_res_logits.cpu(), [self.original_size], [self.reshaped_input_size], binarize=not return_logits
+        )[0]
+        return masks.numpy(), outputs.iou_scores[0].cpu().numpy(), low_res_logits[0].cpu().numpy()
+
+    def _prompts(self, boxes, points, labels):
+        """Check prompts against the image (the processor's rules) and map them to the model's input frame."""
+        height, width = self.original_size
+        checked_boxes = checked_points = checked_labels = None
+        if boxes is not None:
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            checked_boxes = np.asarray(self.processor._check_and_clip_boxes([boxes.tolist()], [(height, width)])[0])
+        if points is not None:
+            points = np.asarray(points, dtype=np.float64)
+            points = points.reshape(1, -1, 2) if points.ndim <= 2 else points
+            labels = np.ones(points.shape[:-1]) if labels is None else np.asarray(labels, dtype=np.float64)
+            labels = labels.reshape(points.shape[:-1]) if labels.size == np.prod(points.shape[:-1]) else labels
+            if labels.shape != points.shape[:-1]:
+                raise ValueError(f"labels have shape {labels.shape} but points {points.shape}: one label per point.")
+            self.processor._check_points([points.tolist()], [labels.tolist()], [(height, width)], self.processor.point_pad_value)
+            checked_points, checked_labels = points, labels
+            if checked_boxes is not None and len(checked_boxes) != len(checked_points):
+                raise ValueError(
+                    f"{len(checked_boxes)} boxes and {len(checked_points)} point groups: give one point group per box."
+                )
+        scale = self._scale()
+        to_tensor = lambda array, dtype=torch.float32: torch.as_tensor(array, dtype=dtype, device=self.device)[None]  # noqa: E731
+        return (
+            None if checked_boxes is None else to_tensor(checked_boxes * np.tile(scale, 2)),
+            None if checked_points is None else to_tensor(checked_points * scale),
+            None if checked_labels is None else to_tensor(checked_labels, torch.int64),
+        )
+
+    def _scale(self) -> np.ndarray:
+        """(x, y) factors from original pixels to the resized (unpadded) model input, as SamProcessor computes them."""
+        (height, width), (new_height, new_width) = self.original_size, self.reshaped_input_size
+        return np.array([new_width / width, new_height / height])
