@@ -142,4 +142,5 @@ def test_save_and_load_round_trip(tmp_path, preset):
     assert loaded.to_dict() == processor.to_dict()
     assert loaded.preprocessing == processor.preprocessing
     image = _rgb(50, 70)
-    assert torch.equal(loaded(image, return_tensors="pt")["pixel_values"], processor(image, return_tensors="pt")["pixel_values"])
+    expected = processor(image, return_tensors="pt")["pixel_values"]
+    assert torch.equal(loaded(image, return_tensors="pt")["pixel_values"], expected)

@@ -84,7 +84,8 @@ def test_empty_or_inverted_box_raises_naming_it(processor, box):
 
 
 def test_box_partly_outside_is_clipped_with_warning(processor):
-    with pytest.warns(UserWarning, match=r"Box \[-20.0, 250.0, 450.0, 350.0\].*clipped to \[0.0, 250.0, 400.0, 300.0\]"):
+    message = r"Box \[-20.0, 250.0, 450.0, 350.0\].*clipped to \[0.0, 250.0, 400.0, 300.0\]"
+    with pytest.warns(UserWarning, match=message):
         inputs = processor(images=IMAGE, input_boxes=[[[-20, 250, 450, 350]]], return_tensors="pt")
     torch.testing.assert_close(inputs["input_boxes"].float(), torch.tensor([[[0.0, 160.0, 256.0, 192.0]]]))
 

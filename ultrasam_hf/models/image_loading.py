@@ -217,7 +217,8 @@ def _decode_dicom(ds, name: str) -> tuple[np.ndarray, dict]:
 
 def _first_value(value) -> float:
     """WindowCenter/WindowWidth may hold several alternative views: use the first."""
-    return float(value[0]) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else float(value)
+    several = isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
+    return float(value[0]) if several else float(value)
 
 
 def _monochrome_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:

@@ -59,8 +59,16 @@ class UltraSamProcessor(SamProcessor):
     def __init__(self, image_processor):
         super().__init__(image_processor)
 
-    def __call__(self, images=None, text=None, segmentation_maps=None, input_points=None, input_labels=None,
-                 input_boxes=None, **kwargs):
+    def __call__(
+        self,
+        images=None,
+        text=None,
+        segmentation_maps=None,
+        input_points=None,
+        input_labels=None,
+        input_boxes=None,
+        **kwargs,
+    ):
         r"""
         images (path, `pydicom.Dataset`, `PIL.Image.Image`, `np.ndarray` or a list of them):
             The images, anything [`UltraSamImageProcessor`] accepts; a multi-frame input gives one image per frame.
@@ -96,7 +104,9 @@ class UltraSamProcessor(SamProcessor):
             try:
                 array = np.asarray(per_image, dtype=np.float64)
             except (TypeError, ValueError) as error:
-                raise ValueError(f"`{name}` for image {i} is not a regular numeric nested list: {per_image!r}.") from error
+                raise ValueError(
+                    f"`{name}` for image {i} is not a regular numeric nested list: {per_image!r}."
+                ) from error
             if last_dim is not None and (array.ndim < 2 or array.shape[-1] != last_dim):
                 raise ValueError(
                     f"`{name}` for image {i} has shape {array.shape}: expected the last dimension to hold "
