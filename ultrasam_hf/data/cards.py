@@ -1,0 +1,181 @@
+"""Dataset cards -> registry. The cards' YAML front matter is the single source of truth for every dataset spec."""
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+VOCABULARY_CARD = "us-43d"
+REDISTRIBUTION_VALUES = ("allowed", "forbidden", "unknown")
+SPLIT_RULES = ("group_hash", "official_folds", "official_folder")
+# Readers whose masks hold label values: their category keys must be integers or "r,g,b" colours.
+LABEL_VALUE_READERS = ("image_mask_pairs", "ellipse", "volume", "npy", "hdf5")
+COLOUR_KEY = re.compile(r"\d{1,3},\d{1,3},\d{1,3}")
+REQUIRED_FIELDS = ("slug", "in_us43d", "redistribution", "source", "reader", "spec", "categories", "anatomy", "split")
+
+
+def default_cards_dir() -> Path:
+    """`dataset_cards/` of the checkout, overridable with `ULTRASAM_CARDS_DIR` (installed packages, tests)."""
+    if os.environ.get("ULTRASAM_CARDS_DIR"):
+        return Path(os.environ["ULTRASAM_CARDS_DIR"])
+    return Path(__file__).resolve().parents[2] / "dataset_cards"
+
+
+@dataclass
+class DatasetSpec:
+    """One dataset: where its files are, which reader turns them into rows, how it is split and labelled."""
+
+    slug: str
+    pretty_name: str
+    license: str
+    index: int | None
+    in_us43d: bool
+    redistribution: str
+    source: str
+    reader: str
+    spec: dict
+    categories: dict  # raw key (str) -> dataset category name
+    anatomy: dict  # dataset category name -> anatomy term
+    split: dict
+    min_area: int = 16
+    class_labels: dict | None = None
+    raw_folders: list = field(default_factory=list)  # folder names a raw download may have under --raw-root
+    citation: str = ""
+    licence_note: str = ""
+    card_path: str = ""
+
+
+def read_front_matter(path: Path) -> dict:
+    text = Path(path).read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        raise ValueError(f"{path}: a dataset card must start with YAML front matter between '---' lines")
+    try:
+        _, block, _ = text.split("---", 2)
+    except ValueError:
+        raise ValueError(f"{path}: front matter is not closed by a second '---' line") from None
+    try:
+        data = yaml.safe_load(block) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: front matter is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: front matter must be a mapping")
+    return data
+
+
+def load_anatomy_vocabulary(cards_dir=None) -> list:
+    path = Path(cards_dir or default_cards_dir()) / VOCABULARY_CARD / "README.md"
+    if not path.is_file():
+        raise FileNotFoundError(f"anatomy vocabulary card not found: {path}")
+    vocabulary = (read_front_matter(path).get("ultrasam") or {}).get("anatomy_vocabulary")
+    if not vocabulary or not isinstance(vocabulary, list):
+        raise ValueError(f"{path}: field 'ultrasam.anatomy_vocabulary' must be a non-empty list")
+    return [str(term) for term in vocabulary]
+
+
+def normalise_key(key) -> str:
+    """255 -> "255"; "255, 0, 0" -> "255,0,0"; polygon labels stay as written."""
+    text = str(key).strip()
+    compact = text.replace(" ", "")
+    return compact if COLOUR_KEY.fullmatch(compact) else text
+
+
+def parse_card(path: Path, vocabulary, known_readers) -> DatasetSpec:
+    """Parse and validate one card; every error names the card and the field."""
+    path = Path(path)
+    meta = read_front_matter(path)
+    where = f"dataset card {path}"
+    ultrasam = meta.get("ultrasam")
+    if not isinstance(ultrasam, dict):
+        raise ValueError(f"{where}: missing 'ultrasam' mapping")
+    missing = [name for name in REQUIRED_FIELDS if name not in ultrasam]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {', '.join('ultrasam.' + name for name in missing)}")
+    slug = ultrasam["slug"]
+    if slug != path.parent.name:
+        raise ValueError(f"{where}: ultrasam.slug {slug!r} must equal the folder name {path.parent.name!r}")
+    if "license" not in meta:
+        raise ValueError(f"{where}: missing field 'license'")
+    if ultrasam["redistribution"] not in REDISTRIBUTION_VALUES:
+        raise ValueError(f"{where}: ultrasam.redistribution must be one of {REDISTRIBUTION_VALUES}")
+    reader = ultrasam["reader"]
+    if reader not in known_readers:
+        raise ValueError(f"{where}: ultrasam.reader {reader!r} is not one of {sorted(known_readers)}")
+    if not isinstance(ultrasam["spec"], dict):
+        raise ValueError(f"{where}: ultrasam.spec must be a mapping")
+    categories = ultrasam["categories"]
+    if not isinstance(categories, dict) or not categories:
+        raise ValueError(f"{where}: ultrasam.categories must be a non-empty mapping raw key -> category name")
+    categories = {normalise_key(key): str(name) for key, name in categories.items()}
+    if ultrasam["reader"] in LABEL_VALUE_READERS and not isinstance((ultrasam["spec"] or {}).get("mask"), dict):
+        bad = [key for key in categories if not (key.isdigit() or COLOUR_KEY.fullmatch(key))]
+        if bad:
+            raise ValueError(
+                f"{where}: ultrasam.categories keys {bad} must be label values (e.g. 255) or colours 'r,g,b' for reader "
+                f"{ultrasam['reader']!r} (or give spec.mask as a mapping category key -> mask file template)"
+            )
+    anatomy = ultrasam["anatomy"]
+    if not isinstance(anatomy, dict):
+        raise ValueError(f"{where}: ultrasam.anatomy must be a mapping category name -> anatomy term")
+    for name in sorted(set(categories.values())):
+        if name not in anatomy:
+            raise ValueError(f"{where}: ultrasam.anatomy has no entry for category {name!r}")
+    unknown = sorted(term for term in anatomy.values() if term not in vocabulary)
+    if unknown:
+        raise ValueError(f"{where}: ultrasam.anatomy term(s) {unknown} not in the us-43d anatomy_vocabulary")
+    split = ultrasam["split"]
+    if not isinstance(split, dict) or split.get("rule") not in SPLIT_RULES:
+        raise ValueError(f"{where}: ultrasam.split.rule must be one of {SPLIT_RULES}")
+    min_area = ultrasam.get("min_area", 16)
+    if not isinstance(min_area, int) or min_area < 1:
+        raise ValueError(f"{where}: ultrasam.min_area must be a positive integer")
+    return DatasetSpec(
+        slug=slug,
+        pretty_name=str(meta.get("pretty_name", slug)),
+        license=str(meta["license"]),
+        index=ultrasam.get("index"),
+        in_us43d=bool(ultrasam["in_us43d"]),
+        redistribution=ultrasam["redistribution"],
+        source=str(ultrasam["source"]),
+        reader=reader,
+        spec=ultrasam["spec"],
+        categories=categories,
+        anatomy={str(key): str(value) for key, value in anatomy.items()},
+        split=split,
+        min_area=min_area,
+        class_labels=ultrasam.get("class_labels"),
+        raw_folders=[str(name) for name in ultrasam.get("raw_folders", [])] or [slug],
+        citation=str(ultrasam.get("citation", "")),
+        licence_note=str(ultrasam.get("licence_note", "")),
+        card_path=str(path),
+    )
+
+
+def load_registry(cards_dir=None, strict: bool = True) -> dict:
+    """All dataset cards of `cards_dir` (default `dataset_cards/`) -> {slug: DatasetSpec}, validated.
+
+    strict: raise one ValueError listing every invalid card; with strict=False invalid cards are left out with a
+    warning (so one broken card does not block building the others).
+    """
+    from .readers import READERS
+
+    cards_dir = Path(cards_dir or default_cards_dir())
+    vocabulary = set(load_anatomy_vocabulary(cards_dir))
+    registry, errors = {}, []
+    for card in sorted(cards_dir.glob("*/README.md")):
+        if card.parent.name == VOCABULARY_CARD:
+            continue
+        try:
+            spec = parse_card(card, vocabulary, READERS)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        registry[spec.slug] = spec
+    if errors and strict:
+        raise ValueError(f"{len(errors)} invalid dataset card(s):\n" + "\n".join(errors))
+    for error in errors:
+        warnings.warn(error, stacklevel=2)
+    return registry

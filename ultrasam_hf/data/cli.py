@@ -1,0 +1,68 @@
+"""`ultrasam data build` / `ultrasam data info` (wired into the `ultrasam` entry point by ultrasam_hf/cli.py)."""
+
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="build and inspect the US-43d datasets")
+    commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+
+    build = commands.add_parser("build", help="convert raw downloads into verified Parquet shards + manifest")
+    build.add_argument("dataset", nargs="*", help="dataset slug(s) (see `ultrasam data info`)")
+    build.add_argument("--raw", help="raw folder of the single DATASET")
+    build.add_argument("--all", action="store_true", help="build every dataset found under --raw-root")
+    build.add_argument("--raw-root", help="folder holding one raw folder per dataset (names from the cards' raw_folders)")
+    build.add_argument("--out", required=True, help="output folder (one sub-folder per dataset)")
+    build.add_argument("--num-workers", type=int, default=1)
+    build.add_argument("--max-shard-mb", type=float, default=256)
+    build.add_argument("--duplicates", choices=("keep", "drop-exact", "drop-near"), default="keep")
+    build.add_argument("--near-threshold", type=int, default=4, help="pHash Hamming distance counted as near duplicate")
+    build.add_argument("--cards", help="dataset card folder (default: the package's dataset_cards/)")
+    build.add_argument("--no-progress", action="store_true")
+    build.set_defaults(func=run_build)
+
+    info = commands.add_parser("info", help="list the registered datasets, or summarise a build folder")
+    info.add_argument("build_dir", nargs="?", help="a build folder: print its manifest summary")
+    info.add_argument("--cards", help="dataset card folder")
+    info.set_defaults(func=run_info)
+    data.set_defaults(func=lambda args: data.print_help() or 2)
+
+
+def run_build(args) -> int:
+    from .builder import build_all, build_dataset
+    from .cards import load_registry
+
+    registry = load_registry(args.cards, strict=False)
+    options = dict(num_workers=args.num_workers, max_shard_mb=args.max_shard_mb, duplicates=args.duplicates, near_threshold=args.near_threshold, progress=not args.no_progress)
+    if args.all or args.raw_root:
+        if not args.raw_root:
+            raise ValueError("--all needs --raw-root")
+        summary = build_all(args.raw_root, args.out, datasets=args.dataset or None, registry=registry, **options)
+    else:
+        if len(args.dataset) != 1 or not args.raw:
+            raise ValueError("give one DATASET with --raw DIR, or --all --raw-root ROOT")
+        manifest = build_dataset(args.dataset[0], args.raw, args.out, registry=registry, **options)
+        summary = {"datasets": {manifest["dataset"]: {"items": manifest["items"], "rows": manifest["rows"], "skip_reasons": manifest["skip_reasons"]}}, "not_built": {}}
+    for slug, entry in summary["datasets"].items():
+        items = entry["items"]
+        print(f"{slug}: {items['converted']}/{items['total']} items converted, rows {entry['rows']}, skipped {entry['skip_reasons'] or 0}")
+    for slug, reason in summary["not_built"].items():
+        print(f"{slug}: not built: {reason}")
+    print(f"manifest: {Path(args.out) / 'manifest.json'}")
+    return 1 if summary["not_built"] and not summary["datasets"] else 0
+
+
+def run_info(args) -> int:
+    from .cards import load_registry
+
+    if args.build_dir:
+        manifest = Path(args.build_dir) / "manifest.json"
+        if not manifest.is_file():
+            raise FileNotFoundError(f"no manifest.json in {args.build_dir}")
+        print(json.dumps(json.loads(manifest.read_text()), indent=1))
+        return 0
+    for slug, spec in load_registry(args.cards, strict=False).items():
+        index = "extra" if spec.index is None else f"#{spec.index}"
+        print(f"{slug:32s} {index:6s} {spec.reader:18s} {spec.license:14s} {spec.redistribution:10s} {', '.join(sorted(set(spec.anatomy.values())))}")
+    return 0

@@ -1,0 +1,130 @@
+"""Decoding raw 2-D images and label masks, whatever their mode (1-bit, grey, 16-bit, RGB, palette, DICOM)."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from .base import SkipItem
+
+
+PASSTHROUGH_FORMATS = ("PNG", "JPEG")
+
+
+def read_image(path: Path) -> tuple:
+    """-> (uint8 [H, W] or [H, W, 3], source bytes to store as is or None, pixel spacing in mm or None)."""
+    path = Path(path)
+    if path.suffix.lower() == ".dcm":
+        return read_dicom(path)
+    try:
+        with Image.open(path) as image:
+            image.load()  # forces a full decode: truncated files fail here, not later
+            array = to_uint8(image)
+            passthrough = image.format in PASSTHROUGH_FORMATS and image.mode in ("L", "RGB")
+    except (OSError, SyntaxError, ValueError) as error:
+        raise SkipItem(f"unreadable image: {path.name}: {error}") from None
+    return array, (path.read_bytes() if passthrough else None), None
+
+
+def to_uint8(image: Image.Image) -> np.ndarray:
+    if image.mode in ("L", "RGB"):
+        return np.asarray(image)
+    if image.mode in ("1", "LA"):
+        return np.asarray(image.convert("L"))
+    if image.mode in ("P", "PA", "RGBA", "CMYK", "YCbCr"):
+        return np.asarray(image.convert("RGB"))
+    return rescale_to_uint8(np.asarray(image))  # I;16, I, F: medical exports with a wider range
+
+
+def rescale_to_uint8(array: np.ndarray) -> np.ndarray:
+    array = array.astype(np.float32)
+    low, high = float(array.min()), float(array.max())
+    if high <= low:
+        return np.zeros(array.shape, dtype=np.uint8)
+    return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def read_dicom(path: Path) -> tuple:
+    """Pixels and spacing only: no DICOM tag (patient name, ids, dates) is carried into the output."""
+    import pydicom
+    from pydicom.pixels import apply_color_lut, convert_color_space
+
+    try:
+        dataset = pydicom.dcmread(path)
+        pixels = dataset.pixel_array
+    except Exception as error:  # pydicom raises many types for broken files
+        raise SkipItem(f"unreadable image: {path.name}: {error}") from None
+    photometric = str(dataset.get("PhotometricInterpretation", ""))
+    if photometric == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, dataset)
+    elif photometric.startswith("YBR"):
+        pixels = convert_color_space(pixels, photometric, "RGB")
+    if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+        pixels = pixels[0]
+    array = pixels if pixels.dtype == np.uint8 else rescale_to_uint8(pixels)
+    spacing = None
+    if "PixelSpacing" in dataset:
+        spacing = [float(value) for value in dataset.PixelSpacing]
+    elif "SequenceOfUltrasoundRegions" in dataset and len(dataset.SequenceOfUltrasoundRegions):
+        region = dataset.SequenceOfUltrasoundRegions[0]
+        if region.get("PhysicalUnitsXDirection") == 3 and region.get("PhysicalUnitsYDirection") == 3:  # 3 = cm
+            spacing = [float(region.PhysicalDeltaY) * 10.0, float(region.PhysicalDeltaX) * 10.0]
+    return array, None, spacing
+
+
+def read_label_image(path: Path, colour_coded: bool) -> np.ndarray:
+    """Raw mask -> int label array [H, W], or uint8 [H, W, 3] when the masks are colour-coded.
+
+    1-bit masks become 0/255 (so cards can use 255 for every binary release); palette masks keep their palette
+    indices (USGRA: 0 background, 1 nerve, 2 vessel) unless the card says they are colour-coded.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if colour_coded:
+                return np.asarray(image.convert("RGB"))
+            if image.mode == "1":
+                return np.asarray(image, dtype=np.uint8) * np.uint8(255)
+            if image.mode in ("RGB", "RGBA"):
+                rgb = np.asarray(image.convert("RGB"))
+                if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+                    raise SkipItem(f"colour mask without colour categories: {path.name}")
+                return rgb[..., 0].astype(np.int64)
+            if image.mode in ("LA", "PA"):
+                return np.asarray(image)[..., 0].astype(np.int64)
+            return np.asarray(image).astype(np.int64)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise SkipItem(f"unreadable mask: {path.name}: {error}") from None
+
+
+def labels_to_layers(labels: np.ndarray, categories: dict, spec: dict) -> tuple:
+    """Label array -> ({category key: bool mask}, {unmapped raw value: pixel count}).
+
+    Spec options: `threshold` (values above it are foreground, key 255), `background` (default 0),
+    `colour_tolerance` (max per-channel difference for colour-coded masks), `fill_holes`.
+    """
+    layers, unmapped = {}, {}
+    if labels.ndim == 3:  # colour-coded
+        tolerance = int(spec.get("colour_tolerance", 0))
+        claimed = np.zeros(labels.shape[:2], dtype=bool)
+        for key in categories:
+            colour = np.array([int(part) for part in key.split(",")], dtype=np.int16)
+            layer = np.all(np.abs(labels.astype(np.int16) - colour) <= tolerance, axis=-1)
+            layers[key] = layer
+            claimed |= layer
+        leftover = ~claimed & np.any(labels > tolerance, axis=-1)
+        if leftover.any():
+            unmapped["other colours"] = int(leftover.sum())
+    else:
+        if spec.get("threshold") is not None:
+            labels = np.where(labels > float(spec["threshold"]), 255, 0)
+        background = int(spec.get("background", 0))
+        for value, count in zip(*np.unique(labels, return_counts=True)):
+            if int(value) != background and str(int(value)) not in categories:
+                unmapped[str(int(value))] = int(count)
+        for key in categories:
+            layers[key] = labels == int(key)
+    if spec.get("fill_holes"):
+        layers = {key: ndimage.binary_fill_holes(layer) for key, layer in layers.items()}
+    return {key: layer for key, layer in layers.items() if layer.any()}, unmapped
