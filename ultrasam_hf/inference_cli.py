@@ -39,9 +39,9 @@ def run_segment(args) -> int:
     from .predictor import UltraSamPredictor
 
     if args.box is None and not args.point:
+        if args.negative:
+            raise ValueError("--negative clicks need a positive --point or a --box")
         raise ValueError("give a prompt: --box X0 Y0 X1 Y1 or at least one --point X Y (with optional --negative X Y)")
-    if args.negative and not args.point and args.box is None:
-        raise ValueError("--negative clicks need a positive --point or a --box")
     image_path = Path(args.image)
     frames = load_frames(image_path)
     indices = range(len(frames)) if args.frame is None else [args.frame]
