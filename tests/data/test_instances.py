@@ -1,0 +1,24 @@
+import numpy as np
+
+from ultrasam_hf.data import decode_instance_mask
+from ultrasam_hf.data.instances import encode_mask, layers_to_instances
+
+from data_fixtures import two_blobs
+
+
+def test_components_become_instances_and_specks_are_recorded():
+    labels = two_blobs()
+    layers = {"1": labels == 1, "2": labels == 2}
+    result = layers_to_instances(layers, {"1": "nerve", "2": "vessel"}, {"nerve": "nerve", "vessel": "vessel"}, min_area=4)
+    assert [(obj["category"], obj["area"]) for obj in result.objects] == [("nerve", 120), ("vessel", 36)]
+    assert result.dropped == [{"category": "nerve", "area": 1}]
+    assert result.objects[0]["bbox"] == [5.0, 5.0, 17.0, 15.0]
+    np.testing.assert_array_equal(decode_instance_mask(result.objects[1]), labels == 2)
+
+
+def test_rle_round_trip_is_a_string():
+    mask = np.zeros((7, 9), dtype=bool)
+    mask[2:5, 1:8] = True
+    rle = encode_mask(mask)
+    assert isinstance(rle["counts"], str) and rle["size"] == [7, 9]
+    np.testing.assert_array_equal(decode_instance_mask({"mask": rle}), mask)
