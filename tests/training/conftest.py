@@ -1,0 +1,97 @@
+"""Small generated US-43d shards (the documented row schema) for the training tests."""
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _encode(mask):
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"counts": rle["counts"].decode("ascii"), "size": [int(mask.shape[0]), int(mask.shape[1])]}
+
+
+def make_row(dataset: str, index: int, split: str, rng, height=48, width=64, instances=2) -> dict:
+    """A speckled grey image with `instances` bright ellipses, each an instance."""
+    yy, xx = np.mgrid[:height, :width]
+    image = rng.normal(60, 20, (height, width))
+    objects = []
+    for k in range(instances):
+        cy, cx = rng.uniform(10, height - 10), rng.uniform(10, width - 10)
+        ry, rx = rng.uniform(4, 9), rng.uniform(4, 12)
+        mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        for other in objects:
+            mask &= ~other["_mask"]
+        if mask.sum() < 8:
+            continue
+        image[mask] += 120
+        rows, cols = np.nonzero(mask)
+        objects.append({
+            "_mask": mask,
+            "mask": _encode(mask),
+            "bbox": [float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)],
+            "area": int(mask.sum()),
+            "category": "blob",
+            "anatomy": "breast lesion",
+            "class_label": None,
+        })
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    for obj in objects:
+        obj.pop("_mask")
+    return {
+        "image": {"bytes": buffer.getvalue(), "path": None},
+        "dataset": dataset,
+        "image_id": f"{dataset}_{index:04d}",
+        "group_id": f"{dataset}_{index:04d}",
+        "frame_index": None,
+        "split": split,
+        "height": height,
+        "width": width,
+        "pixel_spacing_mm": None,
+        "license": "cc-by-4.0",
+        "source_files": [f"{index}.png"],
+        "objects": objects,
+    }
+
+
+def write_shards(root: Path, counts: dict, seed: int = 0) -> Path:
+    """`root/<slug>/<split>/<split>-00000-of-00001.parquet` for counts `{slug: {split: n}}`."""
+    import datasets
+
+    from ultrasam_hf.data.schema import FEATURES
+
+    rng = np.random.default_rng(seed)
+    for slug, splits in counts.items():
+        for split, n in splits.items():
+            rows = [make_row(slug, i, split, rng, instances=int(rng.integers(1, 4))) for i in range(n)]
+            folder = root / slug / split
+            folder.mkdir(parents=True, exist_ok=True)
+            datasets.Dataset.from_list(rows, features=FEATURES).to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory) -> Path:
+    return write_shards(tmp_path_factory.mktemp("shards"), {"alpha": {"train": 12, "validation": 3}, "beta": {"train": 6, "validation": 2}})
+
+
+def run_script(args: list, env_extra=None, launcher=("accelerate", "launch", "--num_processes", "1", "--cpu"), timeout=600):
+    """Run scripts/pretrain.py through `accelerate launch`; returns the CompletedProcess (raises on failure)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    command = [accelerate, *launcher[1:], str(REPO / "scripts" / "pretrain.py"), *map(str, args)]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+    return result

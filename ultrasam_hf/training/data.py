@@ -1,0 +1,295 @@
+"""Training data: US-43d shards -> mixed, seeded, resumable batches of preprocessed images, low-res masks and prompts.
+
+Everything random about one sample (flip, instance subset, prompt types and positions) is drawn from
+`np.random.default_rng([seed, epoch, position])`, `position` being the sample's place in its epoch: a sample is a pure
+function of (seed, epoch, position), whatever the process count, worker count or resume point.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .prompt_sampling import BOX, POINT, sample_training_prompt, scale_coordinates, select_instances
+
+
+# --------------------------------------------------------------------------------------------------------------- loading
+def _data_layer():
+    try:
+        from .. import data as data_layer
+    except ImportError:  # pragma: no cover - the data layer is part of the package
+        return None
+    return data_layer
+
+
+def decode_instance_mask(obj: dict) -> np.ndarray:
+    data_layer = _data_layer()
+    if data_layer is not None and hasattr(data_layer, "decode_instance_mask"):
+        return data_layer.decode_instance_mask(obj)
+    from ..data.instances import decode_instance_mask as decode
+
+    return decode(obj)
+
+
+def shard_files(data_dir, split: str, datasets=None) -> dict[str, list[str]]:
+    """Parquet shards of `split` under `data_dir`, per dataset slug (builder layout `<slug>/<split>/*.parquet`)."""
+    data_dir = Path(data_dir)
+    files: dict[str, list[str]] = {}
+    for path in sorted(glob.glob(str(data_dir / "*" / split / "*.parquet"))):
+        slug = Path(path).parents[1].name
+        if datasets is None or slug in datasets:
+            files.setdefault(slug, []).append(path)
+    return files
+
+
+def load_split(data_dirs, split: str, datasets=None, streaming: bool = False, by_dataset: bool = False):
+    """Rows of `split` from one or several shard folders, through `ultrasam_hf.data.load_us43d` when it exists.
+
+    Returns one `datasets.Dataset` / `IterableDataset`, or with `by_dataset` a dict slug -> dataset (for mixing).
+    """
+    import datasets as hf_datasets
+
+    data_layer = _data_layer()
+    if isinstance(data_dirs, (str, os.PathLike)):
+        data_dirs = [data_dirs]
+    per_dataset: dict[str, list] = {}
+    for data_dir in data_dirs:
+        files = shard_files(data_dir, split, datasets)
+        if not files:
+            raise FileNotFoundError(f"no {split!r} shards under {data_dir} (expected <slug>/{split}/*.parquet)")
+        for slug in sorted(files):
+            if data_layer is not None and hasattr(data_layer, "load_us43d"):
+                part = data_layer.load_us43d(data_dir, datasets=[slug], split=split, streaming=streaming)
+            else:
+                from ..data.schema import FEATURES
+
+                part = hf_datasets.load_dataset(
+                    "parquet", data_files=files[slug], split="train", features=FEATURES, streaming=streaming
+                )
+            per_dataset.setdefault(slug, []).append(part)
+    merged = {
+        slug: parts[0] if len(parts) == 1 else hf_datasets.concatenate_datasets(parts) for slug, parts in per_dataset.items()
+    }
+    if by_dataset:
+        return merged
+    parts = [merged[slug] for slug in sorted(merged)]
+    return parts[0] if len(parts) == 1 else hf_datasets.concatenate_datasets(parts)
+
+
+def mixing_weights(counts: dict[str, int], temperature: float = 1.0) -> dict[str, float]:
+    """Sampling probability of each dataset, `n_i ** (1 / T)` normalised (T=1: proportional to size, T->inf: uniform),
+    from the data layer when it provides `mixing_weights`."""
+    data_layer = _data_layer()
+    if data_layer is not None and hasattr(data_layer, "mixing_weights"):
+        try:
+            return dict(data_layer.mixing_weights(counts, temperature=temperature))
+        except TypeError:
+            pass
+    powered = {slug: float(n) ** (1.0 / temperature) for slug, n in counts.items() if n > 0}
+    total = sum(powered.values())
+    return {slug: value / total for slug, value in powered.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------- sampling
+class MixingSampler(torch.utils.data.Sampler):
+    """Seeded per-epoch sampler over a map-style dataset that yields `(epoch, position, row)` keys.
+
+    With temperature 1 the epoch is a permutation of all rows (proportional mixing); otherwise rows are drawn with
+    replacement with probability `weight[dataset] / count[dataset]`. `set_epoch` selects the epoch; the order is a
+    function of (seed, epoch) only, which makes resuming exact.
+    """
+
+    def __init__(self, row_datasets: list[str], seed: int = 0, temperature: float = 1.0, num_samples: int | None = None):
+        self.seed, self.temperature, self.epoch = int(seed), float(temperature), 0
+        self.num_rows = len(row_datasets)
+        self.num_samples = int(num_samples or self.num_rows)
+        counts: dict[str, int] = {}
+        for slug in row_datasets:
+            counts[slug] = counts.get(slug, 0) + 1
+        self.weights = mixing_weights(counts, temperature)
+        self.row_probabilities = torch.tensor([self.weights[s] / counts[s] for s in row_datasets], dtype=torch.float64)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        if self.temperature == 1.0 and self.num_samples == self.num_rows:
+            rows = torch.randperm(self.num_rows, generator=generator)
+        else:
+            rows = torch.multinomial(self.row_probabilities, self.num_samples, replacement=True, generator=generator)
+        for position, row in enumerate(rows.tolist()):
+            yield (self.epoch, position, row)
+
+
+# ------------------------------------------------------------------------------------------------------ preprocessing
+def row_key(row: dict, flip: bool = False) -> str:
+    """Identity of one (image, orientation): `dataset/image_id` plus `|flip` for the mirrored image."""
+    return f"{row['dataset']}/{row['image_id']}" + ("|flip" if flip else "")
+
+
+def image_array(image) -> np.ndarray:
+    """A row's `image` (PIL, array or `{"bytes"|"path"}`) as `HxWx3 uint8`."""
+    if isinstance(image, dict):
+        import io
+
+        image = Image.open(io.BytesIO(image["bytes"])) if image.get("bytes") else Image.open(image["path"])
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.dtype != np.uint8:
+        low, high = float(image.min()), float(image.max())
+        image = ((image - low) / max(high - low, 1e-8) * 255).round().astype(np.uint8)
+    return image
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int], pad_to: int) -> np.ndarray:
+    """Binary `(H, W)` mask -> `(pad_to, pad_to)` bool: antialiased (bilinear) resize to `size` (h, w), threshold 0.5,
+    zero padding on the bottom / right like the images."""
+    resized = Image.fromarray(mask.astype(np.uint8) * 255).resize((size[1], size[0]), Image.BILINEAR)
+    out = np.zeros((pad_to, pad_to), dtype=bool)
+    out[: size[0], : size[1]] = np.asarray(resized) >= 128
+    return out
+
+
+def resized_size(height: int, width: int, longest: int) -> tuple[int, int]:
+    """SAM's `ResizeLongestSide` target size (h, w)."""
+    scale = longest / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+@dataclass
+class ExampleBuilder:
+    """Turns one row into one training example (numpy): preprocessed pixels (or a cached embedding), up to
+    `max_instances` low-resolution masks and one sampled prompt per instance."""
+
+    image_processor: object
+    input_size: int
+    low_res_size: int
+    seed: int = 0
+    max_instances: int = 20
+    point_probability: float = 0.5
+    box_jitter: float = 0.05
+    flip_probability: float = 0.5
+    embedding_cache: object = None
+
+    def __call__(self, row: dict, epoch: int, position: int, rank_salt: int = 0) -> dict:
+        rng = np.random.default_rng([self.seed, epoch, position, rank_salt])
+        flip = bool(rng.random() < self.flip_probability)
+        objects = row["objects"]
+        chosen = select_instances(len(objects), rng, self.max_instances)
+        masks = [decode_instance_mask(objects[i]) for i in chosen]
+        height, width = int(row["height"]), int(row["width"])
+        example = {"key": row_key(row, flip)}
+        if self.embedding_cache is not None:
+            example["image_embeddings"] = self.embedding_cache.get(example["key"])
+        else:
+            image = image_array(row["image"])
+            height, width = image.shape[:2]
+            if flip:
+                image = image[:, ::-1]
+            pixels = self.image_processor(images=np.ascontiguousarray(image), return_tensors="np")["pixel_values"][0]
+            example["pixel_values"] = pixels.astype(np.float32)
+        new_size = resized_size(height, width, self.input_size)
+        low_size = resized_size(height, width, self.low_res_size)
+        kinds, coords, low_masks = [], [], []
+        for mask in masks:
+            if flip:
+                mask = mask[:, ::-1]
+            if not mask.any():
+                continue
+            low = resize_mask(mask, low_size, self.low_res_size)
+            if not low.any():
+                continue  # vanishes on the loss grid: nothing to learn from it
+            kind, prompt = sample_training_prompt(mask, rng, self.point_probability, self.box_jitter)
+            prompt = scale_coordinates(prompt, (height, width), new_size)
+            kinds.append(kind)
+            coords.append(np.pad(prompt, (0, 4 - len(prompt))))
+            low_masks.append(low)
+        example["prompt_types"] = np.asarray(kinds, dtype=np.int64)
+        example["prompts"] = np.asarray(coords, dtype=np.float32).reshape(-1, 4)
+        example["masks"] = np.asarray(low_masks, dtype=bool).reshape(-1, self.low_res_size, self.low_res_size)
+        return example
+
+
+class TrainDataset(torch.utils.data.Dataset):
+    """Map-style dataset indexed by the `(epoch, position, row)` keys of `MixingSampler`."""
+
+    def __init__(self, rows, builder: ExampleBuilder):
+        self.rows, self.builder = rows, builder
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        epoch, position, row = key
+        example = self.builder(self.rows[int(row)], epoch, position)
+        example["position"] = position
+        return example
+
+
+class StreamingTrainDataset(torch.utils.data.IterableDataset):
+    """Iterable wrapper of a (node-split) streaming `datasets.IterableDataset`; positions count per rank."""
+
+    def __init__(self, rows, builder: ExampleBuilder, rank: int = 0):
+        self.rows, self.builder, self.rank, self.epoch = rows, builder, rank, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.rows, "set_epoch"):
+            self.rows.set_epoch(epoch)
+
+    def __iter__(self):
+        for position, row in enumerate(self.rows):
+            example = self.builder(row, self.epoch, position, rank_salt=self.rank + 1)
+            example["position"] = position
+            yield example
+
+
+def collate(examples: list[dict]) -> dict:
+    """Stack images and concatenate the instances of all images; `image_index` maps each prompt to its image."""
+    batch = {"keys": [e["key"] for e in examples], "positions": torch.tensor([e["position"] for e in examples])}
+    for name in ("pixel_values", "image_embeddings"):
+        if name in examples[0]:
+            batch[name] = torch.stack([torch.as_tensor(np.asarray(e[name])) for e in examples]).float()
+    batch["image_index"] = torch.cat([torch.full((len(e["prompt_types"]),), i, dtype=torch.long) for i, e in enumerate(examples)])
+    batch["prompt_types"] = torch.from_numpy(np.concatenate([e["prompt_types"] for e in examples]))
+    batch["prompts"] = torch.from_numpy(np.concatenate([e["prompts"] for e in examples]))
+    batch["masks"] = torch.from_numpy(np.concatenate([e["masks"] for e in examples]))
+    return batch
+
+
+def steps_per_epoch(num_samples: int, batch_size: int, num_processes: int, accumulation: int) -> int:
+    """Optimizer steps in one epoch of `num_samples` (accelerate pads the last batches, so round up)."""
+    batches = math.ceil(num_samples / batch_size)
+    return max(1, math.ceil(math.ceil(batches / num_processes) / accumulation))
+
+
+__all__ = [
+    "BOX",
+    "POINT",
+    "ExampleBuilder",
+    "MixingSampler",
+    "StreamingTrainDataset",
+    "TrainDataset",
+    "collate",
+    "image_array",
+    "load_split",
+    "mixing_weights",
+    "resize_mask",
+    "resized_size",
+    "row_key",
+    "shard_files",
+]

@@ -1,0 +1,366 @@
+"""The UltraSam training loop on Accelerate: single process, multi-process DDP (GPU or CPU/gloo), FSDP.
+
+`train(config)` is all `scripts/pretrain.py` calls. Resuming is exact on a CPU: the data order is a function of
+(seed, epoch) (`MixingSampler`), every sample's randomness of (seed, epoch, position) (`ExampleBuilder`), the
+consumed batches of the current epoch are skipped with `accelerator.skip_first_batches`, and the click-simulation RNG
+is saved per rank next to `accelerator.save_state`'s model / optimizer / scheduler / RNG files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+from .config import TrainingConfig
+from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
+from .embedding_cache import build_embedding_cache
+from .evaluation import evaluate_dice, flatten_results, summary_line
+from .losses import LossWeights
+from .module import UltraSamTrainingModule
+from .trackers import resolve_trackers
+from .variants import apply_variant, count_parameters, export_model, trains_encoder
+
+
+def load_model(config: TrainingConfig):
+    from ..models.configuration_ultrasam import UltraSamConfig
+    from ..models.modeling_ultrasam import UltraSamModel
+
+    if config.init:
+        return UltraSamModel.from_pretrained(config.init)
+    return UltraSamModel(UltraSamConfig.from_preset(config.preset))
+
+
+def make_image_processor(model_config, init: str | None = None):
+    """The processor the checkpoint was saved with, else one built from the model config (its preprocessing mode,
+    its input size; masks at the decoder's low-res size)."""
+    from ..models.image_processing_ultrasam import UltraSamImageProcessor
+
+    if init and (Path(init) / "preprocessor_config.json").is_file():
+        return UltraSamImageProcessor.from_pretrained(init)
+    size = int(model_config.prompt_encoder_config.image_size)
+    low_res = low_res_size(model_config)
+    return UltraSamImageProcessor(
+        preprocessing=model_config.preprocessing,
+        size={"longest_edge": size},
+        pad_size={"height": size, "width": size},
+        mask_size={"longest_edge": low_res},
+        mask_pad_size={"height": low_res, "width": low_res},
+    )
+
+
+def make_processor(image_processor):
+    from ..models.processing_ultrasam import UltraSamProcessor
+
+    return UltraSamProcessor(image_processor)
+
+
+def low_res_size(model_config) -> int:
+    """Side of the decoder's low-res logits: 4x the image-embedding grid (256 for vit-b and lite)."""
+    return 4 * int(model_config.prompt_encoder_config.image_embedding_size)
+
+
+def lr_lambda(warmup_steps: int, start_factor: float, milestones, gamma: float):
+    """mmengine's LinearLR warm-up (start_factor -> 1 over warmup_steps) times MultiStepLR (x gamma per milestone)."""
+    milestones = sorted(int(m) for m in milestones)
+
+    def factor(step: int) -> float:
+        warm = 1.0 if step >= warmup_steps or warmup_steps <= 0 else start_factor + (1 - start_factor) * step / warmup_steps
+        return warm * gamma ** sum(step >= m for m in milestones)
+
+    return factor
+
+
+def weights_digest(model) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def latest_checkpoint(output_dir) -> Path | None:
+    checkpoints = sorted((Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    complete = [p for p in checkpoints if (p / "trainer_state_rank0.json").is_file()]
+    return complete[-1] if complete else None
+
+
+class Trainer:
+    def __init__(self, config: TrainingConfig):
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        trackers = resolve_trackers(config.log_with, self.output_dir / "logs")
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            mixed_precision=config.mixed_precision,
+            project_dir=str(self.output_dir),
+            log_with=trackers,
+            step_scheduler_with_optimizer=False,  # the schedule is in optimizer steps, whatever the process count
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        self.log_with = trackers
+        set_seed(config.seed)
+        self.state = {"step": 0, "epoch": 0, "batches_in_epoch": 0}
+
+    # ----------------------------------------------------------------------------------------------------- setup
+    def setup(self):
+        config, accelerator = self.config, self.accelerator
+        model = load_model(config)
+        self.image_processor = make_image_processor(model.config, config.init)
+        self.input_size = int(model.config.prompt_encoder_config.image_size)
+        self.low_res = low_res_size(model.config)
+
+        with accelerator.main_process_first():
+            if config.streaming:
+                by_dataset = load_split(config.data, config.train_split, config.datasets, streaming=True, by_dataset=True)
+                rows = None
+            else:
+                rows = load_split(config.data, config.train_split, config.datasets)
+            self.val_rows = None
+            if config.eval_every or config.eval_at_end:
+                try:
+                    self.val_rows = load_split(config.data, config.val_split, config.datasets)
+                except FileNotFoundError as error:
+                    accelerator.print(f"no validation split: {error}")
+
+        cache, flip_probability = None, config.flip_probability
+        if config.variant == "frozen-encoder":
+            if config.streaming:
+                raise ValueError("--variant frozen-encoder reads precomputed embeddings: use map-style shards (no --streaming)")
+            model.to(accelerator.device)
+            cache = build_embedding_cache(
+                model,
+                rows,
+                self.image_processor,
+                config.cache_dir or self.output_dir / "embedding_cache",
+                flips=config.cache_flips,
+                dtype=config.cache_dtype,
+                process_index=accelerator.process_index,
+                num_processes=accelerator.num_processes,
+                wait_for_everyone=accelerator.wait_for_everyone,
+                progress=config.progress and accelerator.is_main_process,
+            )
+            if not cache.flips:
+                flip_probability = 0.0
+        self.base_dir = config.init
+        if config.keep_adapter and config.variant in ("lora", "adapter") and not config.init:
+            self.base_dir = str(self.output_dir / "base")
+            if accelerator.is_main_process:
+                model.save_pretrained(self.base_dir)
+        builder = ExampleBuilder(
+            image_processor=self.image_processor,
+            input_size=self.input_size,
+            low_res_size=self.low_res,
+            seed=config.seed,
+            max_instances=config.max_instances,
+            point_probability=config.point_probability,
+            box_jitter=config.box_jitter,
+            flip_probability=flip_probability,
+            embedding_cache=cache,
+        )
+        model = apply_variant(
+            model, config.variant, config.lora_targets.split(","), config.lora_rank, config.lora_alpha, config.lora_dropout
+        )
+        self.trainable, self.total = count_parameters(model)
+        module = UltraSamTrainingModule(
+            model,
+            LossWeights(focal=config.focal_weight, dice=config.dice_weight, iou=config.iou_weight),
+            clicks=config.clicks,
+            multimask=config.multimask,
+            train_encoder=trains_encoder(config.variant),
+            click_seed=config.seed * 1000 + accelerator.process_index,
+        )
+        optimizer = torch.optim.AdamW(
+            [p for p in module.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(config.warmup_steps, config.warmup_start_factor, config.milestones, config.gamma)
+        )
+
+        if config.streaming:
+            from datasets import interleave_datasets
+            from datasets.distributed import split_dataset_by_node
+
+            from .data import mixing_weights
+
+            slugs = sorted(by_dataset)
+            counts = {slug: (by_dataset[slug].info.splits.total_num_examples if by_dataset[slug].info.splits else 1) or 1 for slug in slugs}
+            weights = mixing_weights(counts, config.mixing_temperature)
+            stream = by_dataset[slugs[0]] if len(slugs) == 1 else interleave_datasets(
+                [by_dataset[s] for s in slugs], probabilities=[weights[s] for s in slugs], seed=config.seed, stopping_strategy="all_exhausted"
+            )
+            stream = stream.shuffle(seed=config.seed, buffer_size=config.shuffle_buffer)
+            stream = split_dataset_by_node(stream, rank=accelerator.process_index, world_size=accelerator.num_processes)
+            self.train_dataset = StreamingTrainDataset(stream, builder, rank=accelerator.process_index)
+            self.sampler = None
+            # ranks already read disjoint rows: the loader is not sharded again by accelerate
+            self.train_loader = torch.utils.data.DataLoader(
+                self.train_dataset, batch_size=config.batch_size, collate_fn=collate, num_workers=config.num_workers
+            )
+            module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
+        else:
+            self.sampler = MixingSampler(list(rows["dataset"]), seed=config.seed, temperature=config.mixing_temperature)
+            self.train_dataset = TrainDataset(rows, builder)
+            loader = torch.utils.data.DataLoader(
+                self.train_dataset, batch_size=config.batch_size, sampler=self.sampler, collate_fn=collate, num_workers=config.num_workers
+            )
+            module, optimizer, self.train_loader, scheduler = accelerator.prepare(module, optimizer, loader, scheduler)
+        self.module, self.optimizer, self.scheduler = module, optimizer, scheduler
+        if self.log_with:
+            accelerator.init_trackers("ultrasam", config=_flat_config(config))
+
+    # ----------------------------------------------------------------------------------------------- checkpoints
+    def save_checkpoint(self):
+        accelerator = self.accelerator
+        path = self.output_dir / "checkpoints" / f"step_{self.state['step']}"
+        accelerator.save_state(str(path))
+        unwrapped = accelerator.unwrap_model(self.module)
+        state = {**self.state, "click_generator": unwrapped.click_generator.get_state().tolist()}
+        (path / f"trainer_state_rank{accelerator.process_index}.json").write_text(json.dumps(state))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process and self.config.keep_checkpoints > 0:
+            checkpoints = sorted(path.parent.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+            for old in checkpoints[: -self.config.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    def load_checkpoint(self, path):
+        path = latest_checkpoint(self.output_dir) if str(path) == "latest" else Path(path)
+        if path is None:
+            self.accelerator.print("--resume latest: no checkpoint yet, starting from scratch")
+            return
+        self.accelerator.load_state(str(path))
+        state = json.loads((path / f"trainer_state_rank{self.accelerator.process_index}.json").read_text())
+        generator_state = torch.tensor(state.pop("click_generator"), dtype=torch.uint8)
+        self.accelerator.unwrap_model(self.module).click_generator.set_state(generator_state)
+        self.state.update(state)
+        self.accelerator.print(f"resumed from {path} at step {self.state['step']} (epoch {self.state['epoch']}, batch {self.state['batches_in_epoch']})")
+
+    # -------------------------------------------------------------------------------------------------- evaluate
+    def evaluate(self):
+        accelerator, config = self.accelerator, self.config
+        results = None
+        if accelerator.is_main_process and self.val_rows is not None:
+            model = accelerator.unwrap_model(self.module).model
+            results = evaluate_dice(model, self.val_rows, self.image_processor, multimask=config.multimask, max_images=config.eval_max_images)
+            accelerator.print(summary_line(self.state["step"], results))
+            if self.log_with:
+                accelerator.log(flatten_results(results), step=self.state["step"])
+        accelerator.wait_for_everyone()
+        return results
+
+    # ----------------------------------------------------------------------------------------------------- train
+    def train(self) -> dict:
+        from tqdm.auto import tqdm
+
+        config, accelerator = self.config, self.accelerator
+        self.setup()
+        if config.resume:
+            self.load_checkpoint(config.resume)
+        accelerator.print(
+            f"UltraSam training: variant {config.variant}, {self.trainable:,} / {self.total:,} trainable parameters, "
+            f"{accelerator.num_processes} process(es) on {accelerator.device}, mixed precision {accelerator.mixed_precision}"
+        )
+        bar = tqdm(total=config.max_steps, initial=self.state["step"], desc="train", disable=not (config.progress and accelerator.is_main_process))
+        seen_keys: list[str] = []
+        window = {"loss": 0.0, "focal": 0.0, "dice": 0.0, "iou_mse": 0.0, "iou": 0.0, "batches": 0, "samples": 0}
+        window_start = time.perf_counter()
+        last_eval = None
+        self.module.train()
+        while self.state["step"] < config.max_steps:
+            if self.sampler is not None:
+                self.sampler.set_epoch(self.state["epoch"])
+            else:
+                self.train_dataset.set_epoch(self.state["epoch"])
+            loader = self.train_loader
+            if self.state["batches_in_epoch"]:
+                loader = accelerator.skip_first_batches(self.train_loader, self.state["batches_in_epoch"])
+            finished_epoch = True
+            for batch in loader:
+                if config.record_samples:
+                    seen_keys += [f"{self.state['epoch']}:{int(p)}:{k}" for p, k in zip(batch["positions"], batch["keys"])]
+                batch = {k: (v.to(accelerator.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+                with accelerator.accumulate(self.module):
+                    output = self.module(batch)
+                    accelerator.backward(output["loss"])
+                    if accelerator.sync_gradients and config.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(self.module.parameters(), config.max_grad_norm)
+                    self.optimizer.step()
+                    if accelerator.sync_gradients:
+                        self.scheduler.step()
+                    self.optimizer.zero_grad()
+                self.state["batches_in_epoch"] += 1
+                window["loss"] += float(output["loss"].detach())
+                for name in ("focal", "dice", "iou_mse", "iou"):
+                    window[name] += output["logs"][name]
+                window["batches"] += 1
+                window["samples"] += len(batch["keys"])
+                if not accelerator.sync_gradients:
+                    continue
+                self.state["step"] += 1
+                step = self.state["step"]
+                bar.update(1)
+                if step % config.log_every == 0 or step == config.max_steps:
+                    elapsed = time.perf_counter() - window_start
+                    logs = {f"train/{k}": window[k] / max(window["batches"], 1) for k in ("loss", "focal", "dice", "iou_mse", "iou")}
+                    logs["train/lr"] = self.scheduler.get_last_lr()[0]
+                    logs["train/samples_per_second"] = window["samples"] * accelerator.num_processes / max(elapsed, 1e-9)
+                    bar.set_postfix(loss=f"{logs['train/loss']:.4f}", lr=f"{logs['train/lr']:.2e}")
+                    if self.log_with:
+                        accelerator.log(logs, step=step)
+                    window = dict.fromkeys(window, 0.0)
+                    window_start = time.perf_counter()
+                if config.save_every and step % config.save_every == 0 and step < config.max_steps:
+                    self.save_checkpoint()
+                if config.eval_every and step % config.eval_every == 0:
+                    last_eval = self.evaluate()
+                if step >= config.max_steps:
+                    finished_epoch = False
+                    break
+            if finished_epoch:
+                self.state["epoch"] += 1
+                self.state["batches_in_epoch"] = 0
+        bar.close()
+        if config.eval_at_end and (not config.eval_every or self.state["step"] % config.eval_every):
+            last_eval = self.evaluate()
+        return self.finish(seen_keys, last_eval)
+
+    def finish(self, seen_keys, last_eval) -> dict:
+        config, accelerator = self.config, self.accelerator
+        accelerator.wait_for_everyone()
+        if config.save_every:
+            self.save_checkpoint()
+        unwrapped = accelerator.unwrap_model(self.module).model
+        digest = weights_digest(unwrapped)
+        if config.record_samples:
+            rank = accelerator.process_index
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / f"samples_rank{rank}.txt").write_text("\n".join(seen_keys) + "\n")
+            (self.output_dir / f"weights_rank{rank}.sha256").write_text(digest + "\n")
+        if accelerator.is_main_process:
+            export_model(unwrapped, self.output_dir, make_processor(self.image_processor), config.keep_adapter, self.base_dir)
+            (self.output_dir / "training_config.json").write_text(json.dumps(_flat_config(config), indent=1))
+            if last_eval is not None:
+                (self.output_dir / "eval_results.json").write_text(json.dumps(last_eval, indent=1))
+        accelerator.wait_for_everyone()
+        accelerator.end_training()
+        return {"step": self.state["step"], "weights_sha256": digest, "eval": last_eval}
+
+
+def _flat_config(config: TrainingConfig) -> dict:
+    return {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in dataclasses.asdict(config).items() if v is not None}
+
+
+def train(config: TrainingConfig) -> dict:
+    return Trainer(config).train()
+
+
+__all__ = ["Trainer", "latest_checkpoint", "load_model", "low_res_size", "lr_lambda", "make_image_processor", "train", "weights_digest"]

@@ -1,0 +1,113 @@
+"""Which parameters train, per `--variant`, and how the result is saved.
+
+| variant | trains | encoder at train time | saved as |
+|---|---|---|---|
+| `full` | everything | run, with gradients | plain `UltraSamModel` |
+| `lora` | LoRA (peft) on the encoder's `qkv` Linears (rank 16, alpha 16) + prompt encoder + mask decoder | run | merged `UltraSamModel` (default) or a peft adapter folder (`--keep-adapter`) |
+| `adapter` | peft IA³ adapters (learned per-channel scales of every encoder block's `qkv` output and MLP output-layer input) + prompt encoder + mask decoder | run | merged `UltraSamModel` or adapter folder |
+| `decoder-only` | prompt encoder + mask decoder | run without gradients | plain `UltraSamModel` |
+| `frozen-encoder` | prompt encoder + mask decoder | never: precomputed embeddings (`embedding_cache`) | plain `UltraSamModel` |
+
+`adapter` is peft's IA³ rather than Med-SA bottleneck adapters: IA³ is the adapter family peft ships that merges back
+into the weights, so every variant ends as a plain `UltraSamModel` that the processor, evaluation and conversion code
+load without extra modules (a bottleneck adapter cannot be merged and would need a modeling change). The paper's
+maintainer reports full fine-tuning beating both LoRA and Med-SA (UltraSam issue #3).
+
+The random-Fourier positional matrix (`shared_image_embedding.positional_embedding`) is a fixed buffer in SAM; it
+stays frozen in every variant.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+VARIANTS = ("full", "lora", "adapter", "decoder-only", "frozen-encoder")
+DECODER_MODULES = ["prompt_encoder", "mask_decoder"]
+
+
+def _targets_regex(names: list[str]) -> str:
+    alternatives = "|".join(sorted(set(names)))
+    return rf".*vision_encoder\..*\.({alternatives})$"
+
+
+def apply_variant(model: nn.Module, variant: str, lora_targets=("qkv",), lora_rank: int = 16, lora_alpha: int = 16, lora_dropout: float = 0.0):
+    """Freeze / wrap `model` for `variant`; returns the model to train (a `PeftModel` for lora / adapter)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    if variant in ("lora", "adapter"):
+        import peft
+
+        if variant == "lora":
+            config = peft.LoraConfig(
+                r=lora_rank,
+                lora_alpha=lora_alpha,
+                lora_dropout=lora_dropout,
+                target_modules=_targets_regex(list(lora_targets)),
+                modules_to_save=DECODER_MODULES,
+            )
+        else:
+            mlp_out = ["lin2", "fc2"]  # SAM ViT's MLP output Linear / TinyViT's
+            config = peft.IA3Config(
+                target_modules=_targets_regex(["qkv", *mlp_out]),
+                feedforward_modules=_targets_regex(mlp_out),
+                modules_to_save=DECODER_MODULES,
+            )
+        model = peft.get_peft_model(model, config)
+    elif variant in ("decoder-only", "frozen-encoder"):
+        for parameter in model.vision_encoder.parameters():
+            parameter.requires_grad_(False)
+    for name, parameter in model.named_parameters():
+        if "positional_embedding" in name:
+            parameter.requires_grad_(False)
+    return model
+
+
+def trains_encoder(variant: str) -> bool:
+    return variant in ("full", "lora", "adapter")
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def export_model(model: nn.Module, output_dir, processor=None, keep_adapter: bool = False, base_dir=None, safe_max_shard_size="2GB"):
+    """Write the trained model to `output_dir`: plain `UltraSamModel` weights (peft variants merged), or with
+    `keep_adapter` the peft adapter (adapter + trained decoder) plus the base model it applies to.
+
+    A kept adapter loads with `PeftModel.from_pretrained(UltraSamModel.from_pretrained(<base>), output_dir)`, the base
+    being `adapter_config.json`'s `base_model_name_or_path` = `base_dir` (the `--init` folder, or the initial weights
+    the trainer saved to `output_dir/base` when training started from a preset).
+    """
+    import peft
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, peft.PeftModel):
+        if keep_adapter:
+            if base_dir is None:
+                raise ValueError("keep_adapter needs base_dir: the folder of the base model the adapter applies to")
+            model.peft_config["default"].base_model_name_or_path = str(base_dir)
+            model.save_pretrained(output_dir)
+            model.get_base_model().config.save_pretrained(output_dir)
+            if processor is not None:
+                processor.save_pretrained(output_dir)
+            return output_dir
+        model = model.merge_and_unload()
+    model.save_pretrained(output_dir, max_shard_size=safe_max_shard_size)
+    if processor is not None:
+        processor.save_pretrained(output_dir)
+    return output_dir
+
+
+def read_adapter_base(output_dir) -> str:
+    return json.loads((Path(output_dir) / "adapter_config.json").read_text())["base_model_name_or_path"]
+
+
+__all__ = ["VARIANTS", "apply_variant", "count_parameters", "export_model", "read_adapter_base", "trains_encoder"]
