@@ -1,0 +1,71 @@
+"""Builds of the real development sets in ../shared/us, checked pixel for pixel (skip cleanly without the data)."""
+
+import warnings
+from functools import lru_cache
+
+import pytest
+
+from ultrasam_hf.data import build_dataset
+from ultrasam_hf.data.cards import load_registry as load_all_cards
+
+from data_fixtures import read_rows
+from shared_checks import DEV_SETS, bus_bra_tables, check_build, link_subset
+
+
+pytestmark = pytest.mark.shared_data
+
+
+@lru_cache
+def load_registry(strict=False):
+    with warnings.catch_warnings():  # other datasets' cards are validated by test_cards.py, not here
+        warnings.simplefilter("ignore")
+        return load_all_cards(strict=False)
+
+
+def build_and_check(slug, raw, out, num_workers=1):
+    manifest = build_dataset(load_registry()[slug], raw, out, progress=False, num_workers=num_workers)
+    return manifest, check_build(slug, raw, out, manifest)
+
+
+def test_usgra_subset_keeps_the_official_test_folder(shared_us, tmp_path):
+    link_subset(shared_us / "usgra", tmp_path / "raw", "images/*.png", 15)
+    raw = link_subset(shared_us / "usgra", tmp_path / "raw", "test/images/*.png", 10)
+    manifest, rows = build_and_check("usgra", raw, tmp_path / "out")
+    assert rows == 25 and manifest["skipped"] == [] and manifest["rows"]["test"] == 10
+
+
+@pytest.mark.parametrize("slug, count", [("bus-bra", 40), ("hc18", 20), ("ccaui", 30)])
+def test_large_dev_sets_on_a_subset(shared_us, tmp_path, slug, count):
+    raw = link_subset(shared_us / DEV_SETS[slug][0], tmp_path / "raw", DEV_SETS[slug][1], count)
+    manifest, rows = build_and_check(slug, raw, tmp_path / "out")
+    assert rows == count
+
+
+def test_bus_bra_splits_follow_patients_and_official_fold_1(shared_us, tmp_path):
+    raw = link_subset(shared_us / "bus-bra", tmp_path / "raw", "Images/*.png", 80)
+    build_dataset(load_registry()["bus-bra"], raw, tmp_path / "out", progress=False)
+    cases, folds = bus_bra_tables(raw)
+    for row in read_rows(tmp_path / "out", "bus-bra"):
+        assert row["group_id"] == cases[row["image_id"]]
+        assert (row["split"] == "test") == (folds[row["image_id"]] == "1")
+        assert {obj["class_label"] for obj in row["objects"]} <= {"benign", "malignant"}
+
+
+def test_hc18_pixel_spacing(shared_us, tmp_path):
+    raw = link_subset(shared_us / "hc18", tmp_path / "raw", "training_set/*_HC.png", 3)
+    build_dataset(load_registry()["hc18"], raw, tmp_path / "out", progress=False)
+    assert read_rows(tmp_path / "out", "hc18")[0]["pixel_spacing_mm"][0] == pytest.approx(0.069135804)
+
+
+def test_ccaui_splits_by_scan(shared_us, tmp_path):
+    raw = link_subset(shared_us / "common-carotid-artery", tmp_path / "raw", "US images/*.png", 40)
+    build_dataset(load_registry()["ccaui"], raw, tmp_path / "out", progress=False)
+    for row in read_rows(tmp_path / "out", "ccaui"):
+        assert row["group_id"] == row["image_id"].split("_slice_")[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slug", sorted(DEV_SETS))
+def test_full_dev_set_build(shared_us, tmp_path, slug):
+    manifest, rows = build_and_check(slug, shared_us / DEV_SETS[slug][0], tmp_path / "out", num_workers=2)
+    assert rows == manifest["items"]["converted"]
