@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -87,6 +88,14 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
+def force_cpu_processes() -> bool:
+    """True for a multi-process launch on a machine without CUDA (`accelerate launch --multi_gpu --num_processes 2`,
+    `torchrun`): Accelerate then runs DDP on CPU with gloo (MULTI_CPU) instead of falling back to one independent
+    process per rank. `ACCELERATE_USE_CPU=1` forces it too."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    return (world_size > 1 and not torch.cuda.is_available()) or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+
+
 def latest_checkpoint(output_dir) -> Path | None:
     checkpoints = sorted((Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     complete = [p for p in checkpoints if (p / "trainer_state_rank0.json").is_file()]
@@ -103,6 +112,7 @@ class Trainer:
             mixed_precision=config.mixed_precision,
             project_dir=str(self.output_dir),
             log_with=trackers,
+            cpu=force_cpu_processes(),
             step_scheduler_with_optimizer=False,  # the schedule is in optimizer steps, whatever the process count
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
@@ -283,6 +293,9 @@ class Trainer:
             loader = self.train_loader
             if self.state["batches_in_epoch"]:
                 loader = accelerator.skip_first_batches(self.train_loader, self.state["batches_in_epoch"])
+            if hasattr(loader, "iteration"):
+                # Accelerate's loaders call sampler.set_epoch(self.iteration) on __iter__: keep it on our epoch
+                loader.iteration = self.state["epoch"]
             finished_epoch = True
             for batch in loader:
                 if config.record_samples:
