@@ -1,0 +1,72 @@
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ultrasam_hf.downstream.classification import (
+    add_lora,
+    load_classification_metric,
+    load_prompted_model,
+    trainable_parameter_names,
+)
+from ultrasam_hf.downstream.data import bus_bra_folds, bus_bra_rows
+
+
+def test_fake_bus_bra_reader(fake_bus_bra):
+    folds = bus_bra_folds(fake_bus_bra)
+    assert sorted(folds) == [1, 2, 3, 4, 5]
+    assert len(folds[1]["test"]) == 6 and len(folds[1]["train"]) == 6 and not folds[1]["validation"]
+    rows = bus_bra_rows(fake_bus_bra, folds[1]["test"][:2])
+    obj = rows[0]["objects"][0]
+    assert obj["class_label"] == "malignant" and obj["mask"].dtype == bool
+    x0, y0, x1, y1 = obj["bbox"]
+    assert obj["mask"][int(y0):int(y1), int(x0):int(x1)].sum() == obj["mask"].sum()
+
+
+def test_metric_matches_definitions():
+    metric = load_classification_metric()
+    result = metric.compute(
+        predictions=[0, 1, 1, 0, 1], references=[0, 1, 0, 0, 1], scores=[[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.45, 0.55]]
+    )
+    assert result["accuracy"] == pytest.approx(0.8)
+    assert result["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
+    assert result["f1"] == pytest.approx(0.8)
+    assert result["roc_auc"] == pytest.approx(5 / 6)  # one (positive, negative) pair of six is misordered
+    tied = metric.compute(predictions=[0, 1], references=[0, 1], scores=[[0.5, 0.5], [0.5, 0.5]])
+    assert tied["roc_auc"] == pytest.approx(0.5)
+
+
+def test_lora_trains_only_lora_and_head():
+    model = add_lora(load_prompted_model("preset:tiny-lite", 2), rank=4, alpha=4)
+    names = trainable_parameter_names(model)
+    assert names and all("lora_" in n or "classifier" in n for n in names)
+    assert any("lora_" in n for n in names) and any("classifier" in n for n in names)
+    assert all("vision_encoder" in n for n in names if "lora_" in n)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    outputs = model(pixel_values=torch.rand(2, 3, 64, 64), input_boxes=torch.tensor([[[8.0, 8, 40, 40]], [[4.0, 10, 30, 50]]]))
+    torch.nn.functional.cross_entropy(outputs.logits[:, 0], torch.tensor([0, 1])).backward()
+    optimizer.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and changed <= set(names)
+
+
+def test_script_tiny_end_to_end(fake_bus_bra, load_script, tmp_path):
+    main = load_script("finetune_classification").main
+
+    out = tmp_path / "classification_results.md"
+    start = time.time()
+    main([
+        "--raw", str(fake_bus_bra), "--init", "preset:tiny-lite", "--variant", "full", "lora", "head", "image-linear", "image-full",
+        "--folds", "1", "2", "--steps", "3", "--head-steps", "20", "--batch-size", "4", "--lora-rank", "4", "--out", str(out),
+    ])
+    elapsed = time.time() - start
+    table = out.read_text()
+    assert "| preset:tiny-lite | lora | 1,2 |" in table and "image-linear" in table
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert len(result["per_fold"]) == 10 and len(result["summary"]) == 5
+    for record in result["per_fold"]:
+        assert 0 <= record["accuracy"] <= 1 and record["count"] == 6 and np.isfinite(record["roc_auc"])
+    assert elapsed < 60, f"tiny classification run took {elapsed:.0f} s"
