@@ -69,3 +69,26 @@ def test_ccaui_splits_by_scan(shared_us, tmp_path):
 def test_full_dev_set_build(shared_us, tmp_path, slug):
     manifest, rows = build_and_check(slug, shared_us / DEV_SETS[slug][0], tmp_path / "out", num_workers=2)
     assert rows == manifest["items"]["converted"]
+
+
+def test_dicom_images_carry_pixels_only(shared_us, tmp_path):
+    """A DICOM image in a pair is stored as a PNG of its pixels: no patient-identifying tag reaches the output."""
+    import numpy as np
+    import pydicom
+
+    from data_fixtures import build, make_spec, save
+
+    source = shared_us / "dicom" / "US1_UNCR.dcm"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "us1.dcm").write_bytes(source.read_bytes())
+    rows_, cols_ = pydicom.dcmread(source).pixel_array.shape[:2]
+    mask = np.zeros((rows_, cols_), dtype=np.uint8)
+    mask[100:140, 100:160] = 255
+    save(raw / "us1_mask.png", mask)
+    spec = make_spec("image_mask_pairs", {"images": "*.dcm", "mask": "{stem}_mask.png"}, {255: "nerve"})
+    _, rows = build(spec, raw, tmp_path / "out")
+    assert rows[0]["image"]["bytes"].startswith(b"\x89PNG")
+    patient = str(pydicom.dcmread(source).get("PatientName", "")).encode()
+    shard = next((tmp_path / "out" / "fixture").glob("*/*.parquet")).read_bytes()
+    assert not patient or patient not in shard
