@@ -15,6 +15,10 @@ import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
+
+# `scripts/` holds an `evaluate.py`, which would shadow the `evaluate` package when this file is run as a script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np
 

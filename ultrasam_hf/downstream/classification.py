@@ -273,8 +273,9 @@ def compute_metrics(scores: np.ndarray, labels, metric=None) -> dict:
 # Benchmark
 
 
-def run_fold(init, variants, examples, train_ids, test_ids, args: ClassificationArguments, metric=None, log=print) -> list[dict]:
-    """All `variants` for one initialisation and one fold; one record per variant."""
+def run_fold(init, variants, examples, train_ids, test_ids, args: ClassificationArguments, metric=None, log=print, head_cache=None) -> list[dict]:
+    """All `variants` for one initialisation and one fold; one record per variant. `head_cache` (a dict) keeps the
+    frozen model's per-image head inputs across the folds of one initialisation."""
     num_labels = len(args.label_names)
     test_labels = [examples[i]["label"] for i in test_ids]
     records = []
@@ -284,7 +285,9 @@ def run_fold(init, variants, examples, train_ids, test_ids, args: Classification
     if cached:
         start = time.time()
         model = load_prompted_model(init, num_labels)
-        cache = cache_head_inputs(model, examples, sorted(set(train_ids) | set(test_ids)), args.batch_size)
+        cache = head_cache if head_cache is not None else {}
+        missing = sorted((set(train_ids) | set(test_ids)) - set(cache))
+        cache.update(cache_head_inputs(model, examples, missing, args.batch_size) if missing else {})
         cache_seconds = time.time() - start
         hidden = model.config.vision_config.hidden_size
         train_x = torch.stack([cache[i] for i in train_ids])
@@ -397,11 +400,12 @@ def run_classification_benchmark(inits, variants, rows, folds: dict, args: Class
         if (size, preprocessing) not in prepared:
             prepared[(size, preprocessing)] = make_examples(rows, size, preprocessing, args.label_names)
         examples = prepared[(size, preprocessing)]
+        head_cache = {}
         for fold, parts in folds.items():
             train_ids = [i for i in parts["train"] if i in examples]
             test_ids = [i for i in parts["test"] if i in examples]
             log(f"init {init} fold {fold}: {len(train_ids)} train / {len(test_ids)} test images")
-            for record in run_fold(init, variants, examples, train_ids, test_ids, args, metric, log):
+            for record in run_fold(init, variants, examples, train_ids, test_ids, args, metric, log, head_cache):
                 records.append({"init": init, "fold": fold, **record})
     return records, summarize(records)
 
