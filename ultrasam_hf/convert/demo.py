@@ -109,11 +109,19 @@ class _Segmenter:
         tensors = {k: prompts[k] for k in ("input_boxes", "input_points", "input_labels") if k in prompts}
         tensors = {k: v.long() if k == "input_labels" else v.float() for k, v in tensors.items()}
         with self.torch.no_grad():
-            # one point is ambiguous: keep the best of SAM's three masks; a box asks for a single mask
-            out = self.model(image_embeddings=self.embeddings, multimask_output=box is None, **tensors)
-        best = int(out.iou_scores[0, 0].argmax())
-        masks = self.processor.post_process_masks(out.pred_masks, self.original_sizes, self.reshaped_sizes)[0]
-        return masks[0, best].numpy().astype(bool), float(out.iou_scores[0, 0, best])
+            out = self.model(image_embeddings=self.embeddings, multimask_output=True, **tensors)
+        masks = self.processor.post_process_masks(out.pred_masks, self.original_sizes, self.reshaped_sizes)[0][0]
+        best = pick_mask(masks.numpy(), out.iou_scores[0, 0].numpy(), box is not None)
+        return masks[best].numpy().astype(bool), float(out.iou_scores[0, 0, best])
+
+
+def pick_mask(masks: np.ndarray, scores: np.ndarray, is_box: bool) -> int:
+    """Which of the three multimask outputs to keep. A box encloses one whole object, so its largest (outermost)
+    mask is kept: LiteMedSAM's IoU head is nearly flat (about 0.2 for all three on these images) and its single-mask
+    output misses the Doppler-filled half of the lymph node. A point is ambiguous: the best predicted IoU is kept."""
+    if is_box:
+        return int(np.asarray(masks).reshape(len(masks), -1).sum(axis=1).argmax())
+    return int(np.asarray(scores).argmax())
 
 
 def _predictor(model_dir: Path):
@@ -180,10 +188,10 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
                 boxes=None if case.box is None else np.array([case.box], dtype=float),
                 points=None if case.point is None else np.array([[case.point]], dtype=float),
                 labels=None if case.point is None else np.array([[1]]),
-                multimask_output=case.box is None,
+                multimask_output=True,
             )
             masks, scores = np.asarray(masks).reshape(-1, *image.shape[:2]), np.asarray(scores).reshape(-1)
-            best = int(scores.argmax())
+            best = pick_mask(masks, scores, case.box is not None)
             mask, score = masks[best].astype(bool), float(scores[best])
         else:
             mask, score = segmenter.predict(box=case.box, point=case.point)
@@ -201,4 +209,9 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
             )
     if verbose:
         print(f"Wrote {2 * len(results)} PNGs to {out_dir.resolve()}")
+        if model_dir != PACKAGED_MODEL:
+            print(
+                "Note: LiteMedSAM was trained with box prompts only; single-point prompts give small or empty masks "
+                "with it. The ultrasound-tuned lite checkpoint (ultrasam-lite-us) is trained with points as well."
+            )
     return results

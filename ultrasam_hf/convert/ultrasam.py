@@ -84,13 +84,16 @@ def fold_ffn_identity(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Te
     return folded
 
 
-def convert_ultrasam_state_dict(state_dict, meta=None, ffn_identity: str = "auto", num_mask_refinements: int = 1):
-    """A loaded `UltraSamModel` from the release's mmdet-layout state dict; returns `(model, ffn_mode, reason)`."""
+def convert_ultrasam_state_dict(
+    state_dict, meta=None, ffn_identity: str = "auto", num_mask_refinements: int = 1, config=None
+):
+    """A loaded `UltraSamModel` from the release's mmdet-layout state dict; returns `(model, ffn_mode, reason)`.
+    `config` defaults to the `vit-b` geometry read from the shapes, with `num_mask_refinements` passes."""
     mode, reason = resolve_ffn_identity(ffn_identity, meta or {})
     sam_layout = mmdet_to_sam_state_dict(state_dict)
     if mode == "add":
         sam_layout = fold_ffn_identity(sam_layout)
-    config = infer_sam_config(sam_layout, num_mask_refinements=num_mask_refinements)
+    config = config or infer_sam_config(sam_layout, num_mask_refinements=num_mask_refinements)
     model = convert_sam_state_dict(sam_layout, config=config)
     return model, mode, reason
 
