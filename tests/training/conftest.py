@@ -95,3 +95,33 @@ def run_script(args: list, env_extra=None, launcher=("accelerate", "launch", "--
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
     return result
+
+
+def run_python(args: list, timeout=600):
+    """Run scripts/pretrain.py with the plain interpreter (no launcher)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    command = [sys.executable, str(REPO / "scripts" / "pretrain.py"), *map(str, args)]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_init(tmp_path_factory) -> Path:
+    """A tiny UltraSam folder whose encoder weights are N(0, 0.02) (SAM's vision config initialises at 1e-10,
+    which leaves nothing for an encoder adapter to learn from in a few steps)."""
+    import torch
+
+    from ultrasam_hf import UltraSamConfig, UltraSamModel
+
+    torch.manual_seed(0)
+    model = UltraSamModel(UltraSamConfig.from_preset("tiny"))
+    with torch.no_grad():
+        for name, parameter in model.vision_encoder.named_parameters():
+            if parameter.ndim > 1:
+                parameter.normal_(0.0, 0.02)
+    folder = tmp_path_factory.mktemp("tiny_init")
+    model.save_pretrained(folder)
+    return folder

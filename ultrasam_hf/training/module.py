@@ -56,7 +56,8 @@ class UltraSamTrainingModule(nn.Module):
             return batch["image_embeddings"]
         context = contextlib.nullcontext() if self.train_encoder else torch.no_grad()
         with context:
-            return self.model.get_image_embeddings(batch["pixel_values"])
+            # not `get_image_embeddings`: transformers decorates it with `torch.no_grad()`
+            return self.model.vision_encoder(batch["pixel_values"]).last_hidden_state
 
     def _decode(self, embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask):
         kwargs = {"image_embeddings": embeddings, "multimask_output": multimask}

@@ -1,0 +1,126 @@
+"""End-to-end runs of scripts/pretrain.py on generated shards (tiny preset, a few steps each)."""
+
+import json
+import time
+
+import pytest
+import torch
+from conftest import run_script
+
+COMMON = ["--preset", "tiny", "--batch-size", "3", "--warmup-steps", "2", "--milestones", "4", "--no-progress", "--log-with", "none"]
+
+
+def _digest(path):
+    return (path).read_text().strip()
+
+
+def test_accelerate_launch_tiny_end_to_end(tiny_shards, tmp_path):
+    from ultrasam_hf import UltraSamModel
+    from ultrasam_hf.training.trackers import read_csv_metrics
+
+    out = tmp_path / "run"
+    start = time.perf_counter()
+    result = run_script(
+        [*COMMON[:-2], "--data", tiny_shards, "--output-dir", out, "--max-steps", "4", "--clicks", "1", "--log-every", "2",
+         "--eval-every", "4", "--log-with", "csv"]
+    )
+    elapsed = time.perf_counter() - start
+    print(f"accelerate launch tiny 4 steps: {elapsed:.1f} s")
+    assert elapsed < 120
+    assert "eval step 4 | alpha box" in result.stdout and "point" in result.stdout
+    model = UltraSamModel.from_pretrained(out)
+    assert model.config.preset == "tiny"
+    assert (out / "processor_config.json").is_file() or (out / "preprocessor_config.json").is_file()
+    metrics = read_csv_metrics(out / "logs" / "ultrasam" / "metrics.csv")
+    names = {m["name"] for m in metrics}
+    assert {"train/loss", "train/lr", "val/alpha/box_dice", "val/beta/point_dice"} <= names
+    assert json.loads((out / "eval_results.json").read_text())["alpha"]["instances"] > 0
+
+
+def test_two_processes_disjoint_data_identical_weights(tiny_shards, tmp_path):
+    out = tmp_path / "ddp"
+    run_script(
+        [*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "3", "--record-samples"],
+        launcher=("accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"),
+    )
+    seen = [set((out / f"samples_rank{r}.txt").read_text().split()) for r in (0, 1)]
+    positions = [{s.rsplit(":", 1)[0] for s in ranks} for ranks in seen]
+    assert positions[0] and positions[1] and not positions[0] & positions[1]
+    assert _digest(out / "weights_rank0.sha256") == _digest(out / "weights_rank1.sha256")
+
+
+def test_resume_reaches_the_uninterrupted_weights(tiny_shards, tmp_path):
+    args = [*COMMON, "--data", tiny_shards, "--gradient-accumulation-steps", "2", "--clicks", "1", "--save-every", "2", "--record-samples"]
+    from conftest import run_python
+
+    run_python([*args, "--output-dir", tmp_path / "a", "--max-steps", "5"])
+    run_python([*args, "--output-dir", tmp_path / "b", "--max-steps", "2"])
+    run_python([*args, "--output-dir", tmp_path / "b", "--max-steps", "5", "--resume", "latest"])
+    assert _digest(tmp_path / "a" / "weights_rank0.sha256") == _digest(tmp_path / "b" / "weights_rank0.sha256")
+    from safetensors.torch import load_file
+
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lora_merged_and_kept_adapter_agree(tiny_shards, tiny_init, tmp_path):
+    from conftest import run_python
+    from peft import PeftModel
+
+    from ultrasam_hf import UltraSamModel
+    from ultrasam_hf.training.variants import read_adapter_base
+
+    args = [*COMMON, "--init", tiny_init, "--data", tiny_shards, "--max-steps", "2", "--warmup-steps", "0", "--variant", "lora", "--lora-rank", "4"]
+    run_python([*args, "--output-dir", tmp_path / "merged"])
+    run_python([*args, "--output-dir", tmp_path / "kept", "--keep-adapter"])
+    merged = UltraSamModel.from_pretrained(tmp_path / "merged").eval()
+    assert (tmp_path / "kept" / "adapter_config.json").is_file()
+    assert read_adapter_base(tmp_path / "kept") == str(tiny_init)
+    base = UltraSamModel.from_pretrained(tiny_init)
+    kept = PeftModel.from_pretrained(base, tmp_path / "kept").eval()
+    pixels = torch.rand(1, 3, 64, 64)
+    boxes = torch.tensor([[[8.0, 8.0, 40.0, 40.0]]])
+    with torch.no_grad():
+        a = merged(pixel_values=pixels, input_boxes=boxes).pred_masks
+        b = kept(pixel_values=pixels, input_boxes=boxes).pred_masks
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    # LoRA trained something: the merged encoder differs from the base
+    base = UltraSamModel.from_pretrained(tiny_init)
+    qkv = "vision_encoder.layers.0.attn.qkv.weight"
+    assert not torch.equal(merged.state_dict()[qkv], base.state_dict()[qkv])
+
+
+def test_frozen_encoder_uses_the_embedding_cache(tiny_shards, tmp_path):
+    from conftest import run_python
+
+    from ultrasam_hf import UltraSamModel
+    from ultrasam_hf.training.data import image_array, load_split, row_key
+    from ultrasam_hf.training.embedding_cache import EmbeddingCache
+    from ultrasam_hf.training.trainer import make_image_processor
+
+    out = tmp_path / "frozen"
+    result = run_python([*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "3", "--variant", "frozen-encoder"])
+    cache = EmbeddingCache(out / "embedding_cache")
+    rows = load_split(tiny_shards, "train")
+    assert len(cache) == 2 * len(rows) and cache.flips
+    model = UltraSamModel.from_pretrained(out).eval()
+    row = rows[0]
+    pixels = make_image_processor(model.config)(images=image_array(row["image"]), return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        expected = model.get_image_embeddings(pixels)[0]
+    torch.testing.assert_close(cache.get(row_key(row)), expected, atol=2e-3, rtol=2e-3)  # float16 cache
+    # a second run reuses the complete cache
+    result = run_python([*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "1", "--variant", "frozen-encoder"])
+    assert "embedding cache" not in result.stderr
+
+
+def test_streaming_and_config_file(tiny_shards, tmp_path):
+    from conftest import run_python
+
+    config = tmp_path / "run.yaml"
+    config.write_text(f"preset: tiny\nbatch-size: 2\nmax_steps: 2\nstreaming: true\ndata: [{tiny_shards}]\nmixing_temperature: 2.0\n")
+    out = tmp_path / "stream"
+    run_python(["--config", config, "--output-dir", out, "--no-progress", "--log-with", "none", "--record-samples"])
+    keys = (out / "samples_rank0.txt").read_text().split()
+    assert len(keys) == 4
+    assert json.loads((out / "training_config.json").read_text())["streaming"] is True

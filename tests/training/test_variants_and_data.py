@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+
+from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf.training.data import ExampleBuilder, MixingSampler, collate, load_split, mixing_weights
+from ultrasam_hf.training.module import UltraSamTrainingModule
+from ultrasam_hf.training.trainer import low_res_size, lr_lambda, make_image_processor
+from ultrasam_hf.training.variants import apply_variant
+
+
+def _model(preset="tiny"):
+    torch.manual_seed(0)
+    model = UltraSamModel(UltraSamConfig.from_preset(preset))
+    with torch.no_grad():
+        for p in model.vision_encoder.parameters():
+            if p.ndim > 1:
+                p.normal_(0, 0.02)
+    return model
+
+
+def _batch(model, shards):
+    rows = load_split(shards, "train")
+    builder = ExampleBuilder(make_image_processor(model.config), model.config.prompt_encoder_config.image_size, low_res_size(model.config))
+    return collate([{**builder(rows[i], 0, i), "position": i} for i in range(3)])
+
+
+@pytest.mark.parametrize(
+    "variant,encoder_trains",
+    [("full", True), ("lora", True), ("adapter", True), ("decoder-only", False), ("frozen-encoder", False)],
+)
+@pytest.mark.parametrize("preset", ["tiny", "tiny-lite"])
+def test_variants_train_the_right_parameters(tiny_shards, variant, encoder_trains, preset):
+    model = apply_variant(_model(preset), variant)
+    module = UltraSamTrainingModule(model, clicks=1, train_encoder=encoder_trains)
+    module(_batch(model, tiny_shards))["loss"].backward()
+    named = dict(module.named_parameters())
+    encoder = {n: p for n, p in named.items() if "vision_encoder" in n and p.requires_grad}
+    decoder = {n: p for n, p in named.items() if "mask_decoder" in n and p.requires_grad}
+    assert decoder and all(p.grad is not None for p in decoder.values())
+    assert bool(encoder) == encoder_trains
+    # LoRA's A gets no gradient on the first step (B starts at zero); everything else does
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in encoder.items() if "lora_A" not in n)
+    if variant in ("lora", "adapter"):
+        assert all(("lora_" in n or "ia3_" in n) for n in encoder)
+    assert not any(p.requires_grad for n, p in named.items() if "positional_embedding" in n)
+
+
+def test_mixing_sampler_is_seeded_and_weighted():
+    rows = ["a"] * 90 + ["b"] * 10
+    sampler = MixingSampler(rows, seed=3)
+    first = list(sampler)
+    assert sorted(r for _, _, r in first) == list(range(100))  # T=1: a permutation
+    sampler.set_epoch(1)
+    assert [r for *_, r in sampler] != [r for *_, r in first]
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+    uniform = MixingSampler(rows, seed=3, temperature=1e6)
+    drawn = [rows[r] for _, _, r in uniform]
+    assert 0.35 < drawn.count("b") / len(drawn) < 0.65
+    weights = mixing_weights({"a": 90, "b": 10}, temperature=2.0)
+    assert weights["a"] == pytest.approx(3 / 4)
+
+
+def test_example_builder_flip_and_shapes(tiny_shards):
+    model = _model()
+    rows = load_split(tiny_shards, "train")
+    processor = make_image_processor(model.config)
+    builder = ExampleBuilder(processor, 64, 32, flip_probability=1.0, point_probability=0.0, box_jitter=0.0)
+    plain = ExampleBuilder(processor, 64, 32, flip_probability=0.0, point_probability=0.0, box_jitter=0.0)
+    flipped, original = builder(rows[0], 0, 0), plain(rows[0], 0, 0)
+    assert flipped["key"].endswith("|flip") and not original["key"].endswith("|flip")
+    assert flipped["pixel_values"].shape == (3, 64, 64) and flipped["masks"].shape[1:] == (32, 32)
+    # mirrored pixels inside the resized image (64 x 48 -> 64 x 48)
+    np.testing.assert_allclose(flipped["pixel_values"][:, :48, :64], original["pixel_values"][:, :48, ::-1], atol=1e-5)
+    np.testing.assert_array_equal(flipped["masks"][:, :24, :32], original["masks"][:, :24, ::-1])
+    # boxes mirror too: x0' = (W - 1 - x1) scaled
+    width = 64  # image width 64 -> input 64
+    np.testing.assert_allclose(flipped["prompts"][:, 0], (width - 1 - original["prompts"][:, 2]), atol=1e-4)
+    again = builder(rows[0], 0, 0)
+    np.testing.assert_array_equal(again["prompts"], flipped["prompts"])  # a pure function of (seed, epoch, position)
+
+
+def test_learning_rate_schedule():
+    factor = lr_lambda(500, 0.001, [20000, 28888], 0.1)
+    assert factor(0) == pytest.approx(0.001)
+    assert factor(250) == pytest.approx(0.001 + 0.999 * 0.5)
+    assert factor(500) == 1.0 and factor(19999) == 1.0
+    assert factor(20000) == pytest.approx(0.1) and factor(29000) == pytest.approx(0.01)
