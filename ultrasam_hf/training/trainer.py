@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 
 from .config import TrainingConfig
 from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
@@ -358,6 +358,13 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / f"samples_rank{rank}.txt").write_text("\n".join(seen_keys) + "\n")
             (self.output_dir / f"weights_rank{rank}.sha256").write_text(digest + "\n")
+        if accelerator.distributed_type == DistributedType.FSDP:
+            # sharded parameters: gather a full state dict (collective), load it into a fresh copy on the main process
+            full_state = accelerator.get_state_dict(self.module)
+            if accelerator.is_main_process:
+                fresh = apply_variant(load_model(config), config.variant, config.lora_targets.split(","), config.lora_rank, config.lora_alpha, config.lora_dropout)
+                fresh.load_state_dict({k.removeprefix("model."): v for k, v in full_state.items()})
+                unwrapped = fresh
         if accelerator.is_main_process:
             export_model(unwrapped, self.output_dir, make_processor(self.image_processor), config.keep_adapter, self.base_dir)
             (self.output_dir / "training_config.json").write_text(json.dumps(_flat_config(config), indent=1))
