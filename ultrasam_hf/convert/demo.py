@@ -78,43 +78,6 @@ def default_model_dir(convert_if_missing: bool = True, verbose: bool = True) -> 
     return target
 
 
-class _Segmenter:
-    """Image embedding once, then prompts, in original pixel coordinates (a predictor in miniature; the demo uses
-    `ultrasam_hf.predictor.UltraSamPredictor` instead when it is available)."""
-
-    def __init__(self, model_dir: Path):
-        import torch
-
-        from ..models.modeling_ultrasam import UltraSamModel
-        from ..models.processing_ultrasam import UltraSamProcessor
-
-        self.torch = torch
-        self.model = UltraSamModel.from_pretrained(model_dir).eval()
-        self.processor = UltraSamProcessor.from_pretrained(model_dir)
-
-    def set_image(self, image: np.ndarray):
-        self.image = image
-        inputs = self.processor(images=image, return_tensors="pt")
-        self.original_sizes, self.reshaped_sizes = inputs["original_sizes"], inputs["reshaped_input_sizes"]
-        with self.torch.no_grad():
-            self.embeddings = self.model.get_image_embeddings(inputs["pixel_values"])
-
-    def predict(self, box=None, point=None) -> tuple[np.ndarray, float]:
-        kwargs = {}
-        if box is not None:
-            kwargs["input_boxes"] = [[list(map(float, box))]]
-        if point is not None:
-            kwargs.update(input_points=[[[list(map(float, point))]]], input_labels=[[[1]]])
-        prompts = self.processor(images=self.image, return_tensors="pt", **kwargs)
-        tensors = {k: prompts[k] for k in ("input_boxes", "input_points", "input_labels") if k in prompts}
-        tensors = {k: v.long() if k == "input_labels" else v.float() for k, v in tensors.items()}
-        with self.torch.no_grad():
-            out = self.model(image_embeddings=self.embeddings, multimask_output=True, **tensors)
-        masks = self.processor.post_process_masks(out.pred_masks, self.original_sizes, self.reshaped_sizes)[0][0]
-        best = pick_mask(masks.numpy(), out.iou_scores[0, 0].numpy(), box is not None)
-        return masks[best].numpy().astype(bool), float(out.iou_scores[0, 0, best])
-
-
 def pick_mask(masks: np.ndarray, scores: np.ndarray, is_box: bool) -> int:
     """Which of the three multimask outputs to keep. A box encloses one whole object, so its largest (outermost)
     mask is kept: LiteMedSAM's IoU head is nearly flat (about 0.2 for all three on these images) and its single-mask
@@ -122,37 +85,6 @@ def pick_mask(masks: np.ndarray, scores: np.ndarray, is_box: bool) -> int:
     if is_box:
         return int(np.asarray(masks).reshape(len(masks), -1).sum(axis=1).argmax())
     return int(np.asarray(scores).argmax())
-
-
-def _predictor(model_dir: Path):
-    try:
-        from ..predictor import UltraSamPredictor  # the predictor of the inference area, once it exists
-    except ImportError:
-        return None
-    try:
-        return UltraSamPredictor.from_pretrained(model_dir)
-    except Exception:
-        return None
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, box=None, point=None, colour=(0, 255, 80)) -> "PIL.Image.Image":
-    """The image with a translucent mask, its contour, and the prompt (box in yellow, point as a yellow dot)."""
-    from PIL import Image, ImageDraw, ImageFilter
-
-    base = Image.fromarray(image).convert("RGB")
-    mask_image = Image.fromarray(mask.astype(np.uint8) * 255)
-    tint = Image.new("RGB", base.size, colour)
-    base = Image.composite(Image.blend(base, tint, 0.3), base, mask_image)
-    eroded = mask_image.filter(ImageFilter.MinFilter(5))
-    contour = Image.fromarray(((np.asarray(mask_image) > 0) & (np.asarray(eroded) == 0)).astype(np.uint8) * 255)
-    base.paste(Image.new("RGB", base.size, colour), mask=contour)
-    draw = ImageDraw.Draw(base)
-    if box is not None:
-        draw.rectangle(list(box), outline=(255, 230, 0), width=2)
-    if point is not None:
-        x, y = point
-        draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=(255, 230, 0), outline=(0, 0, 0))
-    return base
 
 
 def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None = None, verbose: bool = True):
@@ -166,14 +98,15 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
             "The demo images come from pydicom-data: `pip install pydicom pydicom-data` (or `ultrasam-hf[demo]`)."
         ) from error
     from ..image_io import load_frames
+    from ..overlay import draw_overlay
+    from ..predictor import UltraSamPredictor
 
     model_dir = Path(model_dir) if model_dir else default_model_dir(verbose=verbose)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if verbose:
         print(f"Model: {model_dir}")
-    predictor = _predictor(model_dir)
-    segmenter = None if predictor is not None else _Segmenter(model_dir)
+    predictor = UltraSamPredictor.from_pretrained(model_dir)
     results, current = [], None
     for case in DEMO_CASES:
         path = get_testdata_file(case.dicom)
@@ -181,23 +114,16 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
             raise FileNotFoundError(f"pydicom-data has no {case.dicom}; reinstall pydicom-data.")
         image = load_frames(path)[0]
         if current != case.dicom:
-            (predictor or segmenter).set_image(image)
+            predictor.set_image(image)
             current = case.dicom
-        if predictor is not None:
-            masks, scores, _ = predictor.predict(
-                boxes=None if case.box is None else np.array([case.box], dtype=float),
-                points=None if case.point is None else np.array([[case.point]], dtype=float),
-                labels=None if case.point is None else np.array([[1]]),
-                multimask_output=True,
-            )
-            masks, scores = np.asarray(masks).reshape(-1, *image.shape[:2]), np.asarray(scores).reshape(-1)
-            best = pick_mask(masks, scores, case.box is not None)
-            mask, score = masks[best].astype(bool), float(scores[best])
-        else:
-            mask, score = segmenter.predict(box=case.box, point=case.point)
+        masks, scores, _ = predictor.predict(
+            boxes=case.box, points=None if case.point is None else [case.point], multimask_output=True
+        )
+        best = pick_mask(masks[0], scores[0], case.box is not None)
+        mask, score = masks[0, best], float(scores[0, best])
         overlay_path = out_dir / f"{case.name}_overlay.png"
         mask_path = out_dir / f"{case.name}_mask.png"
-        overlay(image, mask, case.box, case.point).save(overlay_path)
+        draw_overlay(image, mask, box=case.box, points=None if case.point is None else [case.point]).save(overlay_path)
         Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
         area = float(mask.mean())
         results.append((case, area, score, overlay_path, mask_path))
