@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Prompted classification on BUS-BRA (benign / malignant), lesion box as prompt, official patient-level folds.
 
-    python scripts/finetune_classification.py --raw ../shared/us/bus-bra --init path/to/ultrasam-lite \
-        --variant full lora head image-linear --folds 1 2 3 4 5
+    ultrasam data build bus-bra --raw ../shared/us/bus-bra --out us43d_build
+    python scripts/finetune_classification.py --shards us43d_build --raw ../shared/us/bus-bra \
+        --init path/to/ultrasam-lite --variant full lora head image-linear --folds 1 2 3 4 5
 
+Rows (images, lesion masks, pathology) come from the built shards (`--shards`); the official folds
+(`5-fold-cv.csv`) are release metadata the shards do not carry, so they are read from the raw folder (`--raw`).
 Compares, per initialisation (`--init`: saved UltraSam folders, or `preset:<name>` for random weights), the
 prompted head trained end to end (`full`), with LoRA (`lora`) or alone on the frozen model (`head`), against the
 image-level baselines (`image-linear`: frozen encoder + linear head; `image-full`: encoder fine-tuned). Metrics:
@@ -11,26 +14,19 @@ accuracy, balanced accuracy, F1, AUC (local `evaluate` module), mean ± std over
 (`--out`) and JSON next to it. Library code: `ultrasam_hf.downstream.classification`.
 """
 
-import argparse
-import shlex
 import sys
 import time
-from pathlib import Path
-
-# `scripts/` holds an `evaluate.py`, which would shadow the `evaluate` package when this file is run as a script.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np
 
 from ultrasam_hf.downstream.classification import VARIANTS, ClassificationArguments, run_classification_benchmark, write_results
-from ultrasam_hf.downstream.data import bus_bra_folds, bus_bra_rows, rows_from_shards
+from ultrasam_hf.downstream.data import bus_bra_folds, load_rows
+from ultrasam_hf.downstream.scripts import report_intro, script_parser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--raw", default="../shared/us/bus-bra", help="raw BUS-BRA folder (images, masks, CSVs)")
-    parser.add_argument("--shards", help="built US-43d shards to read rows from instead of --raw (folds still from --raw)")
-    parser.add_argument("--init", nargs="+", required=True, help="UltraSam folders, or preset:<name>")
+    parser = script_parser(__file__, __doc__, "docs/classification_results.md")
+    parser.add_argument("--raw", default="../shared/us/bus-bra", help="raw BUS-BRA folder, for the official folds table")
     parser.add_argument("--variant", nargs="+", default=["full", "lora", "head", "image-linear"], choices=VARIANTS)
     parser.add_argument("--folds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--folds-file", default="5-fold-cv.csv")
@@ -43,9 +39,6 @@ def parse_args(argv=None):
     parser.add_argument("--head-lr", type=float, default=ClassificationArguments.head_learning_rate)
     parser.add_argument("--mask-loss-weight", type=float, default=ClassificationArguments.mask_loss_weight)
     parser.add_argument("--lora-rank", type=int, default=ClassificationArguments.lora_rank)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="docs/classification_results.md")
-    parser.add_argument("--note", default="", help="text placed above the table")
     return parser.parse_args(argv)
 
 
@@ -61,12 +54,11 @@ def main(argv=None):
         if args.max_test and len(test) > args.max_test:
             test = sorted(rng.choice(test, args.max_test, replace=False).tolist())
         folds[fold] = {"train": train, "test": test}
-    needed = sorted({i for parts in folds.values() for i in parts["train"] + parts["test"]})
-    if args.shards:
-        rows = [row for split in ("train", "validation", "test") for row in rows_from_shards(args.shards, split, "bus-bra")]
-        rows = [row for row in rows if row["image_id"] in set(needed)]
-    else:
-        rows = bus_bra_rows(args.raw, needed)
+    needed = {i for parts in folds.values() for i in parts["train"] + parts["test"]}
+    rows = load_rows(args.shards, "bus-bra", image_ids=needed)  # every split of the build: the folds decide
+    missing = needed - {row["image_id"] for row in rows}
+    if missing:
+        print(f"warning: {len(missing)} fold image(s) not in the shards (skipped at build?), e.g. {sorted(missing)[:3]}")
     recipe = ClassificationArguments(
         steps=args.steps,
         head_steps=args.head_steps,
@@ -80,14 +72,13 @@ def main(argv=None):
     )
     start = time.time()
     records, summary = run_classification_benchmark(args.init, args.variant, rows, folds, recipe)
-    command = "python scripts/finetune_classification.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command, intro = report_intro(__file__, argv, args.note)
     meta = {
         "command": command,
         "recipe": vars(recipe) if hasattr(recipe, "__dict__") else {},
         "folds": {fold: {k: len(v) for k, v in parts.items()} for fold, parts in folds.items()},
         "minutes": round((time.time() - start) / 60, 1),
     }
-    intro = args.note + ("\n\n" if args.note else "") + f"Command: `{command}`\n\n"
     write_results(summary, records, meta, args.out, intro)
     print(open(args.out).read())
     return 0

@@ -1,4 +1,5 @@
-"""Generated, small fixtures in the raw layouts of BUS-BRA and USGRA (same files the real releases have)."""
+"""Generated, small fixtures in the raw layouts of BUS-BRA and USGRA (same files the real releases have), built into
+US-43d shards with the data layer's builder and the real dataset cards (what the downstream scripts read)."""
 
 import csv
 import importlib.util
@@ -7,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from ultrasam_hf.data import build_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +47,34 @@ def _disk(height, width, cy, cx, radius):
 @pytest.fixture(scope="session")
 def fake_bus_bra(tmp_path_factory) -> Path:
     """12 images of 6 cases in BUS-BRA's layout; malignant lesions are dark and large, benign ones bright."""
-    root = tmp_path_factory.mktemp("bus-bra")
+    return write_fake_bus_bra(tmp_path_factory.mktemp("bus-bra"))
+
+
+@pytest.fixture(scope="session")
+def fake_usgra(tmp_path_factory) -> Path:
+    """USGRA layout: `images/`, `masks/` (palette PNG, 1 nerve, 2 vessel) and `test/images`, `test/masks`; each image
+    has one nerve and two vessels."""
+    return write_fake_usgra(tmp_path_factory.mktemp("usgra"))
+
+
+def _build(slug: str, raw: Path, out: Path) -> Path:
+    build_dataset(slug, raw, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bus_bra_shards(fake_bus_bra, tmp_path_factory) -> Path:
+    """`fake_bus_bra` built with the `bus-bra` card (`ultrasam data build bus-bra --raw ... --out DIR`)."""
+    return _build("bus-bra", fake_bus_bra, tmp_path_factory.mktemp("bus-bra-shards"))
+
+
+@pytest.fixture(scope="session")
+def usgra_shards(fake_usgra, tmp_path_factory) -> Path:
+    """`fake_usgra` built with the `usgra` card."""
+    return _build("usgra", fake_usgra, tmp_path_factory.mktemp("usgra-shards"))
+
+
+def write_fake_bus_bra(root: Path) -> Path:
     (root / "Images").mkdir()
     (root / "Masks").mkdir()
     rng = np.random.default_rng(0)
@@ -75,17 +105,14 @@ def fake_bus_bra(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def fake_usgra(tmp_path_factory) -> Path:
-    """USGRA layout: `images/`, `masks/` (palette PNG, 1 nerve, 2 vessel) and `test/images`, `test/masks`; each image
-    has one nerve and two vessels."""
-    root = tmp_path_factory.mktemp("usgra")
+def write_fake_usgra(root: Path) -> Path:
     rng = np.random.default_rng(1)
     palette = [0, 0, 0, 255, 255, 0, 255, 0, 0] + [0] * (256 * 3 - 9)
-    for base, count in ((root, 6), (root / "test", 3)):
+    # As in the release, train and test file names are disjoint (the card's image id is the file stem).
+    for base, indices in ((root, range(6)), (root / "test", range(6, 9))):
         (base / "images").mkdir(parents=True)
         (base / "masks").mkdir(parents=True)
-        for index in range(count):
+        for index in indices:
             size = 80
             labels = np.zeros((size, size), np.uint8)
             labels[_disk(size, size, rng.integers(20, 60), rng.integers(15, 30), 8)] = 1

@@ -11,18 +11,42 @@ from ultrasam_hf.downstream.classification import (
     load_prompted_model,
     trainable_parameter_names,
 )
-from ultrasam_hf.downstream.data import bus_bra_folds, bus_bra_rows
+from ultrasam_hf.downstream.classification import make_examples
+from ultrasam_hf.downstream.data import bus_bra_folds, load_rows
+from ultrasam_hf.models.configuration_ultrasam import UltraSamConfig
 
 
-def test_fake_bus_bra_reader(fake_bus_bra):
+def test_bus_bra_folds_and_shard_rows(fake_bus_bra, bus_bra_shards):
     folds = bus_bra_folds(fake_bus_bra)
     assert sorted(folds) == [1, 2, 3, 4, 5]
     assert len(folds[1]["test"]) == 6 and len(folds[1]["train"]) == 6 and not folds[1]["validation"]
-    rows = bus_bra_rows(fake_bus_bra, folds[1]["test"][:2])
+    rows = load_rows(bus_bra_shards, "bus-bra", image_ids=folds[1]["test"][:2])
+    assert sorted(row["image_id"] for row in rows) == sorted(folds[1]["test"][:2])
     obj = rows[0]["objects"][0]
     assert obj["class_label"] == "malignant" and obj["mask"].dtype == bool
     x0, y0, x1, y1 = obj["bbox"]
     assert obj["mask"][int(y0):int(y1), int(x0):int(x1)].sum() == obj["mask"].sum()
+    everything = load_rows(bus_bra_shards, "bus-bra")  # all splits of the build: the folds pick the images
+    assert sorted(row["image_id"] for row in everything) == sorted(folds[1]["train"] + folds[1]["test"])
+    assert len(load_rows(bus_bra_shards, "bus-bra", limit=3)) == 3
+
+
+def test_examples_use_the_model_processor(bus_bra_shards):
+    rows = load_rows(bus_bra_shards, "bus-bra", limit=2)
+    config = UltraSamConfig.from_preset("tiny-lite")  # litemedsam mode: per-image min-max to [0, 1], padded with 0
+    size = config.vision_config.image_size
+    examples = make_examples(rows, config, ["benign", "malignant"])
+    for row in rows:
+        example = examples[row["image_id"]]
+        height, width = row["image"].shape
+        new_w = int(width * size / height + 0.5)  # long side (height) -> size
+        assert example["pixels"].shape == (size, size) and example["mask"].shape == (size, size)
+        assert float(example["pixels"][:, :new_w].min()) == 0.0 and float(example["pixels"][:, :new_w].max()) == 1.0
+        assert not example["pixels"][:, new_w:].any() and not example["mask"][:, new_w:].any()
+        assert abs(example["mask"].sum().item() / (size * new_w) - row["objects"][0]["mask"].mean()) < 0.02
+        x0, y0, x1, y1 = example["box"]  # tight inclusive box of the preprocessed mask
+        rows_, cols = np.nonzero(example["mask"].numpy())
+        assert [x0, y0, x1, y1] == [cols.min(), rows_.min(), cols.max(), rows_.max()]
 
 
 def test_metric_matches_definitions():
@@ -53,13 +77,13 @@ def test_lora_trains_only_lora_and_head():
     assert changed and changed <= set(names)
 
 
-def test_script_tiny_end_to_end(fake_bus_bra, load_script, tmp_path):
+def test_script_tiny_end_to_end(fake_bus_bra, bus_bra_shards, load_script, tmp_path):
     main = load_script("finetune_classification").main
 
     out = tmp_path / "classification_results.md"
     start = time.time()
     main([
-        "--raw", str(fake_bus_bra), "--init", "preset:tiny-lite", "--variant", "full", "lora", "head", "image-linear", "image-full",
+        "--shards", str(bus_bra_shards), "--raw", str(fake_bus_bra), "--init", "preset:tiny-lite", "--variant", "full", "lora", "head", "image-linear", "image-full",
         "--folds", "1", "2", "--steps", "3", "--head-steps", "20", "--batch-size", "4", "--lora-rank", "4", "--out", str(out),
     ])
     elapsed = time.time() - start

@@ -3,19 +3,35 @@ import time
 
 import numpy as np
 
-from ultrasam_hf.downstream.data import usgra_rows
+from ultrasam_hf.downstream.data import load_rows
 from ultrasam_hf.downstream.instance import coco_mask_map, make_examples
+from ultrasam_hf.models.configuration_ultrasam import UltraSamConfig
 
 
-def test_usgra_reader_instances_are_components(fake_usgra):
-    rows = usgra_rows(fake_usgra, "train")
-    assert len(rows) == 6 and len(usgra_rows(fake_usgra, "test")) == 3
+def test_usgra_shard_instances_are_components(usgra_shards):
+    rows = load_rows(usgra_shards, "usgra", splits=["train", "validation"])
+    assert len(rows) == 6 and len(load_rows(usgra_shards, "usgra", splits=["test"])) == 3
+    assert len(load_rows(usgra_shards, "usgra", splits=["train", "validation"], limit=4)) == 4
     categories = sorted(obj["category"] for obj in rows[0]["objects"])
     assert categories in (["nerve", "vessel", "vessel"], ["nerve", "vessel"])  # vessels may touch
+    assert all(obj["mask"].dtype == bool and obj["mask"].any() for row in rows for obj in row["objects"])
 
 
-def test_coco_map_is_one_for_perfect_predictions(fake_usgra):
-    examples = make_examples(usgra_rows(fake_usgra, "test"), 64, "litemedsam", ["nerve", "vessel"])
+def test_examples_masks_follow_the_image_geometry(usgra_shards):
+    rows = load_rows(usgra_shards, "usgra", splits=["test"])
+    examples = make_examples(rows, UltraSamConfig.from_preset("tiny"), 40, ["nerve", "vessel"])  # 80 px -> 40 px
+    for row, example in zip(rows, examples):
+        assert example["valid"] == (40, 40) and example["masks"].shape == (len(row["objects"]), 40, 40)
+        for obj, mask in zip(row["objects"], example["masks"]):
+            assert abs(mask.sum().item() * 4 - obj["mask"].sum()) <= 0.25 * obj["mask"].sum()  # nearest, half size
+            rows_, cols = np.nonzero(mask.numpy())
+            x0, y0, x1, y1 = obj["bbox"]
+            assert abs(cols.min() - x0 / 2) <= 1 and abs(rows_.max() + 1 - y1 / 2) <= 1
+
+
+def test_coco_map_is_one_for_perfect_predictions(usgra_shards):
+    rows = load_rows(usgra_shards, "usgra", splits=["test"])
+    examples = make_examples(rows, UltraSamConfig.from_preset("tiny-lite"), 64, ["nerve", "vessel"])
     predictions = [
         [{"mask": m[: e["valid"][0], : e["valid"][1]].numpy(), "score": 0.9, "label": int(c)} for m, c in zip(e["masks"], e["labels"])]
         for e in examples
@@ -25,12 +41,12 @@ def test_coco_map_is_one_for_perfect_predictions(fake_usgra):
     assert coco_mask_map(examples, [[] for _ in examples], ["nerve", "vessel"])["AP"] == 0.0
 
 
-def test_script_tiny_end_to_end(fake_usgra, load_script, tmp_path):
+def test_script_tiny_end_to_end(usgra_shards, load_script, tmp_path):
     main = load_script("finetune_instance").main
     out = tmp_path / "instance_segmentation_results.md"
     start = time.time()
     main([
-        "--raw", str(fake_usgra), "--init", "preset:tiny-lite", "preset:tiny", "--image-size", "64", "--steps", "4",
+        "--shards", str(usgra_shards), "--init", "preset:tiny-lite", "preset:tiny", "--image-size", "64", "--steps", "4",
         "--batch-size", "2", "--hidden-dim", "32", "--fpn-channels", "16", "--queries", "8", "--decoder-layers", "1",
         "--encoder-layers", "1", "--out", str(out),
     ])

@@ -27,9 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..evaluation.aggregate import metric_stats
+from ..evaluation.prompts import box_from_mask, jittered_box
 from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
-from .data import jitter_box, mean_std, prepare_image, prepare_mask
+from ..predictor import processor_for_config
+from .data import preprocess
 
 VARIANTS = ("full", "lora", "head", "image-linear", "image-full")
 CACHED_VARIANTS = ("head", "image-linear")
@@ -69,25 +72,38 @@ class ClassificationArguments:
 # Examples
 
 
-def make_examples(rows: list[dict], image_size: int, preprocessing: str, label_names: list[str]) -> dict[str, dict]:
-    """Preprocessed examples keyed by image id: `pixels` `(S, S)` float16 (one grey channel), `mask` `(S, S)` bool,
-    `box` xyxy in input pixels, `label` int. Rows must hold exactly one labelled object (BUS-BRA)."""
+def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[str]) -> dict[str, dict]:
+    """Examples keyed by image id, preprocessed by the model's processor (`processor_for_config(config)`, input size
+    and mode of `config`): `pixels` `(S, S)` float16 (one grey channel), `mask` `(S, S)` bool, `box` xyxy in input
+    pixels (tight inclusive box of the preprocessed mask, as `box_from_mask`), `label` int. Rows must hold exactly
+    one labelled object (BUS-BRA)."""
+    image_processor = processor_for_config(config).image_processor
+    size = config.vision_config.image_size
     examples = {}
     for row in rows:
         obj = row["objects"][0]
-        pixels, scale = prepare_image(row["image"], image_size, preprocessing)
+        pixels, masks, (new_h, _) = preprocess(image_processor, row["image"], [obj["mask"]], size)
+        scale = new_h / row["image"].shape[0]
         examples[row["image_id"]] = {
             "pixels": torch.from_numpy(pixels[0]).half(),
-            "mask": torch.from_numpy(prepare_mask(obj["mask"], image_size)),
-            "box": [v * scale for v in obj["bbox"]],
+            "mask": torch.from_numpy(masks[0]),
+            # a lesion too small to survive the resize keeps its scaled release box
+            "box": box_from_mask(masks[0]) if masks[0].any() else [v * scale for v in obj["bbox"]],
             "label": label_names.index(obj["class_label"]),
         }
     return examples
 
 
+def _box(example, rng=None, jitter=0.0) -> list[float]:
+    """The box prompt: exact, or (training) `jittered_box` of the example's mask, the package's training boxes."""
+    if rng is None or not jitter or not example["mask"].any():
+        return example["box"]
+    return jittered_box(example["mask"].numpy(), rng, jitter)
+
+
 def _batch(examples, ids, rng=None, jitter=0.0):
     pixels = torch.stack([examples[i]["pixels"] for i in ids]).float()[:, None].expand(-1, 3, -1, -1).contiguous()
-    boxes = [examples[i]["box"] if rng is None or not jitter else jitter_box(examples[i]["box"], rng, jitter) for i in ids]
+    boxes = [_box(examples[i], rng, jitter) for i in ids]
     return {
         "pixel_values": pixels,
         "input_boxes": torch.tensor(boxes, dtype=torch.float32)[:, None],
@@ -351,7 +367,8 @@ def summarize(records: list[dict]) -> list[dict]:
         rows = [r for r in records if r["init"] == init and r["variant"] == variant]
         entry = {"init": init, "variant": variant, "folds": [r["fold"] for r in rows]}
         for name in METRICS:
-            entry[name], entry[f"{name}_std"] = mean_std(r[name] for r in rows)
+            stats = metric_stats(r[name] for r in rows)
+            entry[name], entry[f"{name}_std"] = stats["mean"], stats["std"]
         entry["seconds_per_fold"] = float(np.mean([r["seconds"] for r in rows]))
         summary.append(entry)
     return summary
@@ -379,13 +396,11 @@ def write_results(summary, records, meta, markdown_path, intro: str = "") -> Non
     )
 
 
-def model_input_size(init: str) -> tuple[int, str]:
-    """(input size, preprocessing) of an initialisation, without building the model."""
+def model_config(init: str) -> UltraSamConfig:
+    """Config of an initialisation (`preset:<name>` or a saved folder), without building the model."""
     if init.startswith("preset:"):
-        config = UltraSamConfig.from_preset(init.split(":", 1)[1])
-    else:
-        config = UltraSamConfig.from_pretrained(init)
-    return config.vision_config.image_size, config.preprocessing
+        return UltraSamConfig.from_preset(init.split(":", 1)[1])
+    return UltraSamConfig.from_pretrained(init)
 
 
 def run_classification_benchmark(inits, variants, rows, folds: dict, args: ClassificationArguments, log=print):
@@ -396,10 +411,11 @@ def run_classification_benchmark(inits, variants, rows, folds: dict, args: Class
     metric = load_classification_metric()
     records, prepared = [], {}
     for init in inits:
-        size, preprocessing = model_input_size(init)
-        if (size, preprocessing) not in prepared:
-            prepared[(size, preprocessing)] = make_examples(rows, size, preprocessing, args.label_names)
-        examples = prepared[(size, preprocessing)]
+        config = model_config(init)
+        key = (config.vision_config.image_size, config.vision_config.patch_size, config.preprocessing)  # what the processor depends on
+        if key not in prepared:
+            prepared[key] = make_examples(rows, config, args.label_names)
+        examples = prepared[key]
         head_cache = {}
         for fold, parts in folds.items():
             train_ids = [i for i in parts["train"] if i in examples]

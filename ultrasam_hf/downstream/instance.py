@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 
 from ..models.configuration_ultrasam import UltraSamConfig
+from ..predictor import processor_for_config
 from .backbone import UltraSamBackbone, UltraSamBackboneConfig
-from .data import prepare_image, prepare_mask, resize_geometry
+from .data import preprocess
 
 
 def mask2former_config(backbone_config: UltraSamBackboneConfig, num_labels: int, hidden_dim: int = 64, num_queries: int = 20,
@@ -46,7 +47,7 @@ def mask2former_config(backbone_config: UltraSamBackboneConfig, num_labels: int,
 
 def build_instance_model(init: str, image_size: int, num_labels: int, fpn_channels: int = 64, **head_kwargs):
     """Mask2Former whose backbone is the encoder of `init` (UltraSam folder, or `preset:<name>` for random weights),
-    resized to `image_size`. Returns (model, preprocessing)."""
+    resized to `image_size`. Returns (model, the UltraSam config of `init`)."""
     if init.startswith("preset:"):
         source = UltraSamConfig.from_preset(init.split(":", 1)[1])
         encoder_state = None
@@ -61,7 +62,7 @@ def build_instance_model(init: str, image_size: int, num_labels: int, fpn_channe
         result = model.model.pixel_level_module.encoder.load_encoder_weights(encoder_state)
         if result.unexpected_keys:
             raise ValueError(f"unexpected encoder keys: {result.unexpected_keys[:5]}")
-    return model, source.preprocessing
+    return model, source
 
 
 @dataclass
@@ -78,20 +79,22 @@ class InstanceArguments:
     seed: int = 0
 
 
-def make_examples(rows, image_size: int, preprocessing: str, categories: list[str]) -> list[dict]:
+def make_examples(rows, config: UltraSamConfig, image_size: int, categories: list[str]) -> list[dict]:
+    """Examples preprocessed by the processor of `config` (its mode: `processor_for_config`) at input size
+    `image_size`: `pixels` `(S, S)` float16 (one grey channel), `masks` `(N, S, S)` bool, `labels`, `valid` (the
+    resized image's height and width inside the padding). Instances lost to the resize are dropped."""
+    image_processor = processor_for_config(config).image_processor
     examples = []
     for row in rows:
-        pixels, _ = prepare_image(row["image"], image_size, preprocessing)
-        _, new_h, new_w = resize_geometry(*row["image"].shape[:2], image_size)
-        masks = [prepare_mask(obj["mask"], image_size) for obj in row["objects"]]
+        pixels, masks, valid = preprocess(image_processor, row["image"], [obj["mask"] for obj in row["objects"]], image_size)
         keep = [i for i, m in enumerate(masks) if m.any()]
         examples.append(
             {
                 "image_id": row["image_id"],
                 "pixels": torch.from_numpy(pixels[0]).half(),
-                "masks": torch.from_numpy(np.stack([masks[i] for i in keep])) if keep else torch.zeros(0, image_size, image_size, dtype=torch.bool),
+                "masks": torch.from_numpy(masks[keep]) if keep else torch.zeros(0, image_size, image_size, dtype=torch.bool),
                 "labels": torch.tensor([categories.index(row["objects"][i]["category"]) for i in keep], dtype=torch.long),
-                "valid": (new_h, new_w),
+                "valid": valid,
             }
         )
     return examples
@@ -218,9 +221,9 @@ def run_instance_benchmark(inits, train_rows, test_rows, categories, args: Insta
     records = []
     for init in inits:
         start = time.time()
-        model, preprocessing = build_instance_model(init, args.image_size, len(categories), **(head_kwargs or {}))
-        train = make_examples(train_rows, args.image_size, preprocessing, categories)
-        test = make_examples(test_rows, args.image_size, preprocessing, categories)
+        model, config = build_instance_model(init, args.image_size, len(categories), **(head_kwargs or {}))
+        train = make_examples(train_rows, config, args.image_size, categories)
+        test = make_examples(test_rows, config, args.image_size, categories)
         log(f"init {init}: {len(train)} train / {len(test)} test images, {sum(len(e['labels']) for e in test)} test instances")
         train_log = train_instance(model, train, args, log)
         metrics = coco_mask_map(test, predict_instances(model, test, args), categories)
