@@ -36,6 +36,8 @@ class UltraSamMaskDecoderConfig(SamMaskDecoderConfig):
 @strict
 class UltraSamVisionConfig(SamVisionConfig):
     r"""
+    initializer_range (`float`, *optional*, defaults to 0.02):
+        Standard deviation of the encoder's random initialisation (SAM's config uses 1e-10).
     encoder_type (`str`, *optional*, defaults to `"vit"`):
         `"vit"` for SAM's ViT (all `SamVisionConfig` fields apply) or `"tiny_vit"` for the LiteMedSAM TinyViT, whose
         stage geometry is given by the `tiny_vit_*` fields. For TinyViT, `hidden_size` is the width of the last stage
@@ -52,6 +54,9 @@ class UltraSamVisionConfig(SamVisionConfig):
 
     model_type = "ultrasam_vision_model"
 
+    # transformers' SAM uses 1e-10 here, which leaves a randomly initialised encoder nearly dead; pretrained weights
+    # overwrite it anyway, so start from a trainable scale.
+    initializer_range: float = 0.02
     encoder_type: str = "vit"
     tiny_vit_embed_dims: list[int] | tuple[int, ...] = (64, 128, 160, 320)
     tiny_vit_depths: list[int] | tuple[int, ...] = (2, 2, 6, 2)

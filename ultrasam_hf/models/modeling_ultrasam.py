@@ -253,15 +253,17 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
         )
 
 
-def sigmoid_focal_loss(logits, targets, alpha: float = 0.25, gamma: float = 2.0):
-    """Mean sigmoid focal loss (Lin et al.), used by the paper for its classification head."""
+def sigmoid_focal_loss_elementwise(logits, targets, alpha: float = 0.25, gamma: float = 2.0):
+    """Unreduced sigmoid focal loss (Lin et al.): the paper's loss for both its masks and its classification head
+    (the mask losses in `ultrasam_hf.training.losses` reduce it per mask)."""
+    targets = targets.to(logits.dtype)
     probability = logits.sigmoid()
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     p_t = probability * targets + (1 - probability) * (1 - targets)
     loss = ce * (1 - p_t) ** gamma
     if alpha >= 0:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return loss.mean()
+    return loss
 
 
 class UltraSamForPromptedClassification(UltraSamModel):
@@ -326,7 +328,7 @@ class UltraSamForPromptedClassification(UltraSamModel):
                 targets = labels.to(logits.dtype)
                 if targets.ndim == logits.ndim - 1:
                     targets = F.one_hot(labels.long(), self.config.num_labels).to(logits.dtype)
-                loss = sigmoid_focal_loss(logits, targets)
+                loss = sigmoid_focal_loss_elementwise(logits, targets).mean()
             else:
                 loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).long())
         return UltraSamPromptedClassificationOutput(loss=loss, logits=logits, **outputs)

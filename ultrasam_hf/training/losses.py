@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..models.modeling_ultrasam import sigmoid_focal_loss_elementwise
+
 
 @dataclass
 class LossWeights:
@@ -22,14 +24,7 @@ class LossWeights:
 
 def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
     """Per-mask mean sigmoid focal loss (Lin et al. 2017): `(N, H, W)` -> `(N,)`."""
-    targets = targets.to(logits.dtype)
-    probability = logits.sigmoid()
-    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    p_t = probability * targets + (1 - probability) * (1 - targets)
-    loss = ce * (1 - p_t) ** gamma
-    if alpha >= 0:
-        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return loss.flatten(1).mean(dim=1)
+    return sigmoid_focal_loss_elementwise(logits, targets, alpha, gamma).flatten(1).mean(dim=1)
 
 
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
