@@ -5,6 +5,8 @@ Conventions: points are `(x, y)` with `x` along the width; boxes are `[x0, y0, x
 coordinates of the image given to `set_image`. Masks come back at that image's size.
 """
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,7 @@ class UltraSamPredictor:
         self.processor = processor or processor_for_config(model.config)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
+        self._image_key = None
         self.reset_image()
 
     @classmethod
@@ -85,6 +88,28 @@ class UltraSamPredictor:
         self.original_size = tuple(int(v) for v in inputs["original_sizes"][0])
         self.reshaped_input_size = tuple(int(v) for v in inputs["reshaped_input_sizes"][0])
         self.image_embeddings = self.model.get_image_embeddings(inputs["pixel_values"].to(self.device))
+
+    def image_key(self) -> str:
+        """What `set_image` depends on: this class, the encoder weights and the preprocessing. Predictors with equal
+        keys compute the same embedding, so one can take another's (`use_image_of`) — e.g. a fine-tuned decoder and
+        its base model sharing a frozen encoder in an evaluation."""
+        if self._image_key is None:
+            digest = hashlib.sha256(type(self).__qualname__.encode())
+            for name, tensor in sorted(self.model.vision_encoder.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+            digest.update(json.dumps(self.processor.image_processor.to_dict(), sort_keys=True, default=str).encode())
+            self._image_key = digest.hexdigest()
+        return self._image_key
+
+    def use_image_of(self, other: "UltraSamPredictor") -> None:
+        """Take the image set on `other` without re-encoding it; both must have the same `image_key()`."""
+        if other.image_embeddings is None:
+            raise ValueError("The other predictor has no image set.")
+        if other.image_key() != self.image_key():
+            raise ValueError("The predictors differ in encoder weights or preprocessing: their embeddings differ.")
+        self.image_embeddings = other.image_embeddings.to(self.device)
+        self.original_size, self.reshaped_input_size = other.original_size, other.reshaped_input_size
 
     @torch.no_grad()
     def predict(

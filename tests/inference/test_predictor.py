@@ -107,3 +107,21 @@ def test_mask_generation_pipeline_without_torchvision(preset):
     result = generator(image, points_per_batch=64, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     assert len(result["masks"]) >= 1
     assert result["masks"][0].shape == (80, 100)
+
+
+def test_predictors_with_the_same_encoder_share_the_embedding():
+    torch.manual_seed(0)
+    base = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
+    tuned = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
+    tuned.vision_encoder.load_state_dict(base.vision_encoder.state_dict())  # a decoder-only fine-tune
+    other = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
+    first, second, third = UltraSamPredictor(base), UltraSamPredictor(tuned), UltraSamPredictor(other)
+    assert first.image_key() == second.image_key() != third.image_key()
+    image = np.random.default_rng(2).integers(0, 255, (50, 70), dtype=np.uint8)
+    first.set_image(image)
+    second.use_image_of(first)
+    direct = UltraSamPredictor(tuned)
+    direct.set_image(image)
+    np.testing.assert_array_equal(second.predict(boxes=[5, 5, 40, 30])[1], direct.predict(boxes=[5, 5, 40, 30])[1])
+    with pytest.raises(ValueError, match="differ"):
+        third.use_image_of(first)

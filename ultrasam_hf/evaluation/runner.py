@@ -267,10 +267,16 @@ def evaluate(models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], sett
                 if not targets:
                     continue
                 result.images[dataset] += 1
-                runs = []
+                runs, embedded = [], {}
                 for name, predictor in models.items():
                     start = time.perf_counter()
-                    predictor.set_image(image)
+                    # models sharing an encoder and preprocessing (a tuned decoder and its base) share the embedding
+                    key = predictor.image_key() if hasattr(predictor, "image_key") else name
+                    if key in embedded:
+                        predictor.use_image_of(embedded[key])
+                    else:
+                        predictor.set_image(image)
+                        embedded[key] = predictor
                     outputs = {p: run_protocol(predictor, p, targets, settings.clicks, settings.multimask) for p in settings.prompts}
                     seconds[name] += time.perf_counter() - start
                     runs += [(name, prompt, predictions) for prompt, predictions in outputs.items()]
