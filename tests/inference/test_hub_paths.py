@@ -1,0 +1,76 @@
+"""The real Hub code paths, against local folders: `push_to_hub` (its HfApi calls recorded into a folder) and
+`from_pretrained("org/name")` resolved offline from a Hub-layout cache."""
+
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoProcessor
+from transformers.utils import hub as transformers_hub
+
+from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf.predictor import UltraSamPredictor, processor_for_config
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class FolderHub:
+    """Stands in for `HfApi`: every commit writes its files under `root/<repo_id>/`."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def create_repo(self, repo_id, **kwargs):
+        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(repo_id=repo_id)
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        for operation in operations:
+            target = self.root / repo_id / operation.path_in_repo
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = operation.path_or_fileobj
+            if isinstance(source, (bytes, bytearray)):
+                target.write_bytes(source)
+            else:
+                shutil.copyfile(source, target)
+        return SimpleNamespace(commit_url=f"local://{repo_id}", oid=COMMIT)
+
+    def __getattr__(self, name):  # anything else the push path asks for is a no-op here
+        return lambda *args, **kwargs: None
+
+
+def as_hub_cache(repo_folder, cache_dir, repo_id):
+    """Lay `repo_folder` out as huggingface_hub's cache does after a download of `repo_id`."""
+    repo_cache = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    (repo_cache / "refs").mkdir(parents=True)
+    (repo_cache / "refs" / "main").write_text(COMMIT)
+    shutil.copytree(repo_folder, repo_cache / "snapshots" / COMMIT)
+
+
+def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite")).eval()
+    processor = processor_for_config(model.config)
+    with monkeypatch.context() as patch:  # only the push goes to the folder hub; loading uses the real client
+        hub = FolderHub(tmp_path / "hub")
+        patch.setattr(transformers_hub, "hf_api", lambda: hub)
+        model.push_to_hub("camma/ultrasam-tiny")
+        processor.push_to_hub("camma/ultrasam-tiny")
+    pushed = tmp_path / "hub" / "camma" / "ultrasam-tiny"
+    assert (pushed / "model.safetensors").exists() and (pushed / "config.json").exists()
+    assert (pushed / "modeling_ultrasam.py").exists()  # remote code travels with the weights
+
+    cache = tmp_path / "cache"
+    as_hub_cache(pushed, cache, "camma/ultrasam-tiny")
+    loaded = AutoModel.from_pretrained("camma/ultrasam-tiny", cache_dir=cache).eval()
+    loaded_processor = AutoProcessor.from_pretrained("camma/ultrasam-tiny", cache_dir=cache)
+    assert loaded_processor.image_processor.preprocessing == "litemedsam"
+    pixels = torch.rand(1, 3, 64, 64)
+    boxes = torch.tensor([[[4.0, 4.0, 40.0, 40.0]]])
+    with torch.no_grad():
+        assert torch.equal(loaded(pixel_values=pixels, input_boxes=boxes).pred_masks, model(pixel_values=pixels, input_boxes=boxes).pred_masks)
+
+    predictor = UltraSamPredictor.from_pretrained("camma/ultrasam-tiny", cache_dir=cache)
+    predictor.set_image(np.zeros((40, 50), dtype=np.uint8) + 60)
+    assert predictor.predict(boxes=[5, 5, 30, 30])[0].shape == (1, 3, 40, 50)
