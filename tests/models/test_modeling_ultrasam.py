@@ -190,13 +190,18 @@ def test_save_load_auto_classes(tmp_path):
             )
 
 
-REMOTE_SCRIPT = """
+LOAD_AND_RUN = """
 import sys
-sys.modules["ultrasam_hf"] = None  # the package must not be importable here
+if sys.argv[4] == "remote":
+    sys.modules["ultrasam_hf"] = None  # the package must not be importable here
 import torch
+torch.set_num_threads(1)  # both runs use the same kernels, so outputs can be compared bit for bit
 from transformers import AutoModel
-model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
-assert "transformers_modules" in type(model).__module__, type(model).__module__
+if sys.argv[4] != "remote":
+    import ultrasam_hf  # noqa: F401  (registers the Auto classes)
+model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=sys.argv[4] == "remote").eval()
+is_remote = "transformers_modules" in type(model).__module__
+assert is_remote == (sys.argv[4] == "remote"), type(model).__module__
 inputs = torch.load(sys.argv[2])
 with torch.no_grad():
     out = model(**inputs)
@@ -206,19 +211,24 @@ torch.save({"pred_masks": out.pred_masks, "iou_scores": out.iou_scores}, sys.arg
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny-lite"])
 def test_remote_code_loads_without_package(tmp_path, preset):
+    """A saved folder loads with trust_remote_code in a process that cannot import ultrasam_hf, and gives the same
+    outputs as the package's own class in an identical fresh process."""
     model = make_model(preset)
     folder = tmp_path / "model"
     model.save_pretrained(folder)
     inputs = {"pixel_values": pixels(model), **PROMPTS["points"]}
     torch.save(inputs, tmp_path / "inputs.pt")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_SCRIPT, str(folder), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = torch.load(tmp_path / "out.pt")
+    outputs = {}
+    for mode in ("remote", "package"):
+        result = subprocess.run(
+            [sys.executable, "-c", LOAD_AND_RUN, str(folder), str(tmp_path / "inputs.pt"), str(tmp_path / f"{mode}.pt"), mode],
+            capture_output=True, text=True, env=env, cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs[mode] = torch.load(tmp_path / f"{mode}.pt")
+    assert torch.equal(outputs["remote"]["pred_masks"], outputs["package"]["pred_masks"])
+    assert torch.equal(outputs["remote"]["iou_scores"], outputs["package"]["iou_scores"])
     with torch.no_grad():
         local = model(**inputs)
-    assert torch.equal(remote["pred_masks"], local.pred_masks)
-    assert torch.equal(remote["iou_scores"], local.iou_scores)
+    torch.testing.assert_close(outputs["remote"]["pred_masks"], local.pred_masks, rtol=0, atol=1e-6)
