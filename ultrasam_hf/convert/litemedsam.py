@@ -13,16 +13,9 @@ import torch
 
 from ..models.configuration_ultrasam import UltraSamConfig
 from .checkpoint_io import SourceInfo, load_state_dict, load_strictly, save_converted
-from .sam import sam_to_hf_state_dict
+from .sam import MEDSAM_CITATION, sam_to_hf_state_dict
 
-LITEMEDSAM_CITATION = """@article{MedSAM,
-  title={Segment Anything in Medical Images},
-  author={Ma, Jun and He, Yuting and Li, Feifei and Han, Lin and You, Chenyu and Wang, Bo},
-  journal={Nature Communications},
-  volume={15},
-  pages={654},
-  year={2024}
-}
+LITEMEDSAM_CITATION = MEDSAM_CITATION + """
 @misc{LiteMedSAM,
   title={LiteMedSAM: a lightweight MedSAM for the CVPR 2024 Segment Anything in Medical Images on Laptop challenge},
   author={Ma, Jun and others},
