@@ -4,7 +4,7 @@
     python scripts/benchmark.py --suite all     # + data build and training throughput (their own scripts)
 
 The inference suite compares, on this machine's CPU:
-- UltraSamModel with refinement off vs transformers' SamModel, same weights (overhead of the subclass: ~1.0x);
+- UltraSamModel with refinement off vs transformers' SamModel, same weights (the overhead of the subclass);
 - the cascaded refinement pass vs a single decoder pass, on cached embeddings;
 - UltraSamPredictor's cached-embedding prompt vs a full forward per prompt (why `set_image` once pays);
 - the `lite` encoder vs the `vit-b` encoder (time and peak memory, each in a fresh process).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Prompted classification on BUS-BRA (benign / malignant), lesion box as prompt, official patient-level folds.
+r"""Prompted classification on BUS-BRA (benign / malignant), lesion box as prompt, official patient-level folds.
 
     ultrasam data build bus-bra --raw ../shared/us/bus-bra --out us43d_build
     python scripts/finetune_classification.py --shards us43d_build --raw ../shared/us/bus-bra \

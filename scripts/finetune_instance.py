@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Instance segmentation on USGRA (nerves and vessels): Mask2Former on the UltraSam encoder, COCO mask mAP.
+r"""Instance segmentation on USGRA (nerves and vessels): Mask2Former on the UltraSam encoder, COCO mask mAP.
 
     ultrasam data build usgra --raw ../shared/us/usgra --out us43d_build
     python scripts/finetune_instance.py --shards us43d_build --init path/to/ultrasam-lite preset:lite \

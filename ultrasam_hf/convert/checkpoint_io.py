@@ -174,7 +174,7 @@ pipeline_tag: mask-generation
 # {info.title} (UltraSam / transformers format)
 
 Weights of **{info.title}** converted to `UltraSamModel` (a `transformers` `SamModel` subclass) by
-[ultrasam-hf](https://github.com/CAMMA-public/UltraSam). The numbers are the original ones: only names (and, where
+the `ultrasam-hf` package (UltraSam: https://github.com/CAMMA-public/UltraSam). The numbers are the original ones: only names (and, where
 noted, a mathematically equivalent re-parameterisation) changed.
 
 - Source checkpoint: `{info.checkpoint}` ({info.homepage})

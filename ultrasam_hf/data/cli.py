@@ -49,7 +49,8 @@ def run_build(args) -> int:
         print(f"{slug}: {items['converted']}/{items['total']} items converted, rows {entry['rows']}, skipped {entry['skip_reasons'] or 0}")
     for slug, reason in summary["not_built"].items():
         print(f"{slug}: not built: {reason}")
-    print(f"manifest: {Path(args.out) / 'manifest.json'}")
+    manifests = [Path(args.out) / "manifest.json"] if args.all else [Path(args.out) / slug / "manifest.json" for slug in summary["datasets"]]
+    print("manifest: " + ", ".join(str(path) for path in manifests))
     return 1 if summary["not_built"] and not summary["datasets"] else 0
 
 
@@ -57,9 +58,14 @@ def run_info(args) -> int:
     from .cards import load_registry
 
     if args.build_dir:
-        manifest = Path(args.build_dir) / "manifest.json"
+        build_dir = Path(args.build_dir)
+        # `--all` builds have a top-level manifest; a single-dataset build has one per dataset folder
+        manifest = build_dir / "manifest.json"
         if not manifest.is_file():
-            raise FileNotFoundError(f"no manifest.json in {args.build_dir}")
+            per_dataset = sorted(build_dir.glob("*/manifest.json"))
+            if len(per_dataset) != 1:
+                raise FileNotFoundError(f"no manifest.json in {args.build_dir} (nor exactly one in a dataset sub-folder)")
+            manifest = per_dataset[0]
         print(json.dumps(json.loads(manifest.read_text()), indent=1))
         return 0
     for slug, spec in load_registry(args.cards, strict=False).items():

@@ -52,7 +52,10 @@ class TrainingConfig:
     milestones: list[int] = field(default_factory=lambda: [20000, 28888], metadata={"nargs": "*"})
     gamma: float = 0.1
     max_grad_norm: float = 0.1
-    mixed_precision: str = field(default="no", metadata={"choices": ("no", "bf16", "fp16")})
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={"choices": ("no", "bf16", "fp16"), "help": "Default: the accelerate launch config / environment ('no' without one)."},
+    )
     focal_weight: float = 20.0
     dice_weight: float = 1.0
     iou_weight: float = 1.0
