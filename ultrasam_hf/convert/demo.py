@@ -116,8 +116,10 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
         if current != case.dicom:
             predictor.set_image(image)
             current = case.dicom
+        # LiteMedSAM's box masks need the multimask choice below; the shipped checkpoint was trained single-mask
+        multimask = model_dir != PACKAGED_MODEL
         masks, scores, _ = predictor.predict(
-            boxes=case.box, points=None if case.point is None else [case.point], multimask_output=True
+            boxes=case.box, points=None if case.point is None else [case.point], multimask_output=multimask
         )
         best = pick_mask(masks[0], scores[0], case.box is not None)
         mask, score = masks[0, best], float(scores[0, best])

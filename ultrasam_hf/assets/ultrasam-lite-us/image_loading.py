@@ -1,0 +1,322 @@
+# Copyright 2025 The ultrasam-hf authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""
+Turn whatever an ultrasound user holds into `HxWx3 uint8 RGB` frames.
+
+Ultrasound arrives as PNG/JPEG exports, 16-bit TIFFs, NumPy arrays of any dtype and DICOM files (RGB,
+palette colour, YCbCr, MONOCHROME1/2, multi-frame cine). [`load_frames`] normalises all of them to a list of
+`HxWx3 uint8` RGB frames, one per image (a cine yields one item per frame):
+
+- `uint8` pixels are kept as they are; `bool` becomes 0/255; any other integer or float dtype is min-max
+  scaled to 0..255 per frame (a constant frame becomes zeros).
+- Grey images are repeated over 3 channels; an alpha channel is dropped.
+- DICOM: modality LUT, then VOI LUT or window centre/width, for MONOCHROME; MONOCHROME1 is inverted; palette
+  colour through its (8- or 16-bit) LUT; YBR_FULL/YBR_FULL_422 converted to RGB.
+
+This module only needs NumPy and Pillow; pydicom is imported when a DICOM is met
+(`pip install ultrasam-hf[dicom]`). It never reads or copies patient-identifying tags.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import PIL.ImageSequence
+
+
+_DICOM_INSTALL_HINT = "Reading DICOM needs pydicom: `pip install ultrasam-hf[dicom]`."
+_PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _import_pydicom():
+    try:
+        import pydicom
+        import pydicom.pixels  # noqa: F401
+    except ImportError as error:
+        raise ImportError(_DICOM_INSTALL_HINT) from error
+    return pydicom
+
+
+def _is_pydicom_dataset(obj) -> bool:
+    # Checked by name so that non-DICOM users never import pydicom.
+    return any(cls.__module__.startswith("pydicom") and cls.__name__ == "Dataset" for cls in type(obj).__mro__)
+
+
+def _is_dicom_file(path: Path) -> bool:
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        return True
+    with path.open("rb") as handle:
+        handle.seek(128)
+        return handle.read(4) == b"DICM"
+
+
+def _min_max_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Min-max scale `array` (any real dtype) to 0..255; a constant array becomes zeros."""
+    array = array.astype(np.float64)
+    low, high = array.min(), array.max()
+    if high <= low:
+        return np.zeros(array.shape, dtype=np.uint8)
+    return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def _frame_to_uint8(frame: np.ndarray, name: str) -> np.ndarray:
+    if frame.dtype == np.uint8:
+        return frame
+    if frame.dtype == np.bool_:
+        return frame.astype(np.uint8) * 255
+    if np.issubdtype(frame.dtype, np.floating):
+        if not np.isfinite(frame).all():
+            raise ValueError(f"{name} has NaN or infinite pixel values: only finite pixels can be scaled to uint8.")
+        return _min_max_to_uint8(frame)
+    if np.issubdtype(frame.dtype, np.integer):
+        return _min_max_to_uint8(frame)
+    raise ValueError(
+        f"{name} has unsupported dtype {frame.dtype}: expected bool, an integer or a real floating dtype."
+    )
+
+
+def _to_rgb(frame: np.ndarray) -> np.ndarray:
+    """`HxW`, `HxWx1`, `HxWx3` or `HxWx4` uint8 → contiguous `HxWx3` uint8."""
+    if frame.ndim == 2:
+        frame = frame[..., None]
+    if frame.shape[-1] == 1:
+        frame = np.repeat(frame, 3, axis=-1)
+    return np.ascontiguousarray(frame[..., :3])
+
+
+def _array_frames(array: np.ndarray, name: str) -> list[np.ndarray]:
+    """Split a NumPy image or frame stack into channel-last frames (still of the input dtype)."""
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}).")
+    if array.ndim == 2:
+        return [array]
+    if array.ndim == 3:
+        if array.shape[-1] in (1, 3, 4):
+            return [array]
+        if array.shape[0] in (1, 3, 4):  # channel-first CxHxW, as transformers accepts
+            return [np.moveaxis(array, 0, -1)]
+    if array.ndim == 4 and array.shape[-1] in (1, 3, 4):  # NxHxWxC frame stack
+        return list(array)
+    raise ValueError(
+        f"{name} has unsupported shape {array.shape}: expected HxW, HxWxC, CxHxW (C in 1, 3, 4) "
+        "or an NxHxWxC frame stack."
+    )
+
+
+def _frames_from_array(array: np.ndarray, name: str = "image") -> list[np.ndarray]:
+    return [_to_rgb(_frame_to_uint8(frame, name)) for frame in _array_frames(array, name)]
+
+
+def _frames_from_pil(image: PIL.Image.Image, name: str = "PIL image") -> list[np.ndarray]:
+    frames = []
+    for frame in PIL.ImageSequence.Iterator(image):
+        if frame.width == 0 or frame.height == 0:
+            raise ValueError(f"{name} is empty (size {frame.size}).")
+        if frame.mode not in ("1", "L", "RGB", "RGBA") and not frame.mode.startswith(("I", "F")):
+            frame = frame.convert("RGBA" if "A" in frame.mode or "transparency" in frame.info else "RGB")
+        frames.extend(_frames_from_array(np.asarray(frame), name))
+    return frames
+
+
+def _frames_from_file(path: Path) -> list[np.ndarray]:
+    if not path.exists():
+        raise FileNotFoundError(f"No such image file: '{path}'.")
+    if not path.is_file():
+        raise ValueError(f"'{path}' is not a file.")
+    if _is_dicom_file(path):
+        return read_dicom(path)
+    try:
+        with PIL.Image.open(path) as image:
+            image.load()
+            return _frames_from_pil(image, name=f"'{path}'")
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"Cannot read image file '{path}' (corrupt, truncated or not an image): {error}") from error
+
+
+def load_frames(image) -> list[np.ndarray]:
+    """
+    Load one image-like input as a list of `HxWx3 uint8` RGB frames.
+
+    Args:
+        image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or `pydicom.Dataset`):
+            A PIL image of any mode (multi-page images give one frame per page); an array `HxW`, `HxWxC`,
+            `CxHxW` (C in 1, 3, 4) or an `NxHxWxC` frame stack; an image or DICOM file path; or a DICOM dataset.
+
+    Returns:
+        `list[np.ndarray]`: the frames, each `HxWx3` and `uint8`.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from ultrasam_hf.image_io import load_frames
+    >>> [frame.shape for frame in load_frames(np.zeros((4, 5), dtype=np.uint16))]
+    [(4, 5, 3)]
+    ```
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return _frames_from_file(Path(image))
+    if isinstance(image, PIL.Image.Image):
+        return _frames_from_pil(image)
+    if _is_pydicom_dataset(image):
+        return read_dicom(image)
+    if hasattr(image, "detach") and hasattr(image, "numpy"):  # torch.Tensor, without importing torch
+        image = image.detach().cpu().numpy()
+    if isinstance(image, np.ndarray):
+        return _frames_from_array(image)
+    raise ValueError(
+        f"Unsupported image input of type {type(image).__name__}: expected a PIL image, a NumPy array, "
+        "a torch tensor, a file path or a pydicom Dataset."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------- DICOM
+
+
+def _decode_dicom(ds, name: str) -> tuple[np.ndarray, dict]:
+    pydicom = _import_pydicom()
+    from pydicom.pixels import get_decoder
+
+    transfer_syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID", None)
+    if transfer_syntax is None:
+        # An in-memory dataset without file meta: only native (uncompressed) pixel data can be read.
+        ds = ds.copy()
+        ds.ensure_file_meta()
+        ds.file_meta.TransferSyntaxUID = transfer_syntax = pydicom.uid.ExplicitVRLittleEndian
+    try:
+        decoder = get_decoder(transfer_syntax)
+    except NotImplementedError as error:
+        raise ValueError(f"{name} uses transfer syntax '{transfer_syntax}', which pydicom cannot decode.") from error
+    if not decoder.is_available:
+        raise RuntimeError(
+            f"Cannot decode {name}: no pixel data decoder plugin is installed for '{transfer_syntax.name}'. "
+            f"Install one of the missing plugins: {'; '.join(decoder.missing_dependencies)}."
+        )
+    try:
+        return decoder.as_array(ds)
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"Cannot decode {name} ('{transfer_syntax.name}'): every decoder plugin failed or is missing "
+            f"({'; '.join(decoder.missing_dependencies) or 'no missing plugin'}). pydicom said: {error}"
+        ) from error
+    except (ValueError, AttributeError, KeyError, EOFError) as error:
+        raise ValueError(f"Cannot read the pixel data of {name} (corrupt or truncated?): {error}") from error
+
+
+def _first_value(value) -> float:
+    """WindowCenter/WindowWidth may hold several alternative views: use the first."""
+    several = isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
+    return float(value[0]) if several else float(value)
+
+
+def _monochrome_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
+    """Modality LUT, then VOI LUT or window, then 0..255: the way a viewer shows a MONOCHROME image."""
+    from pydicom.pixels import apply_modality_lut, apply_voi
+
+    has_modality = "RescaleSlope" in ds or "RescaleIntercept" in ds or "ModalityLUTSequence" in ds
+    if has_modality:
+        pixels = apply_modality_lut(pixels, ds)
+    if ds.get("VOILUTSequence"):
+        return _min_max_to_uint8(apply_voi(pixels, ds))
+    if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
+        center, width = _first_value(ds.WindowCenter), _first_value(ds.WindowWidth)
+        low, high = center - width / 2.0, center + width / 2.0
+        scaled = (np.clip(pixels.astype(np.float64), low, high) - low) * (255.0 / max(high - low, 1e-8))
+        return np.round(scaled).astype(np.uint8)
+    if pixels.dtype == np.uint8:
+        return pixels
+    # No display transform: stretch over the whole dataset, so that cine frames stay comparable.
+    return _min_max_to_uint8(pixels)
+
+
+def _palette_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
+    from pydicom.pixels import apply_color_lut
+
+    rgb = apply_color_lut(pixels, ds)
+    if rgb.dtype == np.uint8:
+        return rgb
+    # 16-bit LUT entries carry the colour in the high byte; some writers store 8-bit values in them.
+    return rgb.astype(np.uint8) if rgb.max() <= 255 else (rgb >> 8).astype(np.uint8)
+
+
+def read_dicom(path_or_dataset) -> list[np.ndarray]:
+    """
+    Read a DICOM file or `pydicom.Dataset` as a list of `HxWx3 uint8` RGB frames (one per cine frame).
+
+    MONOCHROME1/2 go through the modality LUT and the VOI LUT (or window centre/width) and MONOCHROME1 is
+    inverted; PALETTE COLOR goes through its colour LUT (16-bit LUTs included); YBR_FULL/YBR_FULL_422 are
+    converted to RGB. Only pixel-module tags are read.
+
+    Example:
+
+    ```python
+    >>> from pydicom.data import get_testdata_file
+    >>> from ultrasam_hf.image_io import read_dicom
+    >>> frames = read_dicom(get_testdata_file("US1_UNCR.dcm"))
+    >>> len(frames), frames[0].shape, frames[0].dtype
+    (1, (480, 640, 3), dtype('uint8'))
+    ```
+    """
+    pydicom = _import_pydicom()
+    from pydicom.pixels import convert_color_space
+
+    if isinstance(path_or_dataset, (str, os.PathLike)):
+        path = Path(path_or_dataset)
+        name = f"DICOM file '{path}'"
+        if not path.is_file():
+            raise FileNotFoundError(f"No such DICOM file: '{path}'.")
+        try:
+            ds = pydicom.dcmread(path)
+        except (pydicom.errors.InvalidDicomError, EOFError, OSError, ValueError, KeyError) as error:
+            raise ValueError(f"Cannot read {name} (corrupt, truncated or not DICOM): {error}") from error
+    elif _is_pydicom_dataset(path_or_dataset):
+        ds, name = path_or_dataset, "DICOM dataset"
+    else:
+        raise ValueError(f"read_dicom expects a path or a pydicom Dataset, got {type(path_or_dataset).__name__}.")
+
+    if not any(keyword in ds for keyword in _PIXEL_DATA_KEYWORDS):
+        raise ValueError(f"{name} has no pixel data (PixelData absent): nothing to segment.")
+    if not ds.get("Rows") or not ds.get("Columns"):
+        raise ValueError(f"{name} has an empty image (Rows={ds.get('Rows')}, Columns={ds.get('Columns')}).")
+
+    pixels, meta = _decode_dicom(ds, name)
+    photometric = str(meta.get("photometric_interpretation", ds.get("PhotometricInterpretation", "")))
+    samples = int(meta.get("samples_per_pixel", ds.get("SamplesPerPixel", 1)))
+    n_frames = int(meta.get("number_of_frames", 1) or 1)
+    if n_frames == 1:
+        pixels = pixels[None]
+
+    if photometric in ("MONOCHROME1", "MONOCHROME2"):
+        frames = _monochrome_to_uint8(pixels, ds)
+        if photometric == "MONOCHROME1":
+            frames = 255 - frames
+    elif photometric == "PALETTE COLOR":
+        frames = _palette_to_uint8(pixels, ds)
+    elif photometric in ("RGB", "YBR_FULL", "YBR_FULL_422") and samples == 3:
+        frames = pixels
+        if pixels.dtype != np.uint8:  # 16/32-bit colour: scale the stored bit range to 8 bits
+            max_value = 2.0 ** int(meta.get("bits_stored", ds.get("BitsStored", 16))) - 1
+            frames = np.round(np.clip(pixels, 0, max_value) * (255.0 / max_value)).astype(np.uint8)
+        if photometric != "RGB":  # pydicom converts YCbCr itself unless told not to: only convert what is left
+            frames = convert_color_space(frames, photometric, "RGB")
+    else:
+        raise ValueError(
+            f"{name} has unsupported Photometric Interpretation '{photometric}' ({samples} samples per pixel): "
+            "expected MONOCHROME1, MONOCHROME2, PALETTE COLOR, RGB, YBR_FULL or YBR_FULL_422."
+        )
+    return [_to_rgb(frame) for frame in frames]
+
+
+__all__ = ["load_frames", "read_dicom"]

@@ -1,0 +1,229 @@
+"""TinyViT image encoder in LiteMedSAM's layout, written without timm.
+
+LiteMedSAM's variant of MobileSAM's TinyViT embeds patches with two 1x1 convolutions (stride 1) and keeps the last
+patch merge at stride 1, so a 256 px image gives a 64x64 grid that SAM's neck turns into a 64x64x256 embedding.
+Module names follow LiteMedSAM's `image_encoder.*` one-to-one (`convert/litemedsam.py` holds the renaming):
+`Conv2d_BN.c/bn` -> `conv/batch_norm`, `patch_embed.seq.0/2` -> `conv1/conv2`, `norm` -> `layer_norm`, `neck.0..3`
+-> `neck.conv1/layer_norm1/conv2/layer_norm2` (SAM's neck).
+"""
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.models.sam.modeling_sam import SamVisionEncoderOutput, SamVisionNeck
+
+from .configuration_ultrasam import UltraSamVisionConfig
+
+
+class UltraSamConv2dBatchNorm(nn.Module):
+    """Bias-free convolution followed by batch norm (TinyViT's `Conv2d_BN`)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=1, stride=1, padding=0, groups=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False)
+        self.batch_norm = nn.BatchNorm2d(out_channels)
+
+    def forward(self, hidden_states):
+        return self.batch_norm(self.conv(hidden_states))
+
+
+class UltraSamTinyVitPatchEmbeddings(nn.Module):
+    def __init__(self, config: UltraSamVisionConfig):
+        super().__init__()
+        width = config.tiny_vit_embed_dims[0]
+        self.num_channels = config.num_channels
+        self.conv1 = UltraSamConv2dBatchNorm(config.num_channels, width // 2)
+        self.activation = nn.GELU()
+        self.conv2 = UltraSamConv2dBatchNorm(width // 2, width)
+
+    def forward(self, pixel_values):
+        if pixel_values.shape[1] != self.num_channels:
+            raise ValueError(f"Expected {self.num_channels} channels, got pixel_values of shape {tuple(pixel_values.shape)}")
+        return self.conv2(self.activation(self.conv1(pixel_values)))
+
+
+class UltraSamTinyVitMBConv(nn.Module):
+    """Inverted residual block of the convolutional first stage."""
+
+    def __init__(self, width, expand_ratio):
+        super().__init__()
+        hidden = int(width * expand_ratio)
+        self.conv1 = UltraSamConv2dBatchNorm(width, hidden)
+        self.conv2 = UltraSamConv2dBatchNorm(hidden, hidden, kernel_size=3, padding=1, groups=hidden)
+        self.conv3 = UltraSamConv2dBatchNorm(hidden, width)
+        self.activation = nn.GELU()
+
+    def forward(self, hidden_states):
+        residual = hidden_states
+        hidden_states = self.activation(self.conv1(hidden_states))
+        hidden_states = self.activation(self.conv2(hidden_states))
+        hidden_states = self.conv3(hidden_states)
+        return self.activation(hidden_states + residual)
+
+
+class UltraSamTinyVitPatchMerging(nn.Module):
+    """Channels-last (B, H*W, C) or channels-first input -> (B, H'*W', C') tokens."""
+
+    def __init__(self, in_width, out_width, stride):
+        super().__init__()
+        self.conv1 = UltraSamConv2dBatchNorm(in_width, out_width)
+        self.conv2 = UltraSamConv2dBatchNorm(out_width, out_width, kernel_size=3, stride=stride, padding=1, groups=out_width)
+        self.conv3 = UltraSamConv2dBatchNorm(out_width, out_width)
+        self.activation = nn.GELU()
+
+    def forward(self, hidden_states, height, width):
+        if hidden_states.ndim == 3:
+            hidden_states = hidden_states.transpose(1, 2).reshape(hidden_states.shape[0], -1, height, width)
+        hidden_states = self.activation(self.conv1(hidden_states))
+        hidden_states = self.activation(self.conv2(hidden_states))
+        hidden_states = self.conv3(hidden_states)
+        return hidden_states.flatten(2).transpose(1, 2)
+
+
+class UltraSamTinyVitAttention(nn.Module):
+    """Window attention with a learned bias per head and per (|dy|, |dx|) offset inside the window."""
+
+    def __init__(self, width, num_heads, window_size, layer_norm_eps):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = width // num_heads
+        self.scale = self.head_dim**-0.5
+        self.layer_norm = nn.LayerNorm(width, eps=layer_norm_eps)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+        self.window_size = window_size
+        indices = self.bias_indices(window_size)
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, window_size * window_size))  # one per (|dy|, |dx|)
+        self.register_buffer("attention_bias_idxs", indices, persistent=False)
+
+    @staticmethod
+    def bias_indices(window_size: int) -> torch.Tensor:
+        """(N, N) index of the bias shared by every pair of window positions with the same (|dy|, |dx|)."""
+        points = list(itertools.product(range(window_size), range(window_size)))
+        offsets, indices = {}, []
+        for p1 in points:
+            for p2 in points:
+                indices.append(offsets.setdefault((abs(p1[0] - p2[0]), abs(p1[1] - p2[1])), len(offsets)))
+        return torch.tensor(indices, dtype=torch.long).view(len(points), len(points))
+
+    def forward(self, hidden_states):
+        batch, tokens, _ = hidden_states.shape
+        qkv = self.qkv(self.layer_norm(hidden_states)).view(batch, tokens, self.num_heads, 3 * self.head_dim)
+        query, key, value = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=-1)
+        bias = self.attention_biases[:, self.attention_bias_idxs]
+        attention = (query @ key.transpose(-2, -1)) * self.scale + bias
+        output = attention.softmax(dim=-1) @ value
+        return self.proj(output.transpose(1, 2).reshape(batch, tokens, -1))
+
+
+class UltraSamTinyVitMLP(nn.Module):
+    def __init__(self, width, hidden, layer_norm_eps):
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(width, eps=layer_norm_eps)
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+        self.activation = nn.GELU()
+
+    def forward(self, hidden_states):
+        return self.fc2(self.activation(self.fc1(self.layer_norm(hidden_states))))
+
+
+class UltraSamTinyVitBlock(GradientCheckpointingLayer):
+    def __init__(self, config: UltraSamVisionConfig, width, num_heads, window_size):
+        super().__init__()
+        self.window_size = window_size
+        self.attn = UltraSamTinyVitAttention(width, num_heads, window_size, config.layer_norm_eps)
+        self.mlp = UltraSamTinyVitMLP(width, int(width * config.mlp_ratio), config.layer_norm_eps)
+        kernel = config.tiny_vit_local_conv_size
+        self.local_conv = UltraSamConv2dBatchNorm(width, width, kernel_size=kernel, padding=kernel // 2, groups=width)
+
+    def _window_attention(self, hidden_states, height, width):
+        batch, tokens, channels = hidden_states.shape
+        window = self.window_size
+        if height == window and width == window:
+            return self.attn(hidden_states)
+        grid = hidden_states.view(batch, height, width, channels)
+        pad_bottom, pad_right = (window - height % window) % window, (window - width % window) % window
+        grid = F.pad(grid, (0, 0, 0, pad_right, 0, pad_bottom))
+        padded_h, padded_w = height + pad_bottom, width + pad_right
+        rows, cols = padded_h // window, padded_w // window
+        windows = grid.view(batch, rows, window, cols, window, channels).transpose(2, 3)
+        windows = self.attn(windows.reshape(batch * rows * cols, window * window, channels))
+        grid = windows.view(batch, rows, cols, window, window, channels).transpose(2, 3)
+        grid = grid.reshape(batch, padded_h, padded_w, channels)[:, :height, :width]
+        return grid.reshape(batch, tokens, channels)
+
+    def forward(self, hidden_states, height, width):
+        batch, tokens, channels = hidden_states.shape
+        hidden_states = hidden_states + self._window_attention(hidden_states, height, width)
+        grid = hidden_states.transpose(1, 2).reshape(batch, channels, height, width)
+        hidden_states = self.local_conv(grid).view(batch, channels, tokens).transpose(1, 2)
+        return hidden_states + self.mlp(hidden_states)
+
+
+class UltraSamTinyVitStage(nn.Module):
+    """One stage: MBConv blocks (stage 0) or attention blocks, then an optional patch merge."""
+
+    def __init__(self, config: UltraSamVisionConfig, index: int):
+        super().__init__()
+        width = config.tiny_vit_embed_dims[index]
+        depth = config.tiny_vit_depths[index]
+        if index == 0:
+            self.blocks = nn.ModuleList(
+                [UltraSamTinyVitMBConv(width, config.tiny_vit_mbconv_expand_ratio) for _ in range(depth)]
+            )
+        else:
+            heads, window = config.tiny_vit_num_heads[index], config.tiny_vit_window_sizes[index]
+            self.blocks = nn.ModuleList([UltraSamTinyVitBlock(config, width, heads, window) for _ in range(depth)])
+        self.is_convolutional = index == 0
+        self.downsample = None
+        self.stride = 1
+        if index < len(config.tiny_vit_embed_dims) - 1:
+            self.stride = config.tiny_vit_downsample_strides[index]
+            self.downsample = UltraSamTinyVitPatchMerging(width, config.tiny_vit_embed_dims[index + 1], self.stride)
+
+    def forward(self, hidden_states, height, width):
+        for block in self.blocks:
+            hidden_states = block(hidden_states) if self.is_convolutional else block(hidden_states, height, width)
+        if self.downsample is not None:
+            hidden_states = self.downsample(hidden_states, height, width)
+            height, width = (height - 1) // self.stride + 1, (width - 1) // self.stride + 1
+        return hidden_states, height, width
+
+
+class UltraSamTinyVitEncoder(nn.Module):
+    """Drop-in replacement of `SamVisionEncoder`: pixels (B, 3, H, W) -> `last_hidden_state` (B, 256, H/4, W/4)."""
+
+    def __init__(self, config: UltraSamVisionConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embed = UltraSamTinyVitPatchEmbeddings(config)
+        self.layers = nn.ModuleList([UltraSamTinyVitStage(config, i) for i in range(len(config.tiny_vit_embed_dims))])
+        self.neck = SamVisionNeck(config)
+        self.gradient_checkpointing = False
+
+    def get_input_embeddings(self):
+        return self.patch_embed
+
+    def forward(self, pixel_values=None, output_hidden_states=None, **kwargs) -> SamVisionEncoderOutput:
+        if pixel_values is None:
+            raise ValueError("You have to specify pixel_values")
+        size = self.config.image_size
+        if pixel_values.shape[-2:] != (size, size):
+            raise ValueError(f"Input image size {tuple(pixel_values.shape[-2:])} doesn't match model ({size}*{size}).")
+        hidden_states = self.patch_embed(pixel_values)
+        height, width = hidden_states.shape[-2:]
+        all_hidden_states = []
+        for stage in self.layers:
+            hidden_states, height, width = stage(hidden_states, height, width)
+            all_hidden_states.append(hidden_states)
+        # SAM's neck takes channels-last features, like the ViT's.
+        features = hidden_states.view(hidden_states.shape[0], height, width, -1)
+        return SamVisionEncoderOutput(
+            last_hidden_state=self.neck(features),
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+        )
