@@ -3,7 +3,9 @@
     python scripts/ship_checkpoint.py runs/lite-us ultrasam_hf/assets/ultrasam-lite-us --card model_card.md
 
 The config keeps `dtype: float32`, so `from_pretrained` casts the fp16 tensors back to float32 (CPU inference in fp32;
-the rounding changes logits by ~1e-3 at most). Remote-code files, processor and config are copied as they are.
+the rounding changes logits by ~1e-3 at most). Config, processor config and the training record are copied; the
+remote-code `.py` files are not, since inside the package the installed code is the one to run (a
+`save_pretrained` of the loaded model writes them again, e.g. before a Hub upload).
 """
 
 import argparse
@@ -21,7 +23,7 @@ def ship(source: Path, target: Path, card: Path | None = None) -> Path:
         raise FileNotFoundError(f"{source} has no model.safetensors (is it a save_pretrained folder?)")
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir()):
-        if path.is_file() and path.name not in SKIP:
+        if path.is_file() and path.name not in SKIP and path.suffix != ".py":
             shutil.copy2(path, target / path.name)
     state = load_file(weights)
     half = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
