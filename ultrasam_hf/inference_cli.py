@@ -28,14 +28,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_segment)
 
 
-def default_model_dir() -> Path:
-    """The demo's model: the shipped US-adapted checkpoint, else LiteMedSAM converted on first use."""
-    from .convert.demo import default_model_dir as demo_default
-
-    return demo_default()
-
-
 def run_segment(args) -> int:
+    from .convert.demo import default_model_dir  # the shipped checkpoint, else LiteMedSAM converted on first use
     from .predictor import UltraSamPredictor
 
     if args.box is None and not args.point:
