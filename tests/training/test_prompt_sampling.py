@@ -86,3 +86,23 @@ def test_correction_clicks_are_reproducible():
     a = sample_correction_clicks(pred, target, torch.Generator().manual_seed(5), 64)
     b = sample_correction_clicks(pred, target, torch.Generator().manual_seed(5), 64)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_interior_points_favour_the_middle_and_stay_inside():
+    mask = np.zeros((80, 80), dtype=bool)
+    mask[10:70, 10:70] = True
+    mask[0:5, 0:80] = True  # a thin strip touching the border still gets (small) positive weight
+    centre = np.array([39.5, 39.5])
+
+    def mean_distance(sampling):
+        rng = np.random.default_rng(0)
+        points = [sample_training_prompt(mask, rng, point_probability=1.0, point_sampling=sampling)[1] for _ in range(400)]
+        assert all(mask[int(round(y)), int(round(x))] or mask[int(y), int(x)] for x, y in points)
+        return np.linalg.norm(np.asarray(points) - centre, axis=1).mean()
+
+    assert mean_distance("interior") < 0.8 * mean_distance("uniform")
+    single = np.zeros((9, 9), dtype=bool)
+    single[0, 8] = True  # a one-pixel mask in the corner
+    assert sample_training_prompt(single, np.random.default_rng(0), 1.0, point_sampling="interior")[1] == pytest.approx([8, 0], abs=0.5)
+    with pytest.raises(ValueError, match="sampling"):
+        sample_training_prompt(mask, np.random.default_rng(0), 1.0, point_sampling="edge")

@@ -87,3 +87,23 @@ def test_learning_rate_schedule():
     assert factor(250) == pytest.approx(0.001 + 0.999 * 0.5)
     assert factor(500) == 1.0 and factor(19999) == 1.0
     assert factor(20000) == pytest.approx(0.1) and factor(29000) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("multimask_boxes", [True, False])
+def test_multimask_first_round_for_points_and_optionally_boxes(tiny_shards, multimask_boxes):
+    model = _model()
+    module = UltraSamTrainingModule(model, clicks=1, multimask=True, multimask_boxes=multimask_boxes)
+    calls = []
+    decode = module._decode
+
+    def recording_decode(embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask):
+        calls.append((kind, clicks is None, multimask))
+        return decode(embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask)
+
+    module._decode = recording_decode
+    batch = _batch(model, tiny_shards)
+    batch["prompt_types"] = torch.arange(batch["prompt_types"].numel()) % 2  # both kinds present
+    module(batch)["loss"].backward()
+    first_round = {kind: multimask for kind, first, multimask in calls if first}
+    assert first_round == {0: multimask_boxes, 1: True}  # BOX = 0, POINT = 1
+    assert not any(multimask for _, first, multimask in calls if not first)

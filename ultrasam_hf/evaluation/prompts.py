@@ -70,16 +70,29 @@ def jittered_box(mask: np.ndarray, rng: np.random.Generator, fraction: float = 0
     ]
 
 
-def random_point(mask: np.ndarray, rng: np.random.Generator, subpixel_jitter: bool = False) -> Point:
-    """A uniformly random pixel (x, y) of a non-empty mask.
+POINT_SAMPLINGS = ("uniform", "interior")
 
+
+def random_point(mask: np.ndarray, rng: np.random.Generator, subpixel_jitter: bool = False, sampling: str = "uniform") -> Point:
+    """A random pixel (x, y) of a non-empty mask.
+
+    `sampling="uniform"` draws every mask pixel with equal probability (UltraSam's training points);
+    `"interior"` weights each pixel by its distance to the background, so clicks near the middle of the
+    structure, where annotators click, are more likely and boundary pixels (whose extent is ambiguous) rarer.
     With `subpixel_jitter`, U(-0.5, 0.5) is added to each coordinate (the point stays inside the chosen
     pixel's area), as in UltraSam's training points.
     """
+    if sampling not in POINT_SAMPLINGS:
+        raise ValueError(f"sampling must be one of {POINT_SAMPLINGS}, got {sampling!r}")
     mask = _non_empty(mask, "random_point")
     rng = _check_rng(rng)
     rows, cols = np.nonzero(mask)
-    index = int(rng.integers(rows.size))
+    if sampling == "interior":
+        # pad so pixels on the image border count as one pixel away from the background
+        weights = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1][rows, cols]
+        index = int(rng.choice(rows.size, p=weights / weights.sum()))
+    else:
+        index = int(rng.integers(rows.size))
     x, y = float(cols[index]), float(rows[index])
     if subpixel_jitter:
         jx, jy = rng.uniform(-0.5, 0.5, size=2)

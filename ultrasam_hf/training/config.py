@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..evaluation.prompts import POINT_SAMPLINGS
 from .variants import VARIANTS
 
 
@@ -32,10 +33,15 @@ class TrainingConfig:
     mixing_temperature: float = field(default=1.0, metadata={"help": "Dataset mixing p_i ~ n_i^(1/T); 1 = proportional."})
     max_instances: int = field(default=20, metadata={"help": "Instances (prompts) per image, the paper's 20."})
     point_probability: float = 0.5
+    point_sampling: str = field(
+        default="uniform",
+        metadata={"choices": POINT_SAMPLINGS, "help": "uniform: any mask pixel (the paper); interior: weighted by distance to the background."},
+    )
     box_jitter: float = 0.05
     flip_probability: float = 0.5
     clicks: int = field(default=0, metadata={"help": "Corrective-click rounds after the first prediction (SAM-style)."})
     multimask: bool = field(default=True, metadata={"help": "Multimask output on the first round (loss on the best-IoU mask)."})
+    multimask_boxes: bool = field(default=True, metadata={"help": "With --multimask, box prompts too (else points only, as SAM)."})
     num_workers: int = 0
     # embedding cache (frozen-encoder)
     cache_dir: str | None = field(default=None, metadata={"help": "Embedding cache folder (default <output-dir>/embedding_cache)."})

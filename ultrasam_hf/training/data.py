@@ -184,6 +184,7 @@ class ExampleBuilder:
     box_jitter: float = 0.05
     flip_probability: float = 0.5
     embedding_cache: object = None
+    point_sampling: str = "uniform"
 
     def __call__(self, row: dict, epoch: int, position: int, rank_salt: int = 0) -> dict:
         rng = np.random.default_rng([self.seed, epoch, position, rank_salt])
@@ -213,7 +214,7 @@ class ExampleBuilder:
             low = resize_mask(mask, low_size, self.low_res_size)
             if not low.any():
                 continue  # vanishes on the loss grid: nothing to learn from it
-            kind, prompt = sample_training_prompt(mask, rng, self.point_probability, self.box_jitter)
+            kind, prompt = sample_training_prompt(mask, rng, self.point_probability, self.box_jitter, self.point_sampling)
             prompt = scale_coordinates(prompt, (height, width), new_size)
             kinds.append(kind)
             coords.append(np.pad(prompt, (0, 4 - len(prompt))))

@@ -33,6 +33,7 @@ class UltraSamTrainingModule(nn.Module):
         loss_weights: LossWeights = LossWeights(),
         clicks: int = 0,
         multimask: bool = True,
+        multimask_boxes: bool = True,
         train_encoder: bool = True,
         click_seed: int = 0,
     ):
@@ -41,6 +42,7 @@ class UltraSamTrainingModule(nn.Module):
         self.loss_weights = loss_weights
         self.clicks = int(clicks)
         self.multimask = multimask
+        self.multimask_boxes = multimask_boxes
         self.train_encoder = train_encoder
         self.click_generator = torch.Generator().manual_seed(int(click_seed))
 
@@ -89,8 +91,9 @@ class UltraSamTrainingModule(nn.Module):
             group_prompts, group_targets = prompts[selected], targets[selected]
             clicks = click_labels = mask_prompt = None
             for round_index in range(1 + self.clicks):
-                # SAM: multimask only for the first, ambiguous prompt; refinement models always end multimask.
-                multimask = self.multimask if round_index == 0 else False
+                # SAM: multimask only for the first, ambiguous prompt (optionally not for boxes, which SAM deems
+                # unambiguous); refinement models always end multimask.
+                multimask = self.multimask and round_index == 0 and (kind == POINT or self.multimask_boxes)
                 out = self._decode(group_embeddings, kind, group_prompts, clicks, click_labels, mask_prompt, multimask)
                 terms = best_mask_loss(out.pred_masks[:, 0], out.iou_scores[:, 0], group_targets, self.loss_weights)
                 loss = terms["loss"]

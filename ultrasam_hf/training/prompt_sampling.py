@@ -4,7 +4,8 @@ Instance prompts (numpy, reusing `ultrasam_hf.evaluation.prompts`) are sampled o
 resolution and then scaled to model-input pixels like the processor scales prompts (`x * new_w / old_w`):
 
 - with probability `point_probability` (0.5) a point: one uniformly random mask pixel plus U(-0.5, 0.5) sub-pixel
-  jitter (`random_point(..., subpixel_jitter=True)`);
+  jitter (`random_point(..., subpixel_jitter=True)`); `point_sampling="interior"` instead weights pixels by their
+  distance to the background (clicks near the middle of the structure, as users place them);
 - otherwise a box: the tight box with each corner moved by U(-5 %, 5 %) of the box width / height (`jittered_box`).
 
 Corrective clicks (torch, batched, used inside the training forward): a pixel drawn uniformly from the error region
@@ -30,11 +31,18 @@ def select_instances(num_instances: int, rng: np.random.Generator, max_instances
 
 
 def sample_training_prompt(
-    mask: np.ndarray, rng: np.random.Generator, point_probability: float = 0.5, box_jitter: float = 0.05
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    point_probability: float = 0.5,
+    box_jitter: float = 0.05,
+    point_sampling: str = "uniform",
 ) -> tuple[int, list[float]]:
-    """One UltraSam training prompt for a non-empty `(H, W)` mask: `(POINT, [x, y])` or `(BOX, [x0, y0, x1, y1])`."""
+    """One UltraSam training prompt for a non-empty `(H, W)` mask: `(POINT, [x, y])` or `(BOX, [x0, y0, x1, y1])`.
+
+    `point_sampling`: "uniform" (the paper) or "interior" (pixels weighted by their distance to the background).
+    """
     if rng.random() < point_probability:
-        return POINT, list(random_point(mask, rng, subpixel_jitter=True))
+        return POINT, list(random_point(mask, rng, subpixel_jitter=True, sampling=point_sampling))
     return BOX, jittered_box(mask, rng, fraction=box_jitter)
 
 

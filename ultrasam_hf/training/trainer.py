@@ -173,6 +173,7 @@ class Trainer:
             max_instances=config.max_instances,
             point_probability=config.point_probability,
             box_jitter=config.box_jitter,
+            point_sampling=config.point_sampling,
             flip_probability=flip_probability,
             embedding_cache=cache,
         )
@@ -185,6 +186,7 @@ class Trainer:
             LossWeights(focal=config.focal_weight, dice=config.dice_weight, iou=config.iou_weight),
             clicks=config.clicks,
             multimask=config.multimask,
+            multimask_boxes=config.multimask_boxes,
             train_encoder=trains_encoder(config.variant),
             click_seed=config.seed * 1000 + accelerator.process_index,
         )
