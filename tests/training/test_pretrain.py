@@ -124,3 +124,19 @@ def test_streaming_and_config_file(tiny_shards, tmp_path):
     keys = (out / "samples_rank0.txt").read_text().split()
     assert len(keys) == 4
     assert json.loads((out / "training_config.json").read_text())["streaming"] is True
+
+
+def test_a_mid_run_checkpoint_exports_as_a_model_folder(tiny_shards, tmp_path):
+    """`--resume <checkpoint> --max-steps <its step> --output-dir <new>` writes that checkpoint as a model folder."""
+    from conftest import run_python
+    from safetensors.torch import load_file
+
+    args = [*COMMON, "--data", tiny_shards, "--save-every", "2"]
+    run_python([*args, "--output-dir", tmp_path / "run", "--max-steps", "3"])
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_2"
+    run_python([*args, "--output-dir", tmp_path / "export", "--max-steps", "2", "--resume", checkpoint])
+    exported = load_file(tmp_path / "export" / "model.safetensors")
+    saved = {k.removeprefix("model."): v for k, v in load_file(checkpoint / "model.safetensors").items()}
+    assert set(saved) <= set(exported) and all(torch.equal(exported[k], saved[k]) for k in saved)
+    final = load_file(tmp_path / "run" / "model.safetensors")
+    assert not all(torch.equal(final[k], exported[k]) for k in saved)  # step 3 differs from step 2
