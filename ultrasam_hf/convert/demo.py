@@ -10,6 +10,7 @@ prompt drawn on the image) and the masks are written as PNGs.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,12 @@ def default_model_dir(convert_if_missing: bool = True, verbose: bool = True) -> 
     return target
 
 
+def trained_single_mask(model_dir) -> bool:
+    """Whether the folder's training record (`training_config.json`) says only the single-mask output was trained."""
+    record = Path(model_dir) / "training_config.json"
+    return record.is_file() and json.loads(record.read_text()).get("multimask") is False
+
+
 def pick_mask(masks: np.ndarray, scores: np.ndarray, is_box: bool) -> int:
     """Which of the three multimask outputs to keep. A box encloses one whole object, so its largest (outermost)
     mask is kept: LiteMedSAM's IoU head is nearly flat (about 0.2 for all three on these images) and its single-mask
@@ -107,6 +114,8 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
     if verbose:
         print(f"Model: {model_dir}")
     predictor = UltraSamPredictor.from_pretrained(model_dir)
+    # LiteMedSAM's box masks need the multimask choice of `pick_mask`; a checkpoint trained single-mask has one output
+    multimask = not trained_single_mask(model_dir)
     results, current = [], None
     for case in DEMO_CASES:
         path = get_testdata_file(case.dicom)
@@ -116,8 +125,6 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
         if current != case.dicom:
             predictor.set_image(image)
             current = case.dicom
-        # LiteMedSAM's box masks need the multimask choice below; the shipped checkpoint was trained single-mask
-        multimask = model_dir != PACKAGED_MODEL
         masks, scores, _ = predictor.predict(
             boxes=case.box, points=None if case.point is None else [case.point], multimask_output=multimask
         )
@@ -137,7 +144,7 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
             )
     if verbose:
         print(f"Wrote {2 * len(results)} PNGs to {out_dir.resolve()}")
-        if model_dir != PACKAGED_MODEL:
+        if model_dir.resolve() != PACKAGED_MODEL:
             print(
                 "Note: LiteMedSAM was trained with box prompts only; single-point prompts give small or empty masks "
                 "with it. The ultrasound-tuned lite checkpoint (ultrasam-lite-us) is trained with points as well."

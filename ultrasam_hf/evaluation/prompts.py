@@ -88,8 +88,11 @@ def random_point(mask: np.ndarray, rng: np.random.Generator, subpixel_jitter: bo
     rng = _check_rng(rng)
     rows, cols = np.nonzero(mask)
     if sampling == "interior":
-        # pad so pixels on the image border count as one pixel away from the background
-        weights = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1][rows, cols]
+        # on the mask's box padded by one background pixel: the same distances as on the whole image (the nearest
+        # background pixel outside the box lies on that ring), and pixels on the image border count as one away
+        top, left = rows.min(), cols.min()
+        crop = np.pad(mask[top : rows.max() + 1, left : cols.max() + 1], 1)
+        weights = ndimage.distance_transform_edt(crop)[rows - top + 1, cols - left + 1]
         index = int(rng.choice(rows.size, p=weights / weights.sum()))
     else:
         index = int(rng.integers(rows.size))
