@@ -10,7 +10,6 @@ prompt drawn on the image) and the masks are written as PNGs.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +79,10 @@ def default_model_dir(convert_if_missing: bool = True, verbose: bool = True) -> 
 
 
 def trained_single_mask(model_dir) -> bool:
-    """Whether the folder's training record (`training_config.json`) says only the single-mask output was trained."""
-    record = Path(model_dir) / "training_config.json"
-    return record.is_file() and json.loads(record.read_text()).get("multimask") is False
+    """Whether the folder's training record says only the single-mask output was trained."""
+    from ..training.config import read_training_record
+
+    return read_training_record(model_dir).get("multimask") is False
 
 
 def pick_mask(masks: np.ndarray, scores: np.ndarray, is_box: bool) -> int:

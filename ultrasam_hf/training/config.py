@@ -80,6 +80,16 @@ class TrainingConfig:
     record_samples: bool = field(default=False, metadata={"help": "Write the sample keys each rank trained on (tests)."})
 
 
+# the training record every run leaves in its output folder (the flat TrainingConfig); `ultrasam demo` reads it
+TRAINING_RECORD = "training_config.json"
+
+
+def read_training_record(model_dir) -> dict:
+    """The training record of a model folder, or {} for a folder not written by `scripts/pretrain.py`."""
+    record = Path(model_dir) / TRAINING_RECORD
+    return json.loads(record.read_text()) if record.is_file() else {}
+
+
 def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
     flag = "--" + f.name.replace("_", "-")
     help_text = f.metadata.get("help", "")

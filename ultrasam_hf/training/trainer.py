@@ -21,7 +21,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 
-from .config import TrainingConfig
+from .config import TRAINING_RECORD, TrainingConfig
 from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
 from .embedding_cache import build_embedding_cache
 from .evaluation import evaluate_dice, flatten_results, summary_line
@@ -369,7 +369,7 @@ class Trainer:
                 unwrapped = fresh
         if accelerator.is_main_process:
             export_model(unwrapped, self.output_dir, make_processor(self.image_processor), config.keep_adapter, self.base_dir)
-            (self.output_dir / "training_config.json").write_text(json.dumps(_flat_config(config), indent=1))
+            (self.output_dir / TRAINING_RECORD).write_text(json.dumps(_flat_config(config), indent=1))
             if last_eval is not None:
                 (self.output_dir / "eval_results.json").write_text(json.dumps(last_eval, indent=1))
         accelerator.wait_for_everyone()
