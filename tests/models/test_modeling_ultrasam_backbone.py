@@ -2,8 +2,8 @@ import pytest
 import torch
 from transformers import AutoBackbone, Mask2FormerForUniversalSegmentation
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
-from ultrasam_hf.downstream import PYRAMID_STRIDES, UltraSamBackbone, UltraSamBackboneConfig
+from ultrasam_hf import UltraSamBackbone, UltraSamBackboneConfig, UltraSamConfig, UltraSamModel
+from ultrasam_hf.models.configuration_ultrasam_backbone import PYRAMID_STRIDES
 from ultrasam_hf.downstream.instance import mask2former_config
 
 
