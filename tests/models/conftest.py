@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-MARKERS = ("flash_attn_test", "flash_attn_3_test", "flash_attn_4_test", "torch_compile_test", "generate", "is_training_test")
+MARKERS = (
+    "flash_attn_test",
+    "flash_attn_3_test",
+    "flash_attn_4_test",
+    "torch_compile_test",
+    "generate",
+    "is_training_test",
+)
 
 
 def pytest_configure(config):

@@ -93,7 +93,9 @@ def test_refinement_replaces_points_by_first_mask_box_at_inference(monkeypatch):
 
     monkeypatch.setattr(model, "_decode", spy)
     # force a non-empty first mask so that a box exists
-    monkeypatch.setattr(model.mask_decoder.iou_prediction_head.proj_out, "bias", model.mask_decoder.iou_prediction_head.proj_out.bias)
+    monkeypatch.setattr(
+        model.mask_decoder.iou_prediction_head.proj_out, "bias", model.mask_decoder.iou_prediction_head.proj_out.bias
+    )
     with torch.no_grad():
         model(pixel_values=pixels(model), **PROMPTS["points"])
     (points1, boxes1, masks1), (points2, boxes2, masks2) = calls
@@ -201,8 +203,11 @@ def test_prompted_classification_on_cached_embeddings():
         with pytest.raises(ValueError, match="encoder_features"):
             model(image_embeddings=embeddings, **PROMPTS["box"])
         cached = model(
-            image_embeddings=embeddings, encoder_features=features["x"].mean(dim=(1, 2)), labels=torch.tensor([[1]]),
-            return_dict=False, **PROMPTS["box"],
+            image_embeddings=embeddings,
+            encoder_features=features["x"].mean(dim=(1, 2)),
+            labels=torch.tensor([[1]]),
+            return_dict=False,
+            **PROMPTS["box"],
         )
     assert isinstance(cached, tuple)
     torch.testing.assert_close(cached[0], direct.loss)  # loss first, as transformers' task outputs
@@ -276,8 +281,20 @@ def test_remote_code_loads_without_package(tmp_path, preset, auto_class):
     outputs = {}
     for mode in ("remote", "package"):
         result = subprocess.run(
-            [sys.executable, "-c", LOAD_AND_RUN, str(folder), str(tmp_path / "inputs.pt"), str(tmp_path / f"{mode}.pt"), mode, auto_class],
-            capture_output=True, text=True, env=env, cwd=tmp_path,
+            [
+                sys.executable,
+                "-c",
+                LOAD_AND_RUN,
+                str(folder),
+                str(tmp_path / "inputs.pt"),
+                str(tmp_path / f"{mode}.pt"),
+                mode,
+                auto_class,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         outputs[mode] = torch.load(tmp_path / f"{mode}.pt")

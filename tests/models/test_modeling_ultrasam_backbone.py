@@ -5,17 +5,22 @@ import sys
 
 import pytest
 import torch
-from transformers.models.sam.modeling_sam import SamLayerNorm
 from transformers import AutoBackbone, Mask2FormerForUniversalSegmentation
+from transformers.models.sam.modeling_sam import SamLayerNorm
 
 from ultrasam_hf import UltraSamBackbone, UltraSamBackboneConfig, UltraSamConfig, UltraSamModel
-from ultrasam_hf.models.configuration_ultrasam_backbone import PYRAMID_STRIDES
 from ultrasam_hf.downstream.instance import mask2former_config
+from ultrasam_hf.models.configuration_ultrasam_backbone import PYRAMID_STRIDES
 
 
-@pytest.mark.parametrize("preset, size, taps", [("tiny", 64, [0, 0, 1, 1]), ("tiny-lite", 64, [0, 1, 2, 3]), ("tiny-lite", 96, [0, 1, 2, 3])])
+@pytest.mark.parametrize(
+    "preset, size, taps",
+    [("tiny", 64, [0, 0, 1, 1]), ("tiny-lite", 64, [0, 1, 2, 3]), ("tiny-lite", 96, [0, 1, 2, 3])],
+)
 def test_feature_maps_shapes_and_strides(preset, size, taps):
-    config = UltraSamBackboneConfig.from_ultrasam_config(UltraSamConfig.from_preset(preset), image_size=size, fpn_channels=24)
+    config = UltraSamBackboneConfig.from_ultrasam_config(
+        UltraSamConfig.from_preset(preset), image_size=size, fpn_channels=24
+    )
     assert config.feature_indices == taps and config.out_features == ["stage1", "stage2", "stage3", "stage4"]
     backbone = UltraSamBackbone(config).eval()
     assert backbone.channels == [24] * 4
@@ -25,7 +30,9 @@ def test_feature_maps_shapes_and_strides(preset, size, taps):
 
 
 def test_paper_taps_for_vit_b_and_out_features():
-    config = UltraSamBackboneConfig(vision_config=UltraSamConfig.from_preset("vit-b").vision_config.to_dict(), out_features=["stage2", "stage4"])
+    config = UltraSamBackboneConfig(
+        vision_config=UltraSamConfig.from_preset("vit-b").vision_config.to_dict(), out_features=["stage2", "stage4"]
+    )
     assert config.feature_indices == [2, 5, 8, 11] and config.out_indices == [1, 3]
     small = UltraSamBackboneConfig.from_ultrasam_config(UltraSamConfig.from_preset("tiny"), out_indices=[0, 2])
     with torch.no_grad():
@@ -35,7 +42,9 @@ def test_paper_taps_for_vit_b_and_out_features():
 
 def test_auto_backbone_and_encoder_weights():
     model = UltraSamModel(UltraSamConfig.from_preset("tiny"))
-    backbone = UltraSamBackbone.from_ultrasam(model, image_size=128, fpn_channels=16)  # ViT position embeddings resized
+    backbone = UltraSamBackbone.from_ultrasam(
+        model, image_size=128, fpn_channels=16
+    )  # ViT position embeddings resized
     assert torch.equal(backbone.encoder.layers[0].attn.qkv.weight, model.vision_encoder.layers[0].attn.qkv.weight)
     assert backbone.encoder.pos_embed.shape[1:3] == (16, 16)
     assert isinstance(AutoBackbone.from_config(backbone.config), UltraSamBackbone)
@@ -44,7 +53,9 @@ def test_auto_backbone_and_encoder_weights():
 @pytest.mark.parametrize("preset", ["tiny", "tiny-lite"])
 def test_inside_mask2former_save_load(preset, tmp_path):
     backbone = UltraSamBackboneConfig.from_ultrasam_config(UltraSamConfig.from_preset(preset), fpn_channels=32)
-    model = Mask2FormerForUniversalSegmentation(mask2former_config(backbone, num_labels=2, hidden_dim=32, num_queries=8)).eval()
+    model = Mask2FormerForUniversalSegmentation(
+        mask2former_config(backbone, num_labels=2, hidden_dim=32, num_queries=8)
+    ).eval()
     assert isinstance(model.model.pixel_level_module.encoder, UltraSamBackbone)
     pixels = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
@@ -99,7 +110,14 @@ def test_saved_backbone_loads_as_remote_code(tmp_path):
     pixels = torch.rand(1, 3, 64, 64)
     torch.save(pixels, tmp_path / "pixels.pt")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    command = [sys.executable, "-c", LOAD_BACKBONE, str(tmp_path / "backbone"), str(tmp_path / "pixels.pt"), str(tmp_path / "maps.pt")]
+    command = [
+        sys.executable,
+        "-c",
+        LOAD_BACKBONE,
+        str(tmp_path / "backbone"),
+        str(tmp_path / "pixels.pt"),
+        str(tmp_path / "maps.pt"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     with torch.no_grad():

@@ -130,9 +130,19 @@ class UltraSamModelTester:
                 result = model.vision_encoder(pixel_values, output_hidden_states=True, return_dict=return_dict)
             self.parent.assertEqual(len(result[1]), self.num_vision_layers(config) + 1)
             if self.is_tiny_vit:  # the patch embedding, channels-first
-                expected = (self.batch_size, config.vision_config.tiny_vit_embed_dims[0], self.image_size, self.image_size)
+                expected = (
+                    self.batch_size,
+                    config.vision_config.tiny_vit_embed_dims[0],
+                    self.image_size,
+                    self.image_size,
+                )
             else:
-                expected = (self.batch_size, self.embedding_size, self.embedding_size, config.vision_config.hidden_size)
+                expected = (
+                    self.batch_size,
+                    self.embedding_size,
+                    self.embedding_size,
+                    config.vision_config.hidden_size,
+                )
             self.parent.assertEqual(result[1][0].shape, expected)
 
 
@@ -152,7 +162,9 @@ class UltraSamModelTest(ModelTesterMixin, unittest.TestCase):
     num_mask_refinements = 0
 
     def setUp(self):
-        self.model_tester = UltraSamModelTester(self, vision=self.vision, num_mask_refinements=self.num_mask_refinements)
+        self.model_tester = UltraSamModelTester(
+            self, vision=self.vision, num_mask_refinements=self.num_mask_refinements
+        )
         self.config_tester = ConfigTester(
             self, config_class=UltraSamConfig, has_text_modality=False, common_properties=["initializer_range"]
         )
@@ -210,7 +222,9 @@ class UltraSamModelTest(ModelTesterMixin, unittest.TestCase):
             self.assertEqual(len(outputs.vision_attentions), tester.num_vision_attentions(config))
             self.assertEqual(len(outputs.mask_decoder_attentions), decoder_attentions)
             expected_vision_shape = tester.vision_attention_shape(config)
-            self.assertListEqual(list(outputs.vision_attentions[0].shape[-len(expected_vision_shape) :]), expected_vision_shape)
+            self.assertListEqual(
+                list(outputs.vision_attentions[0].shape[-len(expected_vision_shape) :]), expected_vision_shape
+            )
             self.assertListEqual(list(outputs.mask_decoder_attentions[0].shape[-4:]), expected_decoder_shape)
 
     @unittest.skip(reason="SamModel does not support training")

@@ -58,7 +58,9 @@ class UltraSamTinyVitPatchEmbeddings(nn.Module):
 
     def forward(self, pixel_values):
         if pixel_values.shape[1] != self.num_channels:
-            raise ValueError(f"Expected {self.num_channels} channels, got pixel_values of shape {tuple(pixel_values.shape)}")
+            raise ValueError(
+                f"Expected {self.num_channels} channels, got pixel_values of shape {tuple(pixel_values.shape)}"
+            )
         return self.conv2(self.activation(self.conv1(pixel_values)))
 
 
@@ -87,7 +89,9 @@ class UltraSamTinyVitPatchMerging(nn.Module):
     def __init__(self, in_width, out_width, stride):
         super().__init__()
         self.conv1 = UltraSamConv2dBatchNorm(in_width, out_width)
-        self.conv2 = UltraSamConv2dBatchNorm(out_width, out_width, kernel_size=3, stride=stride, padding=1, groups=out_width)
+        self.conv2 = UltraSamConv2dBatchNorm(
+            out_width, out_width, kernel_size=3, stride=stride, padding=1, groups=out_width
+        )
         self.conv3 = UltraSamConv2dBatchNorm(out_width, out_width)
         self.activation = nn.GELU()
 

@@ -186,7 +186,10 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
             return None if tensor is None else tensor.reshape(batch * prompts, 1, *tensor.shape[2:])
 
         sparse, dense = self.prompt_encoder(
-            fold(input_points), fold(input_labels), fold(input_boxes), input_masks.reshape(batch * prompts, 1, *input_masks.shape[2:])
+            fold(input_points),
+            fold(input_labels),
+            fold(input_boxes),
+            input_masks.reshape(batch * prompts, 1, *input_masks.shape[2:]),
         )
         masks, iou = self.mask_decoder(
             image_embeddings=image_embeddings.repeat_interleave(prompts, 0),
@@ -241,14 +244,15 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
                 )
         if input_masks is not None and input_masks.ndim not in (3, 4):
             raise ValueError(
-                "input_masks must be (batch_size, height, width) or (batch_size, 1 or point_batch_size, height, width), "
-                f"got shape {tuple(input_masks.shape)}."
+                "input_masks must be (batch_size, height, width) or "
+                f"(batch_size, 1 or point_batch_size, height, width), got shape {tuple(input_masks.shape)}."
             )
         if input_masks is not None and input_masks.ndim == 4 and input_masks.shape[1] > 1:
             prompts = input_points if input_points is not None else input_boxes
             if prompts is not None and prompts.shape[1] != input_masks.shape[1]:
                 raise ValueError(
-                    f"Per-prompt input_masks give {input_masks.shape[1]} masks for {prompts.shape[1]} prompts per image."
+                    f"Per-prompt input_masks give {input_masks.shape[1]} masks for {prompts.shape[1]} prompts "
+                    "per image."
                 )
 
     @merge_with_config_defaults
@@ -289,7 +293,14 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
 
         def decode(points, labels, boxes, masks, multimask):
             return self._decode(
-                image_embeddings, positional, points, labels, boxes, masks, multimask, attention_similarity,
+                image_embeddings,
+                positional,
+                points,
+                labels,
+                boxes,
+                masks,
+                multimask,
+                attention_similarity,
                 target_embedding,
             )
 
@@ -359,7 +370,9 @@ class UltraSamForPromptedClassification(UltraSamModel):
         modules."""
         captured = {}
         hooks = [
-            self.vision_encoder.neck.register_forward_pre_hook(lambda module, args: captured.__setitem__("encoder", args[0])),
+            self.vision_encoder.neck.register_forward_pre_hook(
+                lambda module, args: captured.__setitem__("encoder", args[0])
+            ),
             self.mask_decoder.transformer.register_forward_hook(
                 lambda module, args, output: captured.__setitem__("decoder", output)
             ),
@@ -388,7 +401,9 @@ class UltraSamForPromptedClassification(UltraSamModel):
         if image_embeddings is not None and encoder_features is None:
             raise ValueError("With image_embeddings, also pass encoder_features (pooled features before the neck).")
         with self._capture_features() as captured:
-            outputs = super().forward(pixel_values=pixel_values, image_embeddings=image_embeddings, return_dict=True, **kwargs)
+            outputs = super().forward(
+                pixel_values=pixel_values, image_embeddings=image_embeddings, return_dict=True, **kwargs
+            )
         if encoder_features is None:
             encoder_features = captured["encoder"].mean(dim=(1, 2))  # channels-last (B, H, W, C)
         tokens, image_tokens = captured["decoder"][0], captured["decoder"][1]

@@ -72,7 +72,11 @@ class UltraSamPyramidLevel(nn.Module):
         elif out_stride > in_stride:  # coarser: strided convolutions, then ViTDet's max pool for the last factor 2
             steps = int(math.log2(out_stride // in_stride))
             for _ in range(steps - 1):
-                layers += [nn.Conv2d(channels, channels, kernel_size=3, stride=2, padding=1), _layer_norm_2d(channels), nn.GELU()]
+                layers += [
+                    nn.Conv2d(channels, channels, kernel_size=3, stride=2, padding=1),
+                    _layer_norm_2d(channels),
+                    nn.GELU(),
+                ]
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         self.resample = nn.Sequential(*layers)
         self.proj_in = nn.Conv2d(channels, out_channels, kernel_size=1, bias=False)
@@ -99,7 +103,9 @@ class UltraSamBackbone(BackboneMixin, UltraSamPreTrainedModel):
     def __init__(self, config: UltraSamBackboneConfig):
         super().__init__(config)
         vision = config.vision_config
-        self.encoder = UltraSamTinyVitEncoder(vision) if vision.encoder_type == "tiny_vit" else SamVisionEncoder(vision)
+        self.encoder = (
+            UltraSamTinyVitEncoder(vision) if vision.encoder_type == "tiny_vit" else SamVisionEncoder(vision)
+        )
         self.encoder.neck = nn.Identity()  # the pyramid replaces SAM's neck
         self.levels = nn.ModuleList(
             UltraSamPyramidLevel(*tap_geometry(vision, index), stride, config.fpn_channels)
@@ -155,7 +161,9 @@ class UltraSamBackbone(BackboneMixin, UltraSamPreTrainedModel):
             target = own[key]
             if value.shape != target.shape:
                 if key == "pos_embed":  # (1, H, W, C)
-                    value = F.interpolate(value.permute(0, 3, 1, 2), size=target.shape[1:3], mode="bicubic", align_corners=False)
+                    value = F.interpolate(
+                        value.permute(0, 3, 1, 2), size=target.shape[1:3], mode="bicubic", align_corners=False
+                    )
                     value = value.permute(0, 2, 3, 1)
                 elif key.endswith(("rel_pos_h", "rel_pos_w")):  # (2 * size - 1, head_dim)
                     value = F.interpolate(value.T[None], size=target.shape[0], mode="linear", align_corners=False)[0].T
@@ -171,7 +179,9 @@ class UltraSamBackbone(BackboneMixin, UltraSamPreTrainedModel):
             from .modeling_ultrasam import UltraSamModel
 
             model_or_path = UltraSamModel.from_pretrained(model_or_path)
-        config = UltraSamBackboneConfig.from_ultrasam_config(model_or_path.config, image_size=image_size, **config_kwargs)
+        config = UltraSamBackboneConfig.from_ultrasam_config(
+            model_or_path.config, image_size=image_size, **config_kwargs
+        )
         backbone = cls(config)
         backbone.load_encoder_weights(model_or_path.vision_encoder.state_dict())
         return backbone

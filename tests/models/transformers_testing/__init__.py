@@ -1,9 +1,10 @@
 """transformers' common model and configuration tests, vendored so that UltraSam runs the suite transformers runs on
 its own models (`tests/models/sam/test_modeling_sam.py` there).
 
-Source: the PyPI source distribution of transformers 5.24.0 (the version this package pins), `transformers-5.24.0.tar.gz`
-(sha256 906cb8c3cb2123575e263962586a4d21a979ce97feeb95fe6aaf66fe6ae88bf3), built from the v5.24.0 release tag;
-licence Apache-2.0, see each file's header. The wheel does not ship `tests/`.
+Source: the PyPI source distribution of transformers 5.24.0 (the version this package pins),
+`transformers-5.24.0.tar.gz` (sha256 906cb8c3cb2123575e263962586a4d21a979ce97feeb95fe6aaf66fe6ae88bf3), built
+from the v5.24.0 release tag (the archive records no commit); licence Apache-2.0, see each file's header. The wheel
+does not ship `tests/`.
 
 Copied unchanged from its `tests/` folder (sha256 of each file):
 - `test_modeling_common.py`       d73163a672c297372aa0c7d69ab7909a703627fa32483c62d563e59927d721d3
