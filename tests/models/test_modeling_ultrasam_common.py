@@ -3,6 +3,7 @@ transformers runs them on `SamModel` (`tests/models/sam/test_modeling_sam.py` th
 same class attributes, the same tests skipped (with SAM's reasons) and SAM's own overrides, adapted where UltraSam
 differs (refinement passes, TinyViT). Three variants: the ViT without refinement (exactly SAM), the ViT with one
 refinement pass (the paper's model) and the TinyViT `lite` layout. `transformers_testing/` holds the vendored suite.
+SAM's skips of tests that the 5.24 mixin no longer has (`test_save_load_fast_init_*`) are left out.
 """
 
 import math
@@ -238,27 +239,13 @@ class UltraSamModelTest(ModelTesterMixin, unittest.TestCase):
     @unittest.skip(
         reason="This architecure seem to not compute gradients properly when using GC, check: https://github.com/huggingface/transformers/pull/27124"
     )
-    def test_training_gradient_checkpointing_use_reentrant(self):
-        pass
-
-    @unittest.skip(
-        reason="This architecure seem to not compute gradients properly when using GC, check: https://github.com/huggingface/transformers/pull/27124"
-    )
-    def test_training_gradient_checkpointing_use_reentrant_true(self):  # the test above, renamed in transformers 5
+    def test_training_gradient_checkpointing_use_reentrant_true(self):  # `..._use_reentrant` before transformers 5
         pass
 
     @unittest.skip(
         reason="This architecure seem to not compute gradients properly when using GC, check: https://github.com/huggingface/transformers/pull/27124"
     )
     def test_training_gradient_checkpointing_use_reentrant_false(self):
-        pass
-
-    @unittest.skip(reason="SamModel has no base class and is not available in MODEL_MAPPING")
-    def test_save_load_fast_init_from_base(self):
-        pass
-
-    @unittest.skip(reason="SamModel has no base class and is not available in MODEL_MAPPING")
-    def test_save_load_fast_init_to_base(self):
         pass
 
     @unittest.skip(reason="SamModel does not support training")
