@@ -7,6 +7,7 @@ from .models.configuration_ultrasam import (
     UltraSamPromptEncoderConfig,
     UltraSamVisionConfig,
 )
+from .models.configuration_ultrasam_backbone import UltraSamBackboneConfig
 from .models.modeling_ultrasam import (
     UltraSamForPromptedClassification,
     UltraSamImageSegmentationOutput,
@@ -14,6 +15,7 @@ from .models.modeling_ultrasam import (
     UltraSamPreTrainedModel,
     UltraSamPromptedClassificationOutput,
 )
+from .models.modeling_ultrasam_backbone import UltraSamBackbone
 from .registration import register_auto_classes
 
 __version__ = "0.1.0"
@@ -22,6 +24,8 @@ register_auto_classes()
 
 __all__ = [
     "PRESETS",
+    "UltraSamBackbone",
+    "UltraSamBackboneConfig",
     "UltraSamConfig",
     "UltraSamForPromptedClassification",
     "UltraSamImageSegmentationOutput",

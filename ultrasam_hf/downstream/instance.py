@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 
 from ..models.configuration_ultrasam import UltraSamConfig
+from ..models.configuration_ultrasam_backbone import UltraSamBackboneConfig
+from ..models.modeling_ultrasam_backbone import UltraSamBackbone
 from ..predictor import processor_for_config
-from .backbone import UltraSamBackbone, UltraSamBackboneConfig
 from .data import preprocess
 
 

@@ -56,9 +56,6 @@ class UltraSamProcessor(SamProcessor):
 
     image_processor_class = "UltraSamImageProcessor"
 
-    def __init__(self, image_processor):
-        super().__init__(image_processor)
-
     def __call__(
         self,
         images=None,
