@@ -61,8 +61,7 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
     import torch
     from transformers import SamConfig, SamModel
 
-    from ultrasam_hf import UltraSamConfig, UltraSamModel
-    from ultrasam_hf.predictor import UltraSamPredictor
+    from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamPredictor
 
     torch.manual_seed(0)
     rows = []

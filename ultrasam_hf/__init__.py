@@ -1,5 +1,6 @@
 """ultrasam-hf: UltraSam, the SAM-style ultrasound foundation model, on Hugging Face transformers."""
 
+from .inference.predictor import UltraSamPredictor
 from .models.configuration_ultrasam import (
     PRESETS,
     UltraSamConfig,
@@ -7,6 +8,8 @@ from .models.configuration_ultrasam import (
     UltraSamPromptEncoderConfig,
     UltraSamVisionConfig,
 )
+from .models.image_loading import load_frames
+from .models.image_processing_ultrasam import UltraSamImageProcessor
 from .models.modeling_ultrasam import (
     UltraSamForPromptedClassification,
     UltraSamImageSegmentationOutput,
@@ -14,6 +17,7 @@ from .models.modeling_ultrasam import (
     UltraSamPreTrainedModel,
     UltraSamPromptedClassificationOutput,
 )
+from .models.processing_ultrasam import UltraSamProcessor
 from .registration import register_auto_classes
 
 __version__ = "0.1.0"
@@ -24,12 +28,16 @@ __all__ = [
     "PRESETS",
     "UltraSamConfig",
     "UltraSamForPromptedClassification",
+    "UltraSamImageProcessor",
     "UltraSamImageSegmentationOutput",
     "UltraSamMaskDecoderConfig",
     "UltraSamModel",
     "UltraSamPreTrainedModel",
+    "UltraSamPredictor",
+    "UltraSamProcessor",
     "UltraSamPromptEncoderConfig",
     "UltraSamPromptedClassificationOutput",
     "UltraSamVisionConfig",
+    "load_frames",
     "register_auto_classes",
 ]

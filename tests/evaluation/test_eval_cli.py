@@ -80,14 +80,13 @@ def shards(tmp_path_factory):
 def tiny_model(tmp_path_factory):
     import torch
 
-    from ultrasam_hf import UltraSamConfig, UltraSamModel
-    from ultrasam_hf.predictor import processor_for_config
+    from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("models") / "tiny-lite"
     config = UltraSamConfig.from_preset("tiny-lite")
     UltraSamModel(config).save_pretrained(folder)
-    processor_for_config(config).save_pretrained(folder)
+    UltraSamProcessor.from_model_config(config).save_pretrained(folder)
     return folder
 
 

@@ -4,10 +4,7 @@ import torch
 from PIL import Image
 from transformers import pipeline
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
-from ultrasam_hf.models.image_processing_ultrasam import UltraSamImageProcessor
-from ultrasam_hf.models.processing_ultrasam import UltraSamProcessor
-from ultrasam_hf.predictor import UltraSamPredictor, processor_for_config
+from ultrasam_hf import UltraSamConfig, UltraSamImageProcessor, UltraSamModel, UltraSamPredictor, UltraSamProcessor
 
 
 @pytest.fixture(scope="module", params=["tiny", "tiny-lite"])
@@ -86,7 +83,7 @@ def test_set_image_errors():
 def test_from_pretrained_uses_saved_processor(tmp_path):
     model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
     model.save_pretrained(tmp_path)
-    processor = processor_for_config(model.config)
+    processor = UltraSamProcessor.from_model_config(model.config)
     assert processor.image_processor.preprocessing == "litemedsam"
     processor.save_pretrained(tmp_path)
     loaded = UltraSamPredictor.from_pretrained(tmp_path)
@@ -102,7 +99,8 @@ def test_mask_generation_pipeline_without_torchvision(preset):
     assert importlib.util.find_spec("torchvision") is None
     torch.manual_seed(0)
     model = UltraSamModel(UltraSamConfig.from_preset(preset)).eval()
-    generator = pipeline("mask-generation", model=model, image_processor=processor_for_config(model.config).image_processor)
+    image_processor = UltraSamImageProcessor.from_model_config(model.config)
+    generator = pipeline("mask-generation", model=model, image_processor=image_processor)
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 100, 3), dtype=np.uint8))
     result = generator(image, points_per_batch=64, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     assert len(result["masks"]) >= 1

@@ -5,9 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 from ultrasam_hf.cli import main
-from ultrasam_hf.predictor import processor_for_config
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +15,7 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
     model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
     model.save_pretrained(folder)
-    processor_for_config(model.config).save_pretrained(folder)
+    UltraSamProcessor.from_model_config(model.config).save_pretrained(folder)
     return folder
 
 

@@ -5,8 +5,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoProcessor
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
-from ultrasam_hf.predictor import processor_for_config
+from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 
 
 @pytest.fixture(scope="module", params=["lite", "vit-b"])
@@ -15,7 +14,7 @@ def saved_variant(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param)
     model = UltraSamModel(UltraSamConfig.from_preset(request.param))
     model.save_pretrained(folder)
-    processor_for_config(model.config).save_pretrained(folder)
+    UltraSamProcessor.from_model_config(model.config).save_pretrained(folder)
     return request.param, folder
 
 

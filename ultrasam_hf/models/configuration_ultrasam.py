@@ -95,6 +95,11 @@ class UltraSamConfig(SamConfig):
         Hidden width of the prompted-classification MLP.
     classification_loss (`str`, *optional*, defaults to `"cross_entropy"`):
         `"cross_entropy"` (one class per prompt) or `"focal"` (multi-label sigmoid focal loss, as the paper).
+    multimask_output_default (`bool`, *optional*, defaults to `True`):
+        What the checkpoint was trained to output: `True` (SAM) for the three multimask outputs, `False` for a
+        checkpoint trained on the single-mask output only (its other mask tokens are untrained).
+        `UltraSamPredictor.predict` uses it when `multimask_output` is not given, and so do `ultrasam segment` and
+        `ultrasam demo`.
 
     Example:
 
@@ -116,6 +121,7 @@ class UltraSamConfig(SamConfig):
     preset: str | None = None
     classifier_hidden_size: int = 256
     classification_loss: str = "cross_entropy"
+    multimask_output_default: bool = True
 
     def __post_init__(self, **kwargs):
         if self.preprocessing not in PREPROCESSING_MODES:
