@@ -20,7 +20,8 @@ import time
 import numpy as np
 
 from ultrasam_hf.downstream.classification import VARIANTS, ClassificationArguments, run_classification_benchmark, write_results
-from ultrasam_hf.downstream.data import bus_bra_folds, load_rows
+from ultrasam_hf.data import decoded_rows
+from ultrasam_hf.downstream.data import bus_bra_folds
 from ultrasam_hf.downstream.scripts import report_intro, script_parser
 
 
@@ -55,7 +56,7 @@ def main(argv=None):
             test = sorted(rng.choice(test, args.max_test, replace=False).tolist())
         folds[fold] = {"train": train, "test": test}
     needed = {i for parts in folds.values() for i in parts["train"] + parts["test"]}
-    rows = load_rows(args.shards, "bus-bra", image_ids=needed)  # every split of the build: the folds decide
+    rows = decoded_rows(args.shards, "bus-bra", image_ids=needed)  # every split of the build: the folds decide
     missing = needed - {row["image_id"] for row in rows}
     if missing:
         print(f"warning: {len(missing)} fold image(s) not in the shards (skipped at build?), e.g. {sorted(missing)[:3]}")

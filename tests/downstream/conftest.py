@@ -27,8 +27,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def load_script():
-    """Loader of a script of `scripts/` as a module, by file path (putting `scripts/` on sys.path would shadow packages: it holds
-    an `evaluate.py`)."""
+    """Loader of a script of `scripts/` as a module, by file path (`scripts/` is not a package)."""
 
     def load(name: str):
         spec = importlib.util.spec_from_file_location(f"_downstream_script_{name}", REPO / "scripts" / f"{name}.py")

@@ -12,7 +12,8 @@ from ultrasam_hf.downstream.classification import (
     trainable_parameter_names,
 )
 from ultrasam_hf.downstream.classification import make_examples
-from ultrasam_hf.downstream.data import bus_bra_folds, load_rows
+from ultrasam_hf.data import decoded_rows as load_rows
+from ultrasam_hf.downstream.data import bus_bra_folds
 from ultrasam_hf.models.configuration_ultrasam import UltraSamConfig
 
 
@@ -38,11 +39,12 @@ def test_examples_use_the_model_processor(bus_bra_shards):
     examples = make_examples(rows, config, ["benign", "malignant"])
     for row in rows:
         example = examples[row["image_id"]]
-        height, width = row["image"].shape
+        height, width = row["image"].shape[:2]
         new_w = int(width * size / height + 0.5)  # long side (height) -> size
-        assert example["pixels"].shape == (size, size) and example["mask"].shape == (size, size)
-        assert float(example["pixels"][:, :new_w].min()) == 0.0 and float(example["pixels"][:, :new_w].max()) == 1.0
-        assert not example["pixels"][:, new_w:].any() and not example["mask"][:, new_w:].any()
+        # a grey image in litemedsam mode: three equal channels, stored once
+        assert example["pixels"].shape == (1, size, size) and example["mask"].shape == (size, size)
+        assert float(example["pixels"][:, :, :new_w].min()) == 0.0 and float(example["pixels"][:, :, :new_w].max()) == 1.0
+        assert not example["pixels"][:, :, new_w:].any() and not example["mask"][:, new_w:].any()
         assert abs(example["mask"].sum().item() / (size * new_w) - row["objects"][0]["mask"].mean()) < 0.02
         x0, y0, x1, y1 = example["box"]  # tight inclusive box of the preprocessed mask
         rows_, cols = np.nonzero(example["mask"].numpy())

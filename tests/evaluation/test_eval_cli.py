@@ -1,8 +1,6 @@
 """`ultrasam eval` end to end: a tiny-lite model folder on tiny generated shards, all protocols, and bad inputs."""
 
 import json
-import runpy
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +12,6 @@ from PIL import Image
 from ultrasam_hf.cli import main
 from ultrasam_hf.data.instances import encode_mask
 from ultrasam_hf.data.schema import FEATURES
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def disc(shape, centre, radius):
@@ -195,10 +191,3 @@ def test_folder_without_config_and_missing_data(shards, tiny_model, tmp_path, ca
     assert "has no config.json" in capsys.readouterr().err
     assert run_cli("--model", tiny_model, "--data", tmp_path / "none", "--out", tmp_path / "o") == 1
     assert "data folder" in capsys.readouterr().err
-
-
-def test_script_wrapper_is_the_eval_command(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["scripts/evaluate.py", "--help"])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / "scripts" / "evaluate.py"), run_name="__main__")
-    assert exit_info.value.code == 0 and "--nsd-tolerance" in capsys.readouterr().out

@@ -19,10 +19,11 @@ REQUIRED_FIELDS = ("slug", "in_us43d", "redistribution", "source", "reader", "sp
 
 
 def default_cards_dir() -> Path:
-    """`dataset_cards/` of the checkout, overridable with `ULTRASAM_CARDS_DIR` (installed packages, tests)."""
+    """The package's `dataset_cards/` (in a checkout a link to the top-level `dataset_cards/`, in a wheel a copy of
+    it), overridable with `ULTRASAM_CARDS_DIR` (tests, edited cards)."""
     if os.environ.get("ULTRASAM_CARDS_DIR"):
         return Path(os.environ["ULTRASAM_CARDS_DIR"])
-    return Path(__file__).resolve().parents[2] / "dataset_cards"
+    return Path(__file__).resolve().parents[1] / "dataset_cards"
 
 
 @dataclass

