@@ -19,7 +19,6 @@ from ultrasam_hf.downstream.instance import InstanceArguments, run_instance_benc
 from ultrasam_hf.downstream.scripts import report_intro, script_parser
 
 
-
 def parse_args(argv=None):
     parser = script_parser(__file__, __doc__, "docs/instance_segmentation_results.md")
     parser.add_argument("--train-splits", nargs="+", default=["train", "validation"], help="shard splits to train on")
@@ -42,12 +41,27 @@ def main(argv=None):
     categories = list(dict.fromkeys(load_registry()["usgra"].categories.values()))  # nerve, vessel (label values 1, 2)
     train_rows = decoded_rows(args.shards, "usgra", split=args.train_splits, limit=args.max_train)
     test_rows = decoded_rows(args.shards, "usgra", split=["test"], limit=args.max_test)
-    recipe = InstanceArguments(image_size=args.image_size, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
-    head = {"hidden_dim": args.hidden_dim, "num_queries": args.queries, "decoder_layers": args.decoder_layers, "encoder_layers": args.encoder_layers, "fpn_channels": args.fpn_channels}
+    recipe = InstanceArguments(
+        image_size=args.image_size, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed
+    )
+    head = {
+        "hidden_dim": args.hidden_dim,
+        "num_queries": args.queries,
+        "decoder_layers": args.decoder_layers,
+        "encoder_layers": args.encoder_layers,
+        "fpn_channels": args.fpn_channels,
+    }
     start = time.time()
     records = run_instance_benchmark(args.init, train_rows, test_rows, categories, recipe, head)
     command, intro = report_intro(__file__, argv, args.note)
-    meta = {"command": command, "recipe": vars(recipe), "head": head, "train_images": len(train_rows), "test_images": len(test_rows), "minutes": round((time.time() - start) / 60, 1)}
+    meta = {
+        "command": command,
+        "recipe": vars(recipe),
+        "head": head,
+        "train_images": len(train_rows),
+        "test_images": len(test_rows),
+        "minutes": round((time.time() - start) / 60, 1),
+    }
     write_results(records, categories, meta, args.out, intro)
     print(open(args.out).read())
     return 0

@@ -31,7 +31,18 @@ def wheel(tmp_path_factory) -> Path:
             target.symlink_to(os.readlink(REPO / name))
         elif (REPO / name).is_file():  # a file deleted in the work tree but not yet in git is left out
             shutil.copy2(REPO / name, target)
-    command = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        str(source),
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(out),
+    ]
     subprocess.run(command, check=True, cwd=out, capture_output=True)
     (path,) = out.glob("ultrasam_hf-*.whl")
     return path
@@ -55,10 +66,21 @@ def test_fresh_venv_install_lists_every_card(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
+    import torch
+
+    # torch first, the version of this environment (as `make install` pins it), so that pip does not pick a newer
+    # CUDA build with its GPU libraries
+    torch_pin = f"torch=={torch.__version__.split('+')[0]}"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", torch_pin], check=True, timeout=1800)
     subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=1800)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "ULTRASAM_CARDS_DIR")}
     result = subprocess.run(
-        [str(venv / "bin" / "ultrasam"), "data", "info"], check=True, capture_output=True, text=True, cwd=tmp_path, env=env
+        [str(venv / "bin" / "ultrasam"), "data", "info"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
     )
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
     assert listed == set(CARDS) - {"us-43d"}  # the umbrella card holds the vocabulary, not a dataset

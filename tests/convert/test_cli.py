@@ -24,7 +24,13 @@ def test_convert_writes_a_complete_folder(converted_dir, litemedsam_converted):
     config = json.loads((converted_dir / "config.json").read_text())
     assert config["preset"] == "lite" and config["preprocessing"] == "litemedsam"
     card = (converted_dir / "README.md").read_text()
-    for expected in ("LiteMedSAM", "Apache-2.0", "ultrasam convert --from litemedsam", "@article{MedSAM", "Intended use"):
+    for expected in (
+        "LiteMedSAM",
+        "Apache-2.0",
+        "ultrasam convert --from litemedsam",
+        "@article{MedSAM",
+        "Intended use",
+    ):
         assert expected in card
     reloaded = UltraSamModel.from_pretrained(converted_dir).state_dict()
     expected = litemedsam_converted.state_dict()

@@ -51,5 +51,7 @@ def test_all_checkpoint_keys_are_used(litemedsam_path):
 def test_wrong_shape_in_the_real_checkpoint_is_named(litemedsam_path):
     state = load_state_dict(litemedsam_path)
     state["image_encoder.layers.1.blocks.0.attn.qkv.weight"] = torch.zeros(10, 10)
-    with pytest.raises(ValueError, match=r"vision_encoder\.layers\.1\.blocks\.0\.attn\.qkv\.weight: checkpoint \(10, 10\)"):
+    with pytest.raises(
+        ValueError, match=r"vision_encoder\.layers\.1\.blocks\.0\.attn\.qkv\.weight: checkpoint \(10, 10\)"
+    ):
         convert_litemedsam_state_dict(state)

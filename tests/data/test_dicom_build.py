@@ -35,10 +35,16 @@ def test_monochrome1_and_cine_dicom_are_stored_as_inference_sees_them(tmp_path):
     rng = np.random.default_rng(0)
     # MONOCHROME1 (white = low values), 12-bit values in 16 bits, with a window narrower than the stored range
     mono1 = write_dicom(
-        raw / "images" / "mono1.dcm", rng.integers(0, 4096, (48, 64), dtype=np.uint16), "MONOCHROME1",
-        WindowCenter=2048, WindowWidth=2000, PixelSpacing=[0.2, 0.3],
+        raw / "images" / "mono1.dcm",
+        rng.integers(0, 4096, (48, 64), dtype=np.uint16),
+        "MONOCHROME1",
+        WindowCenter=2048,
+        WindowWidth=2000,
+        PixelSpacing=[0.2, 0.3],
     )
-    cine = write_dicom(raw / "images" / "cine.dcm", rng.integers(0, 256, (3, 48, 64), dtype=np.uint8), "MONOCHROME2", frames=3)
+    cine = write_dicom(
+        raw / "images" / "cine.dcm", rng.integers(0, 256, (3, 48, 64), dtype=np.uint8), "MONOCHROME2", frames=3
+    )
     for stem in ("mono1", "cine"):
         save(raw / "masks" / f"{stem}.png", two_blobs())
     manifest, rows = build(make_spec("image_mask_pairs", SPEC, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out")

@@ -83,7 +83,9 @@ def write_fake_bus_bra(root: Path) -> Path:
         for side in ("l", "r"):
             image_id = f"bus_{case:04d}-{side}"
             height, width = 90, 70
-            mask = _disk(height, width, rng.integers(30, 60), rng.integers(25, 45), 14 if pathology == "malignant" else 9)
+            mask = _disk(
+                height, width, rng.integers(30, 60), rng.integers(25, 45), 14 if pathology == "malignant" else 9
+            )
             image = rng.integers(90, 140, (height, width)).astype(np.uint8)
             image[mask] = 20 if pathology == "malignant" else 220
             Image.fromarray(image).save(root / "Images" / f"{image_id}.png")
@@ -95,7 +97,9 @@ def write_fake_bus_bra(root: Path) -> Path:
             folds.append([image_id, pathology, test_fold] + ["NaN" if k == test_fold else 1 for k in (1, 2, 3, 4, 5)])
     with open(root / "bus_data.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["ID", "Case", "Histology", "Pathology", "BIRADS", "Device", "Width", "Height", "Side", "BBOX"])
+        writer.writerow(
+            ["ID", "Case", "Histology", "Pathology", "BIRADS", "Device", "Width", "Height", "Side", "BBOX"]
+        )
         writer.writerows(data)
     with open(root / "5-fold-cv.csv", "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -33,7 +33,10 @@ def test_coco_map_is_one_for_perfect_predictions(usgra_shards):
     rows = load_rows(usgra_shards, "usgra", split=["test"])
     examples = make_examples(rows, UltraSamConfig.from_preset("tiny-lite"), 64, ["nerve", "vessel"])
     predictions = [
-        [{"mask": m[: e["valid"][0], : e["valid"][1]].numpy(), "score": 0.9, "label": int(c)} for m, c in zip(e["masks"], e["labels"])]
+        [
+            {"mask": m[: e["valid"][0], : e["valid"][1]].numpy(), "score": 0.9, "label": int(c)}
+            for m, c in zip(e["masks"], e["labels"])
+        ]
         for e in examples
     ]
     metrics = coco_mask_map(examples, predictions, ["nerve", "vessel"])
@@ -45,11 +48,33 @@ def test_script_tiny_end_to_end(usgra_shards, load_script, tmp_path):
     main = load_script("finetune_instance").main
     out = tmp_path / "instance_segmentation_results.md"
     start = time.time()
-    main([
-        "--shards", str(usgra_shards), "--init", "preset:tiny-lite", "preset:tiny", "--image-size", "64", "--steps", "4",
-        "--batch-size", "2", "--hidden-dim", "32", "--fpn-channels", "16", "--queries", "8", "--decoder-layers", "1",
-        "--encoder-layers", "1", "--out", str(out),
-    ])
+    main(
+        [
+            "--shards",
+            str(usgra_shards),
+            "--init",
+            "preset:tiny-lite",
+            "preset:tiny",
+            "--image-size",
+            "64",
+            "--steps",
+            "4",
+            "--batch-size",
+            "2",
+            "--hidden-dim",
+            "32",
+            "--fpn-channels",
+            "16",
+            "--queries",
+            "8",
+            "--decoder-layers",
+            "1",
+            "--encoder-layers",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     elapsed = time.time() - start
     assert "| preset:tiny-lite |" in out.read_text() and "AP vessel" in out.read_text()
     records = json.loads(out.with_suffix(".json").read_text())["results"]

@@ -94,8 +94,26 @@ def test_all_protocols_end_to_end(shards, tiny_model, tmp_path, capsys):
     out = tmp_path / "out"
     start = time.perf_counter()
     code = run_cli(
-        "--model", tiny_model, "--data", shards, "--datasets", "toy-px", "toy-mm", "--split", "test",
-        "--prompts", "box", "point", "clicks", "--clicks", "3", "--worst", "2", "--out", out, "--no-progress",
+        "--model",
+        tiny_model,
+        "--data",
+        shards,
+        "--datasets",
+        "toy-px",
+        "toy-mm",
+        "--split",
+        "test",
+        "--prompts",
+        "box",
+        "point",
+        "clicks",
+        "--clicks",
+        "3",
+        "--worst",
+        "2",
+        "--out",
+        out,
+        "--no-progress",
     )
     assert code == 0
     assert time.perf_counter() - start < 30
@@ -132,8 +150,23 @@ def test_two_models_and_stretch_preprocessing_and_limit(shards, tiny_model, tmp_
     shutil.copytree(tiny_model, other)
     out = tmp_path / "out"
     code = run_cli(
-        "--model", tiny_model, other, "--data", shards, "--datasets", "toy-px", "--prompts", "box",
-        "--preprocessing", "stretch", "--limit", "1", "--no-baselines", "--out", out, "--no-progress",
+        "--model",
+        tiny_model,
+        other,
+        "--data",
+        shards,
+        "--datasets",
+        "toy-px",
+        "--prompts",
+        "box",
+        "--preprocessing",
+        "stretch",
+        "--limit",
+        "1",
+        "--no-baselines",
+        "--out",
+        out,
+        "--no-progress",
     )
     assert code == 0
     result = json.loads((out / "results.json").read_text())

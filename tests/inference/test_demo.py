@@ -72,7 +72,21 @@ def test_demo_and_segment_choose_the_same_mask(tmp_path, monkeypatch, multimask)
     case = demo_module.DEMO_CASES[0]
     demo_module.run_demo(out_dir=tmp_path / "demo", model_dir=folder, verbose=False)
     box = [str(v) for v in case.box]
-    assert main(["segment", get_testdata_file(case.dicom), "--box", *box, "--model", str(folder), "--out", str(tmp_path / "seg")]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                get_testdata_file(case.dicom),
+                "--box",
+                *box,
+                "--model",
+                str(folder),
+                "--out",
+                str(tmp_path / "seg"),
+            ]
+        )
+        == 0
+    )
     demo_mask = np.asarray(Image.open(tmp_path / "demo" / f"{case.name}_mask.png"))
     segment_mask = np.asarray(Image.open(next((tmp_path / "seg").glob("*_mask.png"))))
     np.testing.assert_array_equal(demo_mask, segment_mask)

@@ -68,7 +68,10 @@ def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):
     pixels = torch.rand(1, 3, 64, 64)
     boxes = torch.tensor([[[4.0, 4.0, 40.0, 40.0]]])
     with torch.no_grad():
-        assert torch.equal(loaded(pixel_values=pixels, input_boxes=boxes).pred_masks, model(pixel_values=pixels, input_boxes=boxes).pred_masks)
+        assert torch.equal(
+            loaded(pixel_values=pixels, input_boxes=boxes).pred_masks,
+            model(pixel_values=pixels, input_boxes=boxes).pred_masks,
+        )
 
     predictor = UltraSamPredictor.from_pretrained("camma/ultrasam-tiny", cache_dir=cache)
     predictor.set_image(np.zeros((40, 50), dtype=np.uint8) + 60)

@@ -21,8 +21,12 @@ def test_predict_matches_processor_and_model_path(predictor):
     image = np.random.default_rng(0).integers(0, 255, (120, 160), dtype=np.uint8)
     inputs = predictor.processor(images=image, input_boxes=[[[20.0, 30.0, 90.0, 100.0]]], return_tensors="pt")
     with torch.no_grad():
-        outputs = predictor.model(**{k: v for k, v in inputs.items() if k in ("pixel_values", "input_boxes")}, multimask_output=False)
-    expected = predictor.processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])[0]
+        outputs = predictor.model(
+            **{k: v for k, v in inputs.items() if k in ("pixel_values", "input_boxes")}, multimask_output=False
+        )
+    expected = predictor.processor.post_process_masks(
+        outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+    )[0]
     masks, scores, logits = predictor.predict(boxes=[20, 30, 90, 100], multimask_output=False)
     assert masks.shape == (1, 1, 120, 160) and masks.dtype == bool
     np.testing.assert_array_equal(masks, expected.numpy())
@@ -58,7 +62,12 @@ def test_points_several_objects_and_mask_input(predictor):
 )
 def test_bad_prompts(predictor, kwargs, message):
     if "mask_input" in kwargs and predictor.model.config.vision_config.encoder_type == "tiny_vit":
-        kwargs = {**kwargs, "mask_input": np.resize(kwargs["mask_input"], (64, 64)) if kwargs["mask_input"].shape == (32, 32) else kwargs["mask_input"]}
+        kwargs = {
+            **kwargs,
+            "mask_input": np.resize(kwargs["mask_input"], (64, 64))
+            if kwargs["mask_input"].shape == (32, 32)
+            else kwargs["mask_input"],
+        }
     with pytest.raises(ValueError, match=message):
         predictor.predict(**kwargs)
 

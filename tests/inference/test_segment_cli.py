@@ -22,7 +22,21 @@ def model_dir(tmp_path_factory):
 def test_segment_png_box(tmp_path, model_dir, capsys):
     image = tmp_path / "scan.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120), dtype=np.uint8)).save(image)
-    code = main(["segment", str(image), "--box", "10", "20", "60", "70", "--model", str(model_dir), "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "segment",
+            str(image),
+            "--box",
+            "10",
+            "20",
+            "60",
+            "70",
+            "--model",
+            str(model_dir),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
     mask = np.array(Image.open(tmp_path / "out" / "scan_mask.png"))
     overlay = Image.open(tmp_path / "out" / "scan_overlay.png")
@@ -36,7 +50,22 @@ def test_segment_png_box(tmp_path, model_dir, capsys):
 @pytest.mark.parametrize("name", ["US1_UNCR.dcm", "gdcm-US-ALOKA-16.dcm"])
 def test_segment_dicom_points(tmp_path, model_dir, shared_us, name):
     path = shared_us / "dicom" / name
-    code = main(["segment", str(path), "--point", "200", "200", "--negative", "20", "20", "--model", str(model_dir), "--out", str(tmp_path)])
+    code = main(
+        [
+            "segment",
+            str(path),
+            "--point",
+            "200",
+            "200",
+            "--negative",
+            "20",
+            "20",
+            "--model",
+            str(model_dir),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     masks = sorted(tmp_path.glob("*_mask.png"))
     assert masks, "no mask written"
@@ -63,5 +92,22 @@ def test_segment_bad_prompts(tmp_path, model_dir, capsys, args, message):
 
 
 def test_segment_missing_file(tmp_path, model_dir, capsys):
-    assert main(["segment", str(tmp_path / "nope.png"), "--box", "1", "1", "5", "5", "--model", str(model_dir), "--out", str(tmp_path)]) == 1
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "nope.png"),
+                "--box",
+                "1",
+                "1",
+                "5",
+                "5",
+                "--model",
+                str(model_dir),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 1
+    )
     assert "nope.png" in capsys.readouterr().err

@@ -47,7 +47,12 @@ def test_litemedsam_constant_image_is_zeros():
 
 @pytest.mark.parametrize(
     "preset, mode, size, mask_size",
-    [("vit-b", "sam", 1024, 256), ("lite", "litemedsam", 256, 256), ("tiny", "sam", 64, 32), ("tiny-lite", "litemedsam", 64, 64)],
+    [
+        ("vit-b", "sam", 1024, 256),
+        ("lite", "litemedsam", 256, 256),
+        ("tiny", "sam", 64, 32),
+        ("tiny-lite", "litemedsam", 64, 64),
+    ],
 )
 def test_presets(preset, mode, size, mask_size):
     """Every preset of `UltraSamConfig` has its processor, with masks at the decoder's low-res size (formerly `tiny`

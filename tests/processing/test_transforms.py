@@ -29,7 +29,9 @@ def test_scale_coordinates_is_the_processors(processor, shape):
     height, width = shape
     boxes = [[0.0, 0.0, width * 0.5, height * 0.75]]
     points = [[[width * 0.25, height * 0.5], [width * 1.0, 0.0]]]
-    inputs = processor(images=image, input_boxes=[boxes], input_points=[points], input_labels=[[[1, 0]]], return_tensors="pt")
+    inputs = processor(
+        images=image, input_boxes=[boxes], input_points=[points], input_labels=[[[1, 0]]], return_tensors="pt"
+    )
     new = resized_size(height, width, 256)
     np.testing.assert_allclose(scale_coordinates(boxes, shape, new), inputs["input_boxes"][0].numpy(), rtol=1e-6)
     np.testing.assert_allclose(scale_coordinates(points, shape, new), inputs["input_points"][0].numpy(), rtol=1e-6)
@@ -43,7 +45,9 @@ def test_upscale_logits_is_post_process_masks(processor):
     assert upscale_logits(logits[0, 0], (256, 256), reshaped, original).shape == original
 
 
-@pytest.mark.parametrize("preset, size, low_res", [("vit-b", 1024, 256), ("lite", 256, 256), ("tiny", 64, 32), ("tiny-lite", 64, 64)])
+@pytest.mark.parametrize(
+    "preset, size, low_res", [("vit-b", 1024, 256), ("lite", 256, 256), ("tiny", 64, 32), ("tiny-lite", 64, 64)]
+)
 def test_model_geometry(preset, size, low_res):
     config = UltraSamConfig.from_preset(preset)
     assert (input_size(config), low_res_size(config)) == (size, low_res)

@@ -1,11 +1,11 @@
 """The US-43d data engine: dataset cards -> readers -> verified Parquet shards -> `load_us43d`.
 
-    ultrasam data build bus-bra --raw /data/BUS-BRA --out us43d_build
-    ultrasam data build --all --raw-root /data --out us43d_build --num-workers 8
+ultrasam data build bus-bra --raw /data/BUS-BRA --out us43d_build
+ultrasam data build --all --raw-root /data --out us43d_build --num-workers 8
 
-    >>> from ultrasam_hf.data import load_us43d, decode_instance_mask
-    >>> train = load_us43d("us43d_build", datasets=["bus-bra"], split="train")
-    >>> mask = decode_instance_mask(train[0]["objects"][0])
+>>> from ultrasam_hf.data import load_us43d, decode_instance_mask
+>>> train = load_us43d("us43d_build", datasets=["bus-bra"], split="train")
+>>> mask = decode_instance_mask(train[0]["objects"][0])
 """
 
 from .cards import load_anatomy_vocabulary, load_registry

@@ -115,8 +115,8 @@ def parse_card(path: Path, vocabulary, known_readers) -> DatasetSpec:
         bad = [key for key in categories if not (key.isdigit() or COLOUR_KEY.fullmatch(key))]
         if bad:
             raise ValueError(
-                f"{where}: ultrasam.categories keys {bad} must be label values (e.g. 255) or colours 'r,g,b' for reader "
-                f"{ultrasam['reader']!r} (or give spec.mask as a mapping category key -> mask file template)"
+                f"{where}: ultrasam.categories keys {bad} must be label values (e.g. 255) or colours 'r,g,b' for "
+                f"reader {ultrasam['reader']!r} (or give spec.mask as a mapping category key -> mask file template)"
             )
     anatomy = ultrasam["anatomy"]
     if not isinstance(anatomy, dict):

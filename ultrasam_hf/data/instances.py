@@ -22,7 +22,9 @@ def _mask_utils():
     try:
         from pycocotools import mask as mask_utils
     except ImportError as error:
-        raise ImportError("Encoding or decoding US-43d masks needs pycocotools: `pip install ultrasam-hf[eval]`.") from error
+        raise ImportError(
+            "Encoding or decoding US-43d masks needs pycocotools: `pip install ultrasam-hf[eval]`."
+        ) from error
     return mask_utils
 
 

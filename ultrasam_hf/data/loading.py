@@ -25,11 +25,16 @@ def data_files(path_or_repo_id: str, datasets=None, split=None) -> dict:
         missing = [slug for slug in slugs if not (local / slug).is_dir()]
         if missing:
             raise ValueError(f"dataset(s) {missing} not built in {local}")
-        files = {name: sorted(str(f) for slug in slugs for f in (local / slug / name).glob("*.parquet")) for name in splits}
+        files = {
+            name: sorted(str(f) for slug in slugs for f in (local / slug / name).glob("*.parquet")) for name in splits
+        }
     else:
         if not datasets:
             raise ValueError("name the datasets to load from a Hub repo, e.g. datasets=['bus-bra', 'hc18']")
-        files = {name: [f"hf://datasets/{path_or_repo_id}/{slug}/{name}/*.parquet" for slug in sorted(datasets)] for name in splits}
+        files = {
+            name: [f"hf://datasets/{path_or_repo_id}/{slug}/{name}/*.parquet" for slug in sorted(datasets)]
+            for name in splits
+        }
     return {name: paths for name, paths in files.items() if paths}
 
 
@@ -56,7 +61,9 @@ def load_us43d(path_or_repo_id, datasets=None, split=None, streaming: bool = Fal
 def built_datasets(data) -> list:
     """Dataset slugs built in a local build folder (sub-folders holding at least one split folder of shards)."""
     root = Path(data)
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob("*/*.parquet")))
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob("*/*.parquet"))
+    )
 
 
 def load_rows(data, datasets=None, split="test", limit: int | None = None, image_ids=None) -> dict:
@@ -75,7 +82,9 @@ def load_rows(data, datasets=None, split="test", limit: int | None = None, image
     """
     root = Path(data)
     if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist (build it with `ultrasam data build ... --out {root}`)")
+        raise FileNotFoundError(
+            f"data folder {root} does not exist (build it with `ultrasam data build ... --out {root}`)"
+        )
     splits = [split] if isinstance(split, str) else list(split)
     unknown = [name for name in splits if name not in SPLITS]
     if unknown or not splits:
@@ -131,7 +140,13 @@ def mixing_weights(counts: dict, temperature: float = 1.0) -> dict:
     return dict(zip(names, (scaled / scaled.sum()).tolist()))
 
 
-def interleave_by_dataset(by_dataset: dict, temperature: float = 1.0, seed: int = 0, counts: dict | None = None, stopping_strategy: str = "all_exhausted"):
+def interleave_by_dataset(
+    by_dataset: dict,
+    temperature: float = 1.0,
+    seed: int = 0,
+    counts: dict | None = None,
+    stopping_strategy: str = "all_exhausted",
+):
     """Mix per-dataset `Dataset`s / `IterableDataset`s with temperature-scaled probabilities.
 
     counts: rows per dataset (needed for streaming datasets: take them from the build manifest); default len(ds).
@@ -139,9 +154,15 @@ def interleave_by_dataset(by_dataset: dict, temperature: float = 1.0, seed: int 
     counts = counts or {name: len(ds) for name, ds in by_dataset.items()}
     weights = mixing_weights(counts, temperature)
     names = list(weights)
-    return interleave_datasets([by_dataset[name] for name in names], probabilities=[weights[name] for name in names], seed=seed, stopping_strategy=stopping_strategy)
+    return interleave_datasets(
+        [by_dataset[name] for name in names],
+        probabilities=[weights[name] for name in names],
+        seed=seed,
+        stopping_strategy=stopping_strategy,
+    )
 
 
 def shard_for_node(dataset, rank: int, world_size: int):
-    """The part of `dataset` this process trains on (whole shards when they divide evenly, else every world_size-th row)."""
+    """The part of `dataset` this process trains on (whole shards when they divide evenly, else every
+    world_size-th row)."""
     return split_dataset_by_node(dataset, rank=rank, world_size=world_size)

@@ -74,10 +74,10 @@ class ClassificationArguments:
 
 
 def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[str]) -> dict[str, dict]:
-    """Examples keyed by image id, preprocessed by the model's processor (`UltraSamImageProcessor.from_model_config(config)`, input size
-    and mode of `config`): `pixels` `(C, S, S)` float16 (`preprocess`), `mask` `(S, S)` bool, `box` xyxy in input
-    pixels (tight inclusive box of the preprocessed mask, as `box_from_mask`), `label` int. Rows must hold exactly
-    one labelled object (BUS-BRA)."""
+    """Examples keyed by image id, preprocessed by the model's processor
+    (`UltraSamImageProcessor.from_model_config(config)`, input size and mode of `config`): `pixels` `(C, S, S)`
+    float16 (`preprocess`), `mask` `(S, S)` bool, `box` xyxy in input pixels (tight inclusive box of the preprocessed
+    mask, as `box_from_mask`), `label` int. Rows must hold exactly one labelled object (BUS-BRA)."""
     image_processor = UltraSamImageProcessor.from_model_config(config)
     size = config.vision_config.image_size
     examples = {}
@@ -120,7 +120,9 @@ def _batch(examples, ids, rng=None, jitter=0.0):
 def load_prompted_model(init: str, num_labels: int) -> UltraSamForPromptedClassification:
     """`init`: a saved UltraSam folder, or `preset:<name>` for a randomly initialised preset."""
     if init.startswith("preset:"):
-        return UltraSamForPromptedClassification(UltraSamConfig.from_preset(init.split(":", 1)[1], num_labels=num_labels))
+        return UltraSamForPromptedClassification(
+            UltraSamConfig.from_preset(init.split(":", 1)[1], num_labels=num_labels)
+        )
     return UltraSamForPromptedClassification.from_pretrained(init, num_labels=num_labels)
 
 
@@ -140,7 +142,9 @@ class UltraSamImageClassifier(nn.Module):
 
     def pooled_features(self, pixel_values):
         captured = {}
-        hook = self.vision_encoder.neck.register_forward_pre_hook(lambda module, args: captured.__setitem__("x", args[0]))
+        hook = self.vision_encoder.neck.register_forward_pre_hook(
+            lambda module, args: captured.__setitem__("x", args[0])
+        )
         try:
             self.vision_encoder(pixel_values)
         finally:
@@ -210,7 +214,9 @@ def train_end_to_end(model, variant, examples, train_ids, args: ClassificationAr
             logits = model(batch["pixel_values"])
             loss = F.cross_entropy(logits, batch["labels"], weight=weights)
         else:
-            outputs = model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False)
+            outputs = model(
+                pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False
+            )
             loss = F.cross_entropy(outputs.logits[:, 0], batch["labels"], weight=weights)
             if args.mask_loss_weight:
                 loss = loss + args.mask_loss_weight * mask_loss(outputs.pred_masks[:, 0, 0], batch["masks"])
@@ -233,13 +239,17 @@ def predict_end_to_end(model, variant, examples, ids, batch_size) -> np.ndarray:
         if variant == "image-full":
             logits = model(batch["pixel_values"])
         else:
-            logits = model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False).logits[:, 0]
+            logits = model(
+                pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False
+            ).logits[:, 0]
         scores.append(logits.softmax(-1))
     return torch.cat(scores).numpy()
 
 
 @torch.no_grad()
-def cache_head_inputs(model: UltraSamForPromptedClassification, examples, ids, batch_size: int) -> dict[str, torch.Tensor]:
+def cache_head_inputs(
+    model: UltraSamForPromptedClassification, examples, ids, batch_size: int
+) -> dict[str, torch.Tensor]:
     """Frozen model, one pass per image: the prompted head's input vector per image id (exact box prompt). Its last
     `vision_config.hidden_size` entries are the mean-pooled encoder features before the neck."""
     model.eval()
@@ -278,7 +288,12 @@ def train_cached_head(head: nn.Module, features, labels, args: ClassificationArg
 
 def compute_metrics(scores: np.ndarray, labels, metric=None) -> dict:
     metric = metric or load_classification_metric()
-    result = metric.compute(predictions=scores.argmax(-1).tolist(), references=list(labels), scores=scores.tolist(), num_classes=scores.shape[1])
+    result = metric.compute(
+        predictions=scores.argmax(-1).tolist(),
+        references=list(labels),
+        scores=scores.tolist(),
+        num_classes=scores.shape[1],
+    )
     return {name: result[name] for name in (*METRICS, "count")}
 
 
@@ -286,7 +301,17 @@ def compute_metrics(scores: np.ndarray, labels, metric=None) -> dict:
 # Benchmark
 
 
-def run_fold(init, variants, examples, train_ids, test_ids, args: ClassificationArguments, metric=None, log=print, head_cache=None) -> list[dict]:
+def run_fold(
+    init,
+    variants,
+    examples,
+    train_ids,
+    test_ids,
+    args: ClassificationArguments,
+    metric=None,
+    log=print,
+    head_cache=None,
+) -> list[dict]:
     """All `variants` for one initialisation and one fold; one record per variant. `head_cache` (a dict) keeps the
     frozen model's per-image head inputs across the folds of one initialisation."""
     num_labels = len(args.label_names)
@@ -409,7 +434,11 @@ def run_classification_benchmark(inits, variants, rows, folds: dict, args: Class
     records, prepared = [], {}
     for init in inits:
         config = model_config(init)
-        key = (config.vision_config.image_size, config.vision_config.patch_size, config.preprocessing)  # what the processor depends on
+        key = (
+            config.vision_config.image_size,
+            config.vision_config.patch_size,
+            config.preprocessing,
+        )  # what the processor depends on
         if key not in prepared:
             prepared[key] = make_examples(rows, config, args.label_names)
         examples = prepared[key]

@@ -88,8 +88,8 @@ def preprocess(image_processor, image: np.ndarray, masks: list[np.ndarray], size
     return pixels, resized, (new_h, new_w)
 
 
-def stack_pixels(stored) -> "torch.Tensor":
-    """Stored `(C, S, S)` pixels (C = 1 or 3, see `preprocess`; any float dtype) as the model's float `(B, 3, S, S)`."""
+def stack_pixels(stored):
+    """Stored `(C, S, S)` pixels (C = 1 or 3, see `preprocess`; any float dtype) as the model's `(B, 3, S, S)`."""
     import torch
 
     return torch.stack([pixels.float().expand(3, -1, -1) for pixels in stored]).contiguous()

@@ -11,7 +11,9 @@ def script_parser(script_file, doc: str, default_out: str) -> argparse.ArgumentP
     """Parser with the flags both scripts take (`--shards`, `--init`, `--seed`, `--out`, `--note`). `doc`: the
     script's docstring (its first paragraph is the description)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--shards", required=True, help="build folder of `ultrasam data build <dataset> --raw ... --out DIR`")
+    parser.add_argument(
+        "--shards", required=True, help="build folder of `ultrasam data build <dataset> --raw ... --out DIR`"
+    )
     parser.add_argument("--init", nargs="+", required=True, help="UltraSam folders, or preset:<name>")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=default_out, help="Markdown table (JSON written next to it)")

@@ -212,7 +212,9 @@ def _records(dataset, prompt, model, row, metadata, predictions, targets, spacin
     return records
 
 
-def evaluate(models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], settings: EvalSettings, progress: bool = True) -> EvalResult:
+def evaluate(
+    models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], settings: EvalSettings, progress: bool = True
+) -> EvalResult:
     """Run every model (name -> predictor) and protocol on every row; baselines on the box prompt when asked."""
     from tqdm.auto import tqdm
 
@@ -240,7 +242,10 @@ def evaluate(models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], sett
                     else:
                         predictor.set_image(image)
                         embedded[key] = predictor
-                    outputs = {p: run_protocol(predictor, p, targets, settings.clicks, settings.multimask) for p in settings.prompts}
+                    outputs = {
+                        p: run_protocol(predictor, p, targets, settings.clicks, settings.multimask)
+                        for p in settings.prompts
+                    }
                     seconds[name] += time.perf_counter() - start
                     runs += [(name, prompt, predictions) for prompt, predictions in outputs.items()]
                 if settings.baselines and "box" in settings.prompts:
@@ -252,7 +257,11 @@ def evaluate(models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], sett
                         heap = heaps.setdefault((name, prompt), [])
                         for record, prediction, target in zip(records, predictions, targets):
                             counter += 1
-                            item = (-record["metrics"]["dice"], counter, WorstCase(name, prompt, record, image, target, prediction))
+                            item = (
+                                -record["metrics"]["dice"],
+                                counter,
+                                WorstCase(name, prompt, record, image, target, prediction),
+                            )
                             (heapq.heappush if len(heap) < settings.worst else heapq.heappushpop)(heap, item)
     if not result.records:
         raise ValueError("no instance to evaluate: every selected row has an empty `objects` list")
@@ -271,7 +280,9 @@ def summary_lines(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     for row in summary:
         stats = row["metrics"]
         parts = [f"{name} {stats[name]['mean']:.4f}" for name in SURFACE_METRICS if name in stats]
-        parts += [f"NoC@{t} {stats[k]['mean']:.2f}" for t, k in (("85", "noc85_iou"), ("90", "noc90_iou")) if k in stats]
+        parts += [
+            f"NoC@{t} {stats[k]['mean']:.2f}" for t, k in (("85", "noc85_iou"), ("90", "noc90_iou")) if k in stats
+        ]
         lines.append(f"{row['dataset']} | {row['prompt']} | {row['model']} | n={row['count']} | " + ", ".join(parts))
     return lines
 
@@ -314,7 +325,11 @@ def results_markdown(result: EvalResult, context: Mapping[str, Any] | None = Non
         to_markdown(summary, metrics=list(SURFACE_METRICS)),
     ]
     if "clicks" in settings.prompts:
-        lines += ["## Interactive clicks (NoC on IoU, capped at the click budget)", "", click_table(result.records, settings.clicks)]
+        lines += [
+            "## Interactive clicks (NoC on IoU, capped at the click budget)",
+            "",
+            click_table(result.records, settings.clicks),
+        ]
     return "\n".join(lines)
 
 
@@ -364,15 +379,21 @@ def write_outputs(result: EvalResult, out: str | Path, context: Mapping[str, Any
     for prompt in result.settings.prompts:
         rows = [row for row in summary if row["prompt"] == prompt]
         if rows:
-            paths[f"bars_{prompt}"] = plot_metric_bars(rows, out / f"dice_{prompt}.png", metric="dice", hue_key="model")
+            paths[f"bars_{prompt}"] = plot_metric_bars(
+                rows, out / f"dice_{prompt}.png", metric="dice", hue_key="model"
+            )
     if "clicks" in result.settings.prompts:
-        curves = mean_curves([r for r in result.records if r["prompt"] == "clicks"], "dice", group_by=("dataset", "model"))
+        curves = mean_curves(
+            [r for r in result.records if r["prompt"] == "clicks"], "dice", group_by=("dataset", "model")
+        )
         paths["clicks"] = plot_score_vs_clicks(curves, out / "dice_vs_clicks.png", metric="dice")
     ranks: dict[tuple[str, str], int] = {}
     for case in result.worst:
         rank = ranks[(case.model, case.prompt)] = ranks.get((case.model, case.prompt), 0) + 1
         record = case.record
-        name = f"{_safe(case.model)}_{case.prompt}_{rank:02d}_{_safe(record['dataset'])}_{_safe(record['instance_id'])}"
+        name = (
+            f"{_safe(case.model)}_{case.prompt}_{rank:02d}_{_safe(record['dataset'])}_{_safe(record['instance_id'])}"
+        )
         path = out / "worst" / f"{name}_dice{record['metrics']['dice']:.3f}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         _draw_case(case).save(path)

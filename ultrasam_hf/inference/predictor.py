@@ -140,9 +140,11 @@ class UltraSamPredictor:
         if boxes is None and points is None and mask_input is None:
             raise ValueError("No prompt given: pass boxes=, points= (with labels=) or mask_input=.")
         input_boxes, input_points, input_labels = self._prompts(boxes, points, labels)
-        num_objects = next(t.shape[1] for t in (input_boxes, input_points) if t is not None) if (
-            input_boxes is not None or input_points is not None
-        ) else 1
+        num_objects = (
+            next(t.shape[1] for t in (input_boxes, input_points) if t is not None)
+            if (input_boxes is not None or input_points is not None)
+            else 1
+        )
         input_masks = None
         if mask_input is not None:
             input_masks = torch.as_tensor(np.asarray(mask_input, dtype=np.float32), device=self.device)
@@ -183,7 +185,8 @@ class UltraSamPredictor:
             `mask` `(H, W)` bool at the original size and its predicted IoU.
         """
         masks, scores, _ = self.predict(
-            boxes=box, points=None if points is None else np.asarray(points, dtype=np.float64).reshape(1, -1, 2),
+            boxes=box,
+            points=None if points is None else np.asarray(points, dtype=np.float64).reshape(1, -1, 2),
             labels=labels,
         )
         best = choose_mask(masks[0], scores[0], box is not None)
@@ -213,7 +216,11 @@ class UltraSamPredictor:
         size = self.original_size
         to_tensor = lambda array, dtype=torch.float32: torch.as_tensor(array, dtype=dtype, device=self.device)[None]  # noqa: E731
         return (
-            None if checked_boxes is None else to_tensor(scale_coordinates(checked_boxes, size, self.reshaped_input_size)),
-            None if checked_points is None else to_tensor(scale_coordinates(checked_points, size, self.reshaped_input_size)),
+            None
+            if checked_boxes is None
+            else to_tensor(scale_coordinates(checked_boxes, size, self.reshaped_input_size)),
+            None
+            if checked_points is None
+            else to_tensor(scale_coordinates(checked_points, size, self.reshaped_input_size)),
             None if checked_labels is None else to_tensor(checked_labels, torch.int64),
         )

@@ -75,7 +75,9 @@ class UltraSamVisionConfig(SamVisionConfig):
                 if len(getattr(self, name)) != stages:
                     raise ValueError(f"{name} needs {stages} entries (one per stage), got {getattr(self, name)}")
             if len(self.tiny_vit_downsample_strides) != stages - 1:
-                raise ValueError(f"tiny_vit_downsample_strides needs {stages - 1} entries, got {self.tiny_vit_downsample_strides}")
+                raise ValueError(
+                    f"tiny_vit_downsample_strides needs {stages - 1} entries, got {self.tiny_vit_downsample_strides}"
+                )
         super().__post_init__(**kwargs)
 
 
@@ -146,7 +148,12 @@ class UltraSamConfig(SamConfig):
 
 # Presets. `vit-b` is the paper's model: transformers' SAM ViT-B defaults at 1024 px with one refinement pass.
 # `lite` is LiteMedSAM's geometry (TinyViT, 256 px -> 64x64x256). The two tiny ones keep tests fast.
-_SAM_VIT_B = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "global_attn_indexes": [2, 5, 8, 11]}
+_SAM_VIT_B = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "global_attn_indexes": [2, 5, 8, 11],
+}
 PRESETS = {
     "vit-b": {
         "vision_config": _SAM_VIT_B,

@@ -60,9 +60,9 @@ class UltraSamImageProcessor(SamImageProcessorPil):
     r"""
     SAM's image processor (torchvision-free) for ultrasound. It differs from [`SamImageProcessorPil`] in three ways:
 
-    - inputs: everything [`~ultrasam_hf.models.image_loading.load_frames`] accepts: PIL images of any mode, arrays of any real
-      dtype (non-uint8 are min-max scaled to 0..255 per frame), image or DICOM file paths and `pydicom.Dataset`s. A
-      multi-frame input (DICOM cine, frame stack) adds one image per frame to the batch.
+    - inputs: everything [`~ultrasam_hf.models.image_loading.load_frames`] accepts: PIL images of any mode, arrays
+      of any real dtype (non-uint8 are min-max scaled to 0..255 per frame), image or DICOM file paths and
+      `pydicom.Dataset`s. A multi-frame input (DICOM cine, frame stack) adds one image per frame to the batch.
     - `preprocessing="litemedsam"`: resize the longest side to 256, min-max normalise each image to [0, 1], pad to
       256x256 (the LiteMedSAM recipe, no mean/std). `preprocessing="sam"` (default) is SAM's exactly.
     - `post_process_for_mask_generation` uses a pure-torch NMS.

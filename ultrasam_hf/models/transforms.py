@@ -38,12 +38,14 @@ def low_res_size(config) -> int:
 
 
 def resized_size(height: int, width: int, longest_edge: int) -> tuple[int, int]:
-    """`(height, width)` after resizing the long side to `longest_edge` (SAM's `ResizeLongestSide`, rounded half up)."""
+    """`(height, width)` with the long side resized to `longest_edge` (SAM's `ResizeLongestSide`, rounded half up)."""
     scale = longest_edge * 1.0 / max(height, width)
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
-def scale_coordinates(coords, original_size: tuple[int, int], resized: tuple[int, int], dtype=np.float64) -> np.ndarray:
+def scale_coordinates(
+    coords, original_size: tuple[int, int], resized: tuple[int, int], dtype=np.float64
+) -> np.ndarray:
     """Points `(..., 2)` or boxes `(..., 4)` from original pixels to resized (model input) pixels: `x` scaled by the
     width ratio, `y` by the height ratio, as `SamProcessor` scales prompts."""
     coords = np.array(coords, dtype=dtype)
