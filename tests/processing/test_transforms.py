@@ -45,6 +45,16 @@ def test_upscale_logits_is_post_process_masks(processor):
     assert upscale_logits(logits[0, 0], (256, 256), reshaped, original).shape == original
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_upscale_logits_is_exact_whatever_the_thread_count(processor, threads):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        test_upscale_logits_is_post_process_masks(processor)
+    finally:
+        torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize(
     "preset, size, low_res", [("vit-b", 1024, 256), ("lite", 256, 256), ("tiny", 64, 32), ("tiny-lite", 64, 64)]
 )

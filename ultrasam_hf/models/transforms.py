@@ -66,7 +66,10 @@ def upscale_logits(logits, padded_size, resized: tuple[int, int], original_size:
 
     padded = (padded_size, padded_size) if isinstance(padded_size, int) else tuple(int(v) for v in padded_size)
     leading = logits.shape[:-2]
-    flat = logits.reshape(math.prod(leading), 1, *logits.shape[-2:]).float()
+    # the layout of the callers' own interpolations, so that results match them bit for bit: (P, C, h, w) as
+    # `post_process_masks`, (N, 1, h, w) for `(N, h, w)` as the training evaluation
+    channels = leading[-1] if len(leading) >= 2 else 1
+    flat = logits.reshape(math.prod(leading) // max(channels, 1), channels, *logits.shape[-2:]).float()
     flat = F.interpolate(flat, size=padded, mode="bilinear", align_corners=False)
     flat = flat[..., : int(resized[0]), : int(resized[1])]
     flat = F.interpolate(flat, size=tuple(int(v) for v in original_size), mode="bilinear", align_corners=False)
