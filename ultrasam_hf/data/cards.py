@@ -19,10 +19,11 @@ REQUIRED_FIELDS = ("slug", "in_us43d", "redistribution", "source", "reader", "sp
 
 
 def default_cards_dir() -> Path:
-    """`dataset_cards/` of the checkout, overridable with `ULTRASAM_CARDS_DIR` (installed packages, tests)."""
+    """The package's `dataset_cards/` (in a checkout a link to the top-level `dataset_cards/`, in a wheel a copy of
+    it), overridable with `ULTRASAM_CARDS_DIR` (tests, edited cards)."""
     if os.environ.get("ULTRASAM_CARDS_DIR"):
         return Path(os.environ["ULTRASAM_CARDS_DIR"])
-    return Path(__file__).resolve().parents[2] / "dataset_cards"
+    return Path(__file__).resolve().parents[1] / "dataset_cards"
 
 
 @dataclass
@@ -114,8 +115,8 @@ def parse_card(path: Path, vocabulary, known_readers) -> DatasetSpec:
         bad = [key for key in categories if not (key.isdigit() or COLOUR_KEY.fullmatch(key))]
         if bad:
             raise ValueError(
-                f"{where}: ultrasam.categories keys {bad} must be label values (e.g. 255) or colours 'r,g,b' for reader "
-                f"{ultrasam['reader']!r} (or give spec.mask as a mapping category key -> mask file template)"
+                f"{where}: ultrasam.categories keys {bad} must be label values (e.g. 255) or colours 'r,g,b' for "
+                f"reader {ultrasam['reader']!r} (or give spec.mask as a mapping category key -> mask file template)"
             )
     anatomy = ultrasam["anatomy"]
     if not isinstance(anatomy, dict):

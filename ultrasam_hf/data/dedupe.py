@@ -30,11 +30,6 @@ def phash(image: np.ndarray) -> int:
     return bits_to_int(bits)
 
 
-def dhash(image: np.ndarray) -> int:
-    thumbnail = grey_thumbnail(image, (9, 8))
-    return bits_to_int((thumbnail[:, 1:] > thumbnail[:, :-1]).ravel())
-
-
 def bits_to_int(bits: np.ndarray) -> int:
     return int("".join("1" if bit else "0" for bit in bits), 2)
 

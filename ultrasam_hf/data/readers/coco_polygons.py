@@ -10,7 +10,6 @@ files stay apart; an `official_folder` split rule can match the JSON name in the
 import json
 from pathlib import Path
 
-import numpy as np
 from pycocotools import mask as mask_utils
 
 from .base import Frame, RawItem, SkipItem, glob_relative, path_fields
