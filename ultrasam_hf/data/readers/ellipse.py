@@ -12,6 +12,7 @@ from scipy import ndimage
 from . import pairs
 from .base import RawItem
 
+OPTIONS = pairs.OPTIONS
 list_items = pairs.list_items
 
 

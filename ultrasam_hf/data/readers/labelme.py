@@ -18,6 +18,8 @@ from .base import Frame, RawItem, SkipItem, fill_template, glob_relative, path_f
 from .image_io import read_image, to_uint8
 from .polygons import add_layer, fill_polygons
 
+OPTIONS = frozenset({"annotations", "image_id", "key"})
+
 
 def list_items(root: Path, spec: dict, categories: dict) -> list:
     if not spec.get("annotations"):
