@@ -55,7 +55,8 @@ def assign_groups(root, items: list, split: dict) -> dict:
 def assign_splits(root, dataset: str, items: list, groups: dict, split: dict) -> dict:
     """-> {item id: split name}."""
     rule, seed = split["rule"], split.get("seed", 0)
-    val = float(split.get("val", 0.0))
+    # a fraction for group_hash / official_folds; official_folder / official_lists name a folder or list with `val`
+    val = float(split.get("val", 0.0)) if rule in ("group_hash", "official_folds") else 0.0
     result = {}
     if rule == "group_hash":
         test = float(split.get("test", 0.0))

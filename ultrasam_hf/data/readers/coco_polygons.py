@@ -17,6 +17,7 @@ from .base import Frame, RawItem, SkipItem, glob_relative, path_fields
 from .image_io import read_image
 from .polygons import add_layer, fill_polygons
 
+
 OPTIONS = frozenset({"annotations", "images_dir", "category_key"})
 
 

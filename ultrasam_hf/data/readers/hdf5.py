@@ -16,6 +16,7 @@ import numpy as np
 from .base import RawItem, SkipItem, glob_relative, path_fields
 from .sequences import SLICING_OPTIONS, frames_from_arrays
 
+
 OPTIONS = frozenset({"files", "image_key", "mask_key", "group_key"}) | SLICING_OPTIONS
 
 

@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from .base import SkipItem
 
+
 PASSTHROUGH_FORMATS = ("PNG", "JPEG")
 
 

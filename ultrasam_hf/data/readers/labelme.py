@@ -18,6 +18,7 @@ from .base import Frame, RawItem, SkipItem, fill_template, glob_relative, path_f
 from .image_io import read_image, to_uint8
 from .polygons import add_layer, fill_polygons
 
+
 OPTIONS = frozenset({"annotations", "image_id", "key"})
 
 

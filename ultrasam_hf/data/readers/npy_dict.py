@@ -12,6 +12,7 @@ import numpy as np
 
 from .base import SkipItem
 
+
 ALLOWED = {
     (module, name)
     for module in ("numpy.core.multiarray", "numpy._core.multiarray")

@@ -26,17 +26,9 @@ import numpy as np
 from PIL import Image
 
 from ..tables import read_table
-from .base import (
-    Frame,
-    RawItem,
-    SkipItem,
-    as_list,
-    fill_template,
-    glob_relative,
-    matches_any,
-    path_fields,
-)
+from .base import Frame, RawItem, SkipItem, as_list, fill_template, glob_relative, matches_any, path_fields
 from .image_io import labels_to_layers, read_grey_mask, read_image, read_label_image
+
 
 OPTIONS = frozenset(
     {"images", "mask", "id_regex", "image_id", "key", "threshold", "background", "colour_tolerance", "fill_holes"}

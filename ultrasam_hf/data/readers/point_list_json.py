@@ -11,17 +11,10 @@ the structure is absent on that image; an image with no JSON at all is skipped a
 import json
 from pathlib import Path
 
-from .base import (
-    Frame,
-    RawItem,
-    SkipItem,
-    fill_template,
-    glob_relative,
-    normalise,
-    path_fields,
-)
+from .base import Frame, RawItem, SkipItem, fill_template, glob_relative, normalise, path_fields
 from .image_io import read_image
 from .polygons import add_layer, fill_polygons
+
 
 OPTIONS = frozenset({"images", "annotations", "id_regex", "image_id", "key"})
 

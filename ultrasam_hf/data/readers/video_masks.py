@@ -27,6 +27,7 @@ from .base import (
 from .image_io import labels_to_layers, read_grey_mask, read_label_image
 from .video_io import read_video_frames
 
+
 OPTIONS = frozenset(
     {
         "videos",
