@@ -114,3 +114,19 @@ def labels_to_layers(labels: np.ndarray, categories: dict, spec: dict) -> tuple:
     if spec.get("fill_holes"):
         layers = {key: ndimage.binary_fill_holes(layer) for key, layer in layers.items()}
     return {key: layer for key, layer in layers.items() if layer.any()}, unmapped
+
+
+def read_grey_mask(path: Path) -> np.ndarray:
+    """Binary-per-file mask (any mode, JPEG colour noise included) -> int grey level [H, W], to threshold."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode == "1":
+                return np.asarray(image, dtype=np.uint8).astype(np.int64) * 255
+            if image.mode in ("L", "P", "I", "I;16", "F"):  # palette masks: their indices, as read_label_image
+                return np.asarray(image).astype(np.int64)
+            if image.mode in ("LA", "PA"):
+                return np.asarray(image)[..., 0].astype(np.int64)
+            return np.asarray(image.convert("L")).astype(np.int64)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise SkipItem(f"unreadable mask: {path.name}: {error}") from None

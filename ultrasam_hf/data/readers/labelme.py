@@ -19,6 +19,9 @@ from .image_io import read_image, to_uint8
 from .polygons import add_layer, fill_polygons
 
 
+OPTIONS = frozenset({"annotations", "image_id", "key"})
+
+
 def list_items(root: Path, spec: dict, categories: dict) -> list:
     if not spec.get("annotations"):
         raise ValueError("labelme spec needs 'annotations'")
