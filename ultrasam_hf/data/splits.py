@@ -52,7 +52,8 @@ def assign_groups(root, items: list, split: dict) -> dict:
 def assign_splits(root, dataset: str, items: list, groups: dict, split: dict) -> dict:
     """-> {item id: split name}."""
     rule, seed = split["rule"], split.get("seed", 0)
-    val = float(split.get("val", 0.0))
+    val = split.get("val", 0.0)
+    val = float(val) if isinstance(val, (int, float)) else 0.0  # official_folder: `val` is a regex, not a fraction
     result = {}
     if rule == "group_hash":
         test = float(split.get("test", 0.0))
