@@ -2,9 +2,13 @@
 
 from .tiny_files import box, save, speckle, write_text
 
-
 # (ID, case, pathology, 5-fold kFold): fold 1 is the card's test split
-IMAGES = [("bus_0001-l", 1, "malignant", 1), ("bus_0001-r", 1, "malignant", 1), ("bus_0002-s", 2, "benign", 2), ("bus_0003-l", 3, "benign", 3)]
+IMAGES = [
+    ("bus_0001-l", 1, "malignant", 1),
+    ("bus_0001-r", 1, "malignant", 1),
+    ("bus_0002-s", 2, "benign", 2),
+    ("bus_0003-l", 3, "benign", 3),
+]
 
 
 def make_release(root):

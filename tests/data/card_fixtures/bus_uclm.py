@@ -6,7 +6,6 @@ import numpy as np
 
 from .tiny_files import box, rgb, save, write_text
 
-
 # name, INFO.csv label, mask colour (None: normal image, all-black mask)
 IMAGES = [
     ("ALWI_000", "Benign", (0, 255, 0)),

@@ -4,7 +4,9 @@ from .tiny_files import box, rgb, save
 
 
 def make_release(root):
-    names = [f"{scan}_slice_{frame}.png" for scan in ("202201121748100022VAS", "202201121752220024VAS") for frame in (1, 7)]
+    names = [
+        f"{scan}_slice_{frame}.png" for scan in ("202201121748100022VAS", "202201121752220024VAS") for frame in (1, 7)
+    ]
     for seed, name in enumerate(names):
         save(root / "US images" / name, rgb(36, 40, seed))
         save(root / "Expert mask images" / name, box(36, 40, top=12, left=4 + seed, size=8 + seed))

@@ -13,7 +13,6 @@ from PIL import Image, ImageDraw
 
 from .tiny_files import rgb, save, write_text
 
-
 POLYGONS = {
     "shenjing": [[4, 4], [14, 4], [14, 13], [4, 13]],
     "dongmai": [[22, 6], [32, 6], [32, 16], [22, 16]],
@@ -42,7 +41,16 @@ def make_release(root):
     for seed, (stem, image_path, encoding, labels) in enumerate(DOCUMENTS):
         pixels = rgb(40, 44, seed)
         save(root / "images" / f"{stem}.jpg", pixels)
-        shapes = [{"label": label, "line_color": None, "fill_color": None, "points": POLYGONS[label], "shape_type": "polygon"} for label in labels]
+        shapes = [
+            {
+                "label": label,
+                "line_color": None,
+                "fill_color": None,
+                "points": POLYGONS[label],
+                "shape_type": "polygon",
+            }
+            for label in labels
+        ]
         document = {
             "version": "3.16.7",
             "flags": {},

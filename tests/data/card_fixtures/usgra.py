@@ -4,7 +4,6 @@ import numpy as np
 
 from .tiny_files import save, speckle, write_text
 
-
 PALETTE = [0, 0, 0, 255, 255, 0, 255, 0, 0] + [0] * (256 * 3 - 9)
 
 
