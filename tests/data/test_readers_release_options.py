@@ -96,5 +96,5 @@ def test_official_folder_with_validation_folder(tmp_path):
     spec = make_spec(
         "image_mask_pairs", {"images": "image/*/*.png", "mask": "mask/{parent}/{name}"}, {255: "vessel"}, split=split
     )
-    manifest, rows = build(spec, raw, tmp_path / "out")
+    _, rows = build(spec, raw, tmp_path / "out")
     assert [row["split"] for row in rows] == ["train", "train", "validation", "test"]
