@@ -11,6 +11,10 @@ Card spec:
     image_key: the dict entry holding the image; mask_dict_key: the entry holding {category key: binary mask}
     (no `mask` template then: image and masks come from the one file). Such files are read by `npy_dict`, which
     refuses any pickled object other than arrays, dicts, lists and strings (no arbitrary code is unpickled).
+    image_channel: for images stored as [C, H, W] channel planes over 2-D label maps (PSFHS .mha: 3 equal planes,
+          256x256 labels), keep plane `image_channel` (the official FH-PS-AOP converter keeps plane 0)
+    header_spacing: false to leave pixel spacing unset when the header's spacing is a placeholder (PSFHS: 1 1 1 on
+          images resized to 256x256); default true: the header's spacing is stored
 The item is the volume; the frame id is "<volume id>#<index>" and its group (scan) defaults to the volume id.
 """
 
@@ -95,6 +99,13 @@ def read_npy(path: Path) -> tuple:
 def load_frames(root: Path, item: RawItem, spec: dict, categories: dict, read=read_sitk):
     image, spacing = read(Path(root) / item.payload["volume"])
     labels, _ = read(Path(root) / item.payload["mask"])
+    if spec.get("image_channel") is not None and image.ndim == labels.ndim + 1:
+        channel = int(spec["image_channel"])
+        if not 0 <= channel < image.shape[0]:
+            raise SkipItem(f"image has no channel {channel}: {item.payload['volume']} is {image.shape}")
+        image = image[channel]
+    if spec.get("header_spacing") is False:  # a default 1.0 in the header is no measurement
+        spacing = None
     yield from frames_from_arrays(image, labels, spec, categories, item.item_id, spacing)
 
 
