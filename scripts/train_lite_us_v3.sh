@@ -10,6 +10,7 @@
 # of the left-out anatomy is seen.
 set -euo pipefail
 pack=$1 init=$2 out=$3 minutes=$4
+batch=${BATCH:-32} bench_steps=${BENCH_STEPS:-20}  # smaller only for a dry run on a CPU
 mkdir -p "$out"
 python - "$pack" > "$out/pack.txt" <<'EOF'
 import sys
@@ -21,15 +22,17 @@ read -r -a all_datasets < "$out/pack.txt"
 without() { local skip=" $* " d; for d in "${all_datasets[@]}"; do [[ $skip == *" $d "* ]] || printf '%s ' "$d"; done; }
 
 # Throughput first (the issue's pipeline benchmark), then the step budget of one of four concurrent runs.
-python scripts/benchmark_training.py --pipeline --pack "$pack" --init "$init" --batch-size 32 --clicks 2 --bf16 \
-    --steps 20 --warmup 5 --out "$out/training_pipeline_gpu.md" > "$out/benchmark.log" 2>&1
-rate=$(grep '^| end to end, pack' "$out/training_pipeline_gpu.md" | awk -F'|' '{print $3}')
-steps=$(python -c "print(max(100, int(float('$rate') / 4 * 60 * $minutes / 32)))")
+bf16=$(python -c "import torch; print('--bf16' if torch.cuda.is_available() else '')")
+python scripts/benchmark_training.py --pipeline --pack "$pack" --init "$init" --batch-size "$batch" --clicks 2 --max-instances 8 $bf16 \
+    --steps "$bench_steps" --warmup "$((bench_steps / 4 + 1))" --out "$out/training_pipeline.md" > "$out/benchmark.log" 2>&1
+rate=$(grep '^| end to end, pack' "$out/training_pipeline.md" | awk -F'|' '{print $3}')
+steps=$(python -c "print(max(10, int(float('$rate') / 4 * 60 * $minutes / $batch)))")
 echo "end-to-end ${rate} images/s alone -> ${steps} steps per run"
 
-common=(--init "$init" --pack "$pack" --variant full --batch-size 32 --mixed-precision bf16 --learning-rate 1e-4
-    --warmup-steps 100 --max-steps "$steps" --milestones "$((steps * 3 / 4))" "$((steps * 9 / 10))"
-    --clicks 2 --point-probability 0.6 --point-sampling mixed --no-multimask-boxes --iou-all-masks
+precision=$([ -n "$bf16" ] && echo bf16 || echo no)
+common=(--init "$init" --pack "$pack" --variant full --batch-size "$batch" --mixed-precision "$precision" --learning-rate 1e-4
+    --warmup-steps "$((steps < 1000 ? steps / 10 : 100))" --max-steps "$steps" --milestones "$((steps * 3 / 4))" "$((steps * 9 / 10))"
+    --clicks 2 --max-instances 8 --point-probability 0.6 --point-sampling mixed --no-multimask-boxes --iou-all-masks
     --mixing-temperature 2 --max-minutes "$minutes" --no-progress --log-with csv --log-every 50 --seed 0)
 declare -A runs=(
     [v3]="${all_datasets[*]}"
