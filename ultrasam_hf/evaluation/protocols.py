@@ -12,8 +12,9 @@ one batched `predict` call per step:
   when its mask equals the target.
 * `baseline_protocol`: no model, the filled box or the ellipse inscribed in the box.
 
-`multimask=True` asks for SAM's three masks and keeps the one with the highest predicted IoU (SAM's recipe for
-ambiguous single clicks); the default is the single-mask output.
+`multimask=None` (default) leaves the choice to the predictor (SAM's rule: three candidate masks for a single click
+when the checkpoint was trained for them, else one); `True` forces SAM's three masks for points and the first click,
+`False` the single-mask output. Of three candidates the one with the highest predicted IoU is kept.
 """
 
 from __future__ import annotations
@@ -48,14 +49,14 @@ def _best(masks: np.ndarray, scores: np.ndarray, logits: np.ndarray) -> tuple[np
     return masks[rows, index].astype(bool), logits[rows, index]
 
 
-def box_protocol(predictor, targets: Sequence[np.ndarray], multimask: bool = False) -> list[Prediction]:
+def box_protocol(predictor, targets: Sequence[np.ndarray], multimask: bool | None = None) -> list[Prediction]:
     """Tight-box prompts, all instances in one call."""
     boxes = np.array([box_from_mask(target) for target in targets], dtype=np.float64)
     masks, _ = _best(*predictor.predict(boxes=boxes, multimask_output=multimask))
     return [Prediction(mask=mask, box=box.tolist()) for mask, box in zip(masks, boxes)]
 
 
-def point_protocol(predictor, targets: Sequence[np.ndarray], multimask: bool = False) -> list[Prediction]:
+def point_protocol(predictor, targets: Sequence[np.ndarray], multimask: bool | None = None) -> list[Prediction]:
     """One positive click per instance at its (snapped) centroid."""
     points = np.array([[centroid_point(target)] for target in targets], dtype=np.float64)  # (K, 1, 2)
     labels = np.ones(points.shape[:2], dtype=np.int64)
@@ -64,7 +65,7 @@ def point_protocol(predictor, targets: Sequence[np.ndarray], multimask: bool = F
 
 
 def click_protocol(
-    predictor, targets: Sequence[np.ndarray], clicks: int, multimask: bool = False
+    predictor, targets: Sequence[np.ndarray], clicks: int, multimask: bool | None = None
 ) -> list[Prediction]:
     """Interactive sessions of up to `clicks` clicks, all instances still running batched in each step.
 
@@ -83,7 +84,10 @@ def click_protocol(
         batch_labels = np.array([labels[i] for i in active], dtype=np.int64)
         mask_input = None if step == 0 else np.stack([logits[i] for i in active])
         outputs = predictor.predict(
-            points=batch_points, labels=batch_labels, mask_input=mask_input, multimask_output=multimask and step == 0
+            points=batch_points,
+            labels=batch_labels,
+            mask_input=mask_input,
+            multimask_output=multimask if step == 0 else False,
         )
         masks, low_res = _best(*outputs)
         still_active = []
@@ -120,10 +124,12 @@ def baseline_protocol(name: str, targets: Sequence[np.ndarray]) -> list[Predicti
     return predictions
 
 
-def run_protocol(predictor, prompt: str, targets: Sequence[np.ndarray], clicks: int = 5, multimask: bool = False):
+def run_protocol(
+    predictor, prompt: str, targets: Sequence[np.ndarray], clicks: int = 5, multimask: bool | None = None
+):
     """Dispatch on `prompt` (one of `PROMPTS`)."""
     if prompt == "box":
-        return box_protocol(predictor, targets, multimask)
+        return box_protocol(predictor, targets, None if multimask else multimask)  # --multimask: clicks only
     if prompt == "point":
         return point_protocol(predictor, targets, multimask)
     if prompt == "clicks":

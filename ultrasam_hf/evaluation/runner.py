@@ -40,7 +40,7 @@ class EvalSettings:
     clicks: int = 5
     nsd_tolerance: float = 2.0
     baselines: bool = True
-    multimask: bool = False
+    multimask: bool | None = None  # None: the predictor's rule per checkpoint
     preprocessing: str = "model"
     limit: int | None = None
     worst: int = 0

@@ -128,7 +128,8 @@ class UltraSamPredictor:
             mask_input (`np.ndarray` `(K, h, w)` or `(h, w)`, *optional*): low-res logits from a previous call
                 (its third output), to refine that prediction.
             multimask_output (`bool`, *optional*): three masks per object (with their scores) instead of one;
-                by default what the checkpoint was trained for (`config.multimask_output_default`, `True` as SAM).
+                by default SAM's rule ([`default_multimask`]): three for a single click per object when the
+                checkpoint was trained for them (`config.multimask_output_default`), else one.
             return_logits (`bool`): return mask logits instead of booleans.
 
         Returns:
@@ -158,7 +159,7 @@ class UltraSamPredictor:
                     f"logits (the third output of predict) with K = 1 or the {num_objects} prompted objects."
                 )
         if multimask_output is None:
-            multimask_output = self.model.config.multimask_output_default
+            multimask_output = self.default_multimask(input_boxes, input_points, input_masks)
         outputs = self.model(
             image_embeddings=self.image_embeddings,
             input_boxes=input_boxes,
@@ -173,10 +174,17 @@ class UltraSamPredictor:
         masks = masks if return_logits else masks > 0.0  # SAM's mask threshold
         return masks.numpy(), outputs.iou_scores[0].cpu().numpy(), low_res_logits.numpy()
 
+    def default_multimask(self, input_boxes, input_points, input_masks) -> bool:
+        """SAM's rule: three candidate masks only for an ambiguous prompt, one click per object with neither a box
+        nor a mask prompt, and only for a checkpoint trained to predict them (`config.multimask_output_default`);
+        boxes, several clicks and refinements get the single-mask output."""
+        single_click = input_boxes is None and input_masks is None and input_points is not None and input_points.shape[2] == 1
+        return bool(self.model.config.multimask_output_default and single_click)
+
     def predict_mask(self, box=None, points=None, labels=None) -> tuple[np.ndarray, float]:
         """
-        One object's mask, chosen the way `ultrasam segment` and `ultrasam demo` choose it: the checkpoint's default
-        output (`config.multimask_output_default`), and of several candidates the one [`choose_mask`] keeps.
+        One object's mask, chosen the way `ultrasam segment` and `ultrasam demo` choose it: the default output
+        ([`default_multimask`]), and of several candidates the one [`choose_mask`] keeps.
 
         Args:
             box (`(4,)` XYXY, *optional*), points (`(N, 2)`, *optional*), labels (`(N,)`, *optional*): the prompt.
