@@ -1,12 +1,17 @@
-"""Build throughput of the four development sets in ../shared/us with 1 and 2 workers, written to docs/.
+"""Build throughput of the development sets in ../shared/us, serial against parallel, written to docs/.
 
-    .venv/bin/python scripts/benchmark_data.py [--raw-root ../shared/us] [--max-shard-mb 64] [--verify]
+    .venv/bin/python scripts/benchmark_data.py [--raw-root ../shared/us] [--workers 2] [--datasets bus-bra ...] [--verify]
 
-Each build starts from an empty output folder (a re-run of a finished build does no work, so it is timed too).
---verify runs the pixel-for-pixel checks of tests/data/shared_checks.py on the 2-worker build.
+Each dataset is built from an empty folder with 1 worker and with --workers workers, and the two builds must give
+byte-identical shards (same sha256, same order); then the finished parallel build is built again (a re-run does no
+work). Last, every dataset is built at once with `build_all` (what `ultrasam data build --all` runs), again serial
+and parallel. Throughput is given two ways: images per wall second, and images per CPU second (main process + workers,
+from getrusage), which is what one core does and does not depend on other jobs sharing the machine.
+--verify runs the pixel-for-pixel checks of tests/data/shared_checks.py on the parallel build.
 """
 
 import argparse
+import resource
 import shutil
 import sys
 import tempfile
@@ -17,15 +22,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data"))  # the independent raw-mask checks live with the tests
 
-from ultrasam_hf.data import build_dataset, load_registry  # noqa: E402
+from ultrasam_hf.data import build_all, build_dataset, load_registry  # noqa: E402
 
 
 DEV_SETS = {"bus-bra": "bus-bra", "hc18": "hc18", "ccaui": "common-carotid-artery", "usgra": "usgra"}
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the pool's workers, once joined)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(build) -> tuple:
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = build()
+    return result, time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def shard_digests(manifests: list) -> list:
+    return [(manifest["dataset"], shard["path"], shard["sha256"]) for manifest in manifests for shard in manifest["shards"]]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw-root", default=str(ROOT.parent / "shared" / "us"))
+    parser.add_argument("--datasets", nargs="*", default=list(DEV_SETS), choices=list(DEV_SETS))
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-shard-mb", type=float, default=64)
     parser.add_argument("--verify", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "docs" / "data_build_benchmark.md"))
@@ -37,51 +60,74 @@ def main() -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         registry = load_registry(strict=False)
+    workers = args.workers
     lines = [
-        "| dataset | items | rows | skipped | 1 worker (img/s) | 2 workers (img/s) | speed-up | re-run (s) | shards | shard MB (max) | raw MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| dataset | items | rows | serial img/s | serial img/CPU-s | {workers} workers img/s | {workers} workers img/s/core "
+        f"| {workers} workers img/CPU-s | speed-up | shards identical | re-run (s) | shards | shard MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    checked = {}
+    checked, identical = {}, True
+
+    def add_line(name, items, rows, serial, parallel, same, rerun, manifests):
+        shard_mb = sum(shard["bytes"] for manifest in manifests for shard in manifest["shards"]) / 2**20
+        shards = sum(len(manifest["shards"]) for manifest in manifests)
+        lines.append(
+            f"| {name} | {items} | {rows} | {items / serial[0]:.1f} | {items / serial[1]:.1f} | {items / parallel[0]:.1f} "
+            f"| {items / parallel[0] / workers:.1f} | {items / parallel[1]:.1f} | {serial[0] / parallel[0]:.2f}x | {'yes' if same else 'NO'} "
+            f"| {rerun} | {shards} | {shard_mb:.1f} |"
+        )
+        print(lines[-1], flush=True)
+
+    options = dict(max_shard_mb=args.max_shard_mb, progress=False)
     with tempfile.TemporaryDirectory() as scratch:
-        for slug, folder in DEV_SETS.items():
-            raw = raw_root / folder
-            timings = {}
-            for workers in (1, 2):
-                out = Path(scratch) / f"w{workers}"
-                shutil.rmtree(out, ignore_errors=True)
-                start = time.perf_counter()
-                manifest = build_dataset(registry[slug], raw, out, num_workers=workers, max_shard_mb=args.max_shard_mb, progress=False)
-                timings[workers] = time.perf_counter() - start
-            start = time.perf_counter()
-            build_dataset(registry[slug], raw, out, num_workers=2, max_shard_mb=args.max_shard_mb, progress=False)
-            rerun = time.perf_counter() - start
+        for slug in args.datasets:
+            raw = raw_root / DEV_SETS[slug]
+            one, wall1, cpu1 = timed(lambda: build_dataset(registry[slug], raw, Path(scratch) / "w1", num_workers=1, **options))
+            out = Path(scratch) / f"w{workers}"
+            many, wall_n, cpu_n = timed(lambda: build_dataset(registry[slug], raw, out, num_workers=workers, **options))
+            _, rerun, _ = timed(lambda: build_dataset(registry[slug], raw, out, num_workers=workers, **options))
+            same = shard_digests([one]) == shard_digests([many])
+            identical &= same
             if args.verify:
                 from shared_checks import check_build
 
-                checked[slug] = check_build(slug, raw, out, manifest)
-            items = manifest["items"]["total"]
-            rows = sum(manifest["rows"].values())
-            shard_mb = [shard["bytes"] / 2**20 for shard in manifest["shards"]]
-            raw_mb = sum(path.stat().st_size for path in raw.rglob("*") if path.is_file()) / 2**20
-            lines.append(
-                f"| {slug} | {items} | {rows} | {manifest['items']['skipped']} | {items / timings[1]:.1f} | {items / timings[2]:.1f} "
-                f"| {timings[1] / timings[2]:.2f}x | {rerun:.2f} | {len(shard_mb)} | {sum(shard_mb):.1f} ({max(shard_mb):.1f}) | {raw_mb:.1f} |"
-            )
-            print(lines[-1], flush=True)
+                checked[slug] = check_build(slug, raw, out, many)
+            rows = sum(many["rows"].values())
+            add_line(slug, many["items"]["total"], rows, (wall1, cpu1), (wall_n, cpu_n), same, f"{rerun:.2f}", [many])
+        if len(args.datasets) > 1:
+            def run_all(name, count):
+                return build_all(raw_root, Path(scratch) / name, datasets=args.datasets, registry=registry, num_workers=count, **options)
+
+            summary1, wall1, cpu1 = timed(lambda: run_all("all1", 1))
+            summary_n, wall_n, cpu_n = timed(lambda: run_all("alln", workers))
+            _, rerun, _ = timed(lambda: run_all("alln", workers))
+            read = [Path(scratch) / name / slug / "manifest.json" for name in ("all1", "alln") for slug in args.datasets]
+            import json
+
+            manifests = [json.loads(path.read_text()) for path in read]
+            half = len(manifests) // 2
+            same = shard_digests(manifests[:half]) == shard_digests(manifests[half:])
+            identical &= same
+            items = sum(entry["items"]["total"] for entry in summary_n["datasets"].values())
+            rows = sum(sum(entry["rows"].values()) for entry in summary_n["datasets"].values())
+            add_line("all (`build_all`)", items, rows, (wall1, cpu1), (wall_n, cpu_n), same, f"{rerun:.2f}", manifests[half:])
     table = "\n".join(lines)
+    command = f"scripts/benchmark_data.py --workers {workers}{' --verify' if args.verify else ''}"
     note = (
         "# Data build benchmark\n\n"
-        f"`.venv/bin/python scripts/benchmark_data.py{' --verify' if args.verify else ''}` on the development sets in `../shared/us` "
-        f"(2-core CPU machine, `--max-shard-mb {args.max_shard_mb:g}`, shared with other jobs: treat numbers as indicative). "
-        "Throughput = raw items / wall time of a build from scratch (listing, decoding, instances + RLE, hashing, Parquet, "
-        "manifest). Re-run = a second build of the finished output (no shard is touched).\n\n"
+        f"`PYTHONPATH=$PWD .venv/bin/python {command}` on the development sets in `../shared/us`, `--max-shard-mb "
+        f"{args.max_shard_mb:g}`. Each build starts from an empty folder and covers listing, decoding, instances + RLE, "
+        "pixels-only image bytes, hashing, deduplication, Parquet and manifest. img/CPU-s = images per CPU second of the "
+        "main process and its workers together (getrusage), i.e. what one core does; img/s/core = wall throughput "
+        f"divided by the {workers} workers. Shards identical = the serial and the parallel build wrote the same shard "
+        "files (sha256, in order). Re-run = a second build of the finished output (no shard is touched).\n\n"
         f"{table}\n"
     )
     if checked:
-        note += f"\nPixel-for-pixel check of every row against the raw masks passed: {checked} rows.\n"
+        note += f"\nPixel-for-pixel check of every row against the raw images and masks passed: {checked} rows.\n"
     Path(args.output).write_text(note, encoding="utf-8")
-    print(f"written to {args.output}")
-    return 0
+    print(f"written to {args.output}; shards identical: {identical}")
+    return 0 if identical else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from .cards import load_anatomy_vocabulary, load_registry
 from .hub import push_to_hub
 from .instances import decode_instance_mask
 from .loading import interleave_by_dataset, load_us43d, mixing_weights, shard_for_node
+from .manifest import licence_mix
 from .schema import FEATURES
 
 
@@ -22,6 +23,7 @@ __all__ = [
     "build_dataset",
     "decode_instance_mask",
     "interleave_by_dataset",
+    "licence_mix",
     "load_anatomy_vocabulary",
     "load_registry",
     "load_us43d",

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     build.set_defaults(func=run_build)
 
     info = commands.add_parser("info", help="list the registered datasets, or summarise a build folder")
-    info.add_argument("build_dir", nargs="?", help="a build folder: print its manifest summary")
+    info.add_argument("build_dir", nargs="?", help="a build folder: print its datasets and licence mix")
+    info.add_argument("--json", action="store_true", help="print the build's manifest (+ licence_mix) as JSON")
     info.add_argument("--cards", help="dataset card folder")
     info.set_defaults(func=run_info)
     data.set_defaults(func=lambda args: data.print_help() or 2)
@@ -58,17 +59,32 @@ def run_info(args) -> int:
     from .cards import load_registry
 
     if args.build_dir:
-        build_dir = Path(args.build_dir)
-        # `--all` builds have a top-level manifest; a single-dataset build has one per dataset folder
-        manifest = build_dir / "manifest.json"
-        if not manifest.is_file():
-            per_dataset = sorted(build_dir.glob("*/manifest.json"))
-            if len(per_dataset) != 1:
-                raise FileNotFoundError(f"no manifest.json in {args.build_dir} (nor exactly one in a dataset sub-folder)")
-            manifest = per_dataset[0]
-        print(json.dumps(json.loads(manifest.read_text()), indent=1))
-        return 0
+        return print_build_info(Path(args.build_dir), args.json)
     for slug, spec in load_registry(args.cards, strict=False).items():
         index = "extra" if spec.index is None else f"#{spec.index}"
         print(f"{slug:32s} {index:6s} {spec.reader:18s} {spec.license:14s} {spec.redistribution:10s} {', '.join(sorted(set(spec.anatomy.values())))}")
+    return 0
+
+
+def print_build_info(build_dir: Path, as_json: bool) -> int:
+    from .manifest import licence_mix
+
+    mix = licence_mix(build_dir)  # raises FileNotFoundError naming the folder when nothing was built there
+    if as_json:
+        # `--all` builds have a top-level manifest; single-dataset builds one per dataset folder
+        top = build_dir / "manifest.json"
+        manifest = json.loads(top.read_text()) if top.is_file() else {
+            path.parent.name: json.loads(path.read_text()) for path in sorted(build_dir.glob("*/manifest.json"))
+        }
+        print(json.dumps({**manifest, "licence_mix": mix}, indent=1))
+        return 0
+    print(f"{'dataset':24s} {'licence':14s} {'redistribution':14s} {'items':>7s} {'rows':>7s}  rows by split")
+    for slug, entry in mix["datasets"].items():
+        splits = ", ".join(f"{split} {count}" for split, count in entry["rows_by_split"].items())
+        print(f"{slug:24s} {entry['license']:14s} {entry['redistribution']:14s} {entry['items']:7d} {entry['rows']:7d}  {splits}")
+    print(f"\nlicence mix of {build_dir} (items: raw images / volumes / videos converted; rows: 2-D images):")
+    print(f"{'licence':14s} {'datasets':>8s} {'items':>7s} {'rows':>7s} {'train rows':>10s}  datasets")
+    for licence, entry in mix["licences"].items():
+        train = entry["rows_by_split"].get("train", 0)
+        print(f"{licence:14s} {len(entry['datasets']):8d} {entry['items']:7d} {entry['rows']:7d} {train:10d}  {', '.join(entry['datasets'])}")
     return 0

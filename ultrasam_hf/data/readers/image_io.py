@@ -98,6 +98,15 @@ def read_label_image(path: Path, colour_coded: bool) -> np.ndarray:
         raise SkipItem(f"unreadable mask: {path.name}: {error}") from None
 
 
+def label_counts(labels: np.ndarray) -> tuple:
+    """(values, pixel counts) like np.unique(return_counts=True); a histogram for small non-negative labels (no sort)."""
+    if labels.dtype.kind in "ui" and labels.size and 0 <= labels.min() and labels.max() < 1 << 16:
+        counts = np.bincount(labels.ravel())
+        values = np.flatnonzero(counts)
+        return values, counts[values]
+    return np.unique(labels, return_counts=True)
+
+
 def labels_to_layers(labels: np.ndarray, categories: dict, spec: dict) -> tuple:
     """Label array -> ({category key: bool mask}, {unmapped raw value: pixel count}).
 
@@ -120,7 +129,7 @@ def labels_to_layers(labels: np.ndarray, categories: dict, spec: dict) -> tuple:
         if spec.get("threshold") is not None:
             labels = np.where(labels > float(spec["threshold"]), 255, 0)
         background = int(spec.get("background", 0))
-        for value, count in zip(*np.unique(labels, return_counts=True)):
+        for value, count in zip(*label_counts(labels)):
             if int(value) != background and str(int(value)) not in categories:
                 unmapped[str(int(value))] = int(count)
         for key in categories:
