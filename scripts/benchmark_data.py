@@ -1,6 +1,6 @@
 """Build throughput of the development sets in ../shared/us, serial against parallel, written to docs/.
 
-    .venv/bin/python scripts/benchmark_data.py [--raw-root ../shared/us] [--workers 2] [--datasets bus-bra ...] [--verify]
+    .venv/bin/python scripts/benchmark_data.py [--raw-root ../shared/us] [--workers 2] [--datasets SLUG ...] [--verify]
 
 Each dataset is built from an empty folder with 1 worker and with --workers workers, and the two builds must give
 byte-identical shards (same sha256, same order); then the finished parallel build is built again (a re-run does no
@@ -11,8 +11,9 @@ from getrusage), which is what one core does and does not depend on other jobs s
 """
 
 import argparse
+import json
+import os
 import resource
-import shutil
 import sys
 import tempfile
 import time
@@ -41,7 +42,9 @@ def timed(build) -> tuple:
 
 
 def shard_digests(manifests: list) -> list:
-    return [(manifest["dataset"], shard["path"], shard["sha256"]) for manifest in manifests for shard in manifest["shards"]]
+    return [
+        (manifest["dataset"], shard["path"], shard["sha256"]) for manifest in manifests for shard in manifest["shards"]
+    ]
 
 
 def main() -> int:
@@ -61,30 +64,44 @@ def main() -> int:
         warnings.simplefilter("ignore")
         registry = load_registry(strict=False)
     workers = args.workers
-    lines = [
-        f"| dataset | items | rows | serial img/s | serial img/CPU-s | {workers} workers img/s | {workers} workers img/s/core "
-        f"| {workers} workers img/CPU-s | speed-up | shards identical | re-run (s) | shards | shard MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    columns = ["dataset", "items", "rows", "serial img/s", "serial img/CPU-s", f"{workers} workers img/s"]
+    columns += [f"{workers} workers img/s/core", f"{workers} workers img/CPU-s", "speed-up", "shards identical"]
+    columns += ["re-run (s)", "shards", "shard MB"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     checked, identical = {}, True
+    load_before = os.getloadavg()[0]
 
     def add_line(name, items, rows, serial, parallel, same, rerun, manifests):
         shard_mb = sum(shard["bytes"] for manifest in manifests for shard in manifest["shards"]) / 2**20
         shards = sum(len(manifest["shards"]) for manifest in manifests)
-        lines.append(
-            f"| {name} | {items} | {rows} | {items / serial[0]:.1f} | {items / serial[1]:.1f} | {items / parallel[0]:.1f} "
-            f"| {items / parallel[0] / workers:.1f} | {items / parallel[1]:.1f} | {serial[0] / parallel[0]:.2f}x | {'yes' if same else 'NO'} "
-            f"| {rerun} | {shards} | {shard_mb:.1f} |"
-        )
+        cells = [
+            name,
+            items,
+            rows,
+            f"{items / serial[0]:.1f}",
+            f"{items / serial[1]:.1f}",
+            f"{items / parallel[0]:.1f}",
+        ]
+        cells += [
+            f"{items / parallel[0] / workers:.1f}",
+            f"{items / parallel[1]:.1f}",
+            f"{serial[0] / parallel[0]:.2f}x",
+        ]
+        cells += ["yes" if same else "NO", rerun, shards, f"{shard_mb:.1f}"]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
         print(lines[-1], flush=True)
 
     options = dict(max_shard_mb=args.max_shard_mb, progress=False)
     with tempfile.TemporaryDirectory() as scratch:
         for slug in args.datasets:
             raw = raw_root / DEV_SETS[slug]
-            one, wall1, cpu1 = timed(lambda: build_dataset(registry[slug], raw, Path(scratch) / "w1", num_workers=1, **options))
+            one, wall1, cpu1 = timed(
+                lambda: build_dataset(registry[slug], raw, Path(scratch) / "w1", num_workers=1, **options)
+            )
             out = Path(scratch) / f"w{workers}"
-            many, wall_n, cpu_n = timed(lambda: build_dataset(registry[slug], raw, out, num_workers=workers, **options))
+            many, wall_n, cpu_n = timed(
+                lambda: build_dataset(registry[slug], raw, out, num_workers=workers, **options)
+            )
             _, rerun, _ = timed(lambda: build_dataset(registry[slug], raw, out, num_workers=workers, **options))
             same = shard_digests([one]) == shard_digests([many])
             identical &= same
@@ -95,32 +112,52 @@ def main() -> int:
             rows = sum(many["rows"].values())
             add_line(slug, many["items"]["total"], rows, (wall1, cpu1), (wall_n, cpu_n), same, f"{rerun:.2f}", [many])
         if len(args.datasets) > 1:
+
             def run_all(name, count):
-                return build_all(raw_root, Path(scratch) / name, datasets=args.datasets, registry=registry, num_workers=count, **options)
+                return build_all(
+                    raw_root,
+                    Path(scratch) / name,
+                    datasets=args.datasets,
+                    registry=registry,
+                    num_workers=count,
+                    **options,
+                )
 
             summary1, wall1, cpu1 = timed(lambda: run_all("all1", 1))
             summary_n, wall_n, cpu_n = timed(lambda: run_all("alln", workers))
             _, rerun, _ = timed(lambda: run_all("alln", workers))
-            read = [Path(scratch) / name / slug / "manifest.json" for name in ("all1", "alln") for slug in args.datasets]
-            import json
-
+            read = [
+                Path(scratch) / name / slug / "manifest.json" for name in ("all1", "alln") for slug in args.datasets
+            ]
             manifests = [json.loads(path.read_text()) for path in read]
             half = len(manifests) // 2
             same = shard_digests(manifests[:half]) == shard_digests(manifests[half:])
             identical &= same
             items = sum(entry["items"]["total"] for entry in summary_n["datasets"].values())
             rows = sum(sum(entry["rows"].values()) for entry in summary_n["datasets"].values())
-            add_line("all (`build_all`)", items, rows, (wall1, cpu1), (wall_n, cpu_n), same, f"{rerun:.2f}", manifests[half:])
+            add_line(
+                "all (`build_all`)",
+                items,
+                rows,
+                (wall1, cpu1),
+                (wall_n, cpu_n),
+                same,
+                f"{rerun:.2f}",
+                manifests[half:],
+            )
     table = "\n".join(lines)
     command = f"scripts/benchmark_data.py --workers {workers}{' --verify' if args.verify else ''}"
     note = (
         "# Data build benchmark\n\n"
-        f"`PYTHONPATH=$PWD .venv/bin/python {command}` on the development sets in `../shared/us`, `--max-shard-mb "
-        f"{args.max_shard_mb:g}`. Each build starts from an empty folder and covers listing, decoding, instances + RLE, "
-        "pixels-only image bytes, hashing, deduplication, Parquet and manifest. img/CPU-s = images per CPU second of the "
-        "main process and its workers together (getrusage), i.e. what one core does; img/s/core = wall throughput "
-        f"divided by the {workers} workers. Shards identical = the serial and the parallel build wrote the same shard "
-        "files (sha256, in order). Re-run = a second build of the finished output (no shard is touched).\n\n"
+        f"`PYTHONPATH=$PWD .venv/bin/python {command}` on the development sets in `../shared/us`, "
+        f"`--max-shard-mb {args.max_shard_mb:g}`, on a {os.cpu_count()}-core machine shared with other jobs "
+        f"(1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end). "
+        "Each build starts from an empty folder and covers listing, decoding, instances + RLE, pixels-only image "
+        "bytes, hashing, deduplication, Parquet and manifest. img/CPU-s = images per CPU second of the main process "
+        "and its workers together (getrusage), i.e. what one core does, whatever else runs; img/s/core = wall "
+        f"throughput divided by the {workers} workers, which other jobs on the machine pull down. Shards identical = "
+        "the serial and the parallel build wrote the same shard files (sha256, in order). Re-run = a second build of "
+        "the finished output (no shard is touched).\n\n"
         f"{table}\n"
     )
     if checked:

@@ -58,7 +58,12 @@ def test_unknown_layout_records_every_file(tmp_path):
 def test_rerunning_a_finished_build_does_no_work(tmp_path, monkeypatch):
     raw = tmp_path / "raw"
     write_pairs(raw)
-    spec = make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3})
+    spec = make_spec(
+        "image_mask_pairs",
+        PAIRS,
+        {1: "nerve", 2: "vessel"},
+        split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3},
+    )
     first, _ = build(spec, raw, tmp_path / "out", max_shard_mb=0.005)
     shards = sorted((tmp_path / "out" / "fixture").glob("*/*.parquet"))
     assert len(shards) > 2  # size-bounded: 5 KB shards hold one or two 3 KB images
@@ -76,7 +81,12 @@ def test_rerunning_a_finished_build_does_no_work(tmp_path, monkeypatch):
 def test_output_is_deterministic_across_worker_counts(tmp_path):
     raw = tmp_path / "raw"
     write_pairs(raw)
-    spec = make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3})
+    spec = make_spec(
+        "image_mask_pairs",
+        PAIRS,
+        {1: "nerve", 2: "vessel"},
+        split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3},
+    )
     one, _ = build(spec, raw, tmp_path / "one", num_workers=1)
     two, _ = build(spec, raw, tmp_path / "two", num_workers=2)
     assert [shard["sha256"] for shard in one["shards"]] == [shard["sha256"] for shard in two["shards"]]
@@ -102,7 +112,9 @@ def test_duplicate_policies(tmp_path, policy, kept):
     for name, image in {"a": base, "b": base, "c": near, "d": ultrasound_like(seed=5)}.items():
         save(raw / "images" / f"{name}.png", image)
         save(raw / "masks" / f"{name}.png", two_blobs())
-    manifest, rows = build(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out", duplicates=policy)
+    manifest, rows = build(
+        make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out", duplicates=policy
+    )
     assert len(rows) == kept
     assert manifest["duplicates"]["exact"] == 1 and manifest["duplicates"]["near"] == 1
     assert manifest["items"]["converted"] + manifest["items"]["skipped"] == 4
@@ -114,7 +126,9 @@ def test_manifest_checksums_cover_raw_files_and_shards(tmp_path):
     manifest, _ = build(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out")
     assert set(manifest["raw_sha256"]) == {"images/im00.png", "images/im01.png", "masks/im00.png", "masks/im01.png"}
     saved = json.loads((tmp_path / "out" / "fixture" / "manifest.json").read_text())
-    assert saved["shards"][0]["sha256"] == builder.file_sha256(tmp_path / "out" / "fixture" / saved["shards"][0]["path"])
+    assert saved["shards"][0]["sha256"] == builder.file_sha256(
+        tmp_path / "out" / "fixture" / saved["shards"][0]["path"]
+    )
 
 
 def png_claiming_size(width: int, height: int) -> bytes:
@@ -126,7 +140,12 @@ def png_claiming_size(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_decoder_errors_are_recorded_skips_never_aborts(tmp_path, monkeypatch):
@@ -162,13 +181,28 @@ def test_image_missing_from_the_release_table_is_named(tmp_path):
     raw = tmp_path / "raw"
     write_pairs(raw, 4)
     fold_table(raw, ["im00", "im01", "im03"])
-    split = {"rule": "official_folds", "file": "folds.csv", "id_column": "ID", "fold_column": "fold", "test_folds": [1]}
+    split = {
+        "rule": "official_folds",
+        "file": "folds.csv",
+        "id_column": "ID",
+        "fold_column": "fold",
+        "test_folds": [1],
+    }
     spec = make_spec("image_mask_pairs", {**PAIRS, "metadata": ["folds.csv"]}, {1: "nerve", 2: "vessel"}, split=split)
-    with pytest.raises(ValueError, match=r"1 item\(s\) missing.*im02: not in release table: folds.csv has no fold for 'im02'.*unlisted: skip"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 item\(s\) missing.*im02: not in release table: folds.csv has no fold for 'im02'.*unlisted: skip",
+    ):
         build(spec, raw, tmp_path / "out")
     spec.split = {**split, "unlisted": "skip"}
     manifest, rows = build(spec, raw, tmp_path / "out")
-    assert manifest["skipped"] == [{"item": "im02", "reason": "not in release table: folds.csv has no fold for 'im02'", "files": ["images/im02.png", "masks/im02.png"]}]
+    assert manifest["skipped"] == [
+        {
+            "item": "im02",
+            "reason": "not in release table: folds.csv has no fold for 'im02'",
+            "files": ["images/im02.png", "masks/im02.png"],
+        }
+    ]
     assert [row["image_id"] for row in rows] == ["im00", "im01", "im03"]
     assert {row["image_id"]: row["split"] for row in rows} == {"im00": "train", "im01": "test", "im03": "train"}
 
@@ -202,12 +236,27 @@ def test_build_all_is_the_same_bytes_whatever_the_worker_count(tmp_path):
     for slug, count in (("first", 5), ("second", 7)):
         write_pairs(tmp_path / "raw" / slug, count)
     split = {"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3}
-    registry = registry_of(*(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, slug=slug, split=split) for slug in ("first", "second")))
+    registry = registry_of(
+        *(
+            make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, slug=slug, split=split)
+            for slug in ("first", "second")
+        )
+    )
     digests = {}
     for workers in (1, 2):
         out = tmp_path / f"out{workers}"
-        builder.build_all(tmp_path / "raw", out, registry=registry, num_workers=workers, max_shard_mb=0.005, progress=False, duplicates="drop-exact")
-        digests[workers] = [(path.relative_to(out).as_posix(), builder.file_sha256(path)) for path in sorted(out.glob("*/*/*.parquet"))]
+        builder.build_all(
+            tmp_path / "raw",
+            out,
+            registry=registry,
+            num_workers=workers,
+            max_shard_mb=0.005,
+            progress=False,
+            duplicates="drop-exact",
+        )
+        digests[workers] = [
+            (path.relative_to(out).as_posix(), builder.file_sha256(path)) for path in sorted(out.glob("*/*/*.parquet"))
+        ]
     assert len(digests[1]) > 4 and digests[1] == digests[2]
     duplicates = json.loads((tmp_path / "out2" / "duplicates.json").read_text())
     assert len(duplicates["cross_dataset"]) == 5  # "second" repeats the five images of "first": found across datasets
@@ -231,6 +280,12 @@ def test_a_failing_writer_stops_the_workers_instead_of_hanging(tmp_path, monkeyp
     signal.alarm(60)
     try:
         with pytest.raises(OSError, match="No space left"):
-            build(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out", num_workers=2, max_shard_mb=0.005)
+            build(
+                make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}),
+                raw,
+                tmp_path / "out",
+                num_workers=2,
+                max_shard_mb=0.005,
+            )
     finally:
         signal.alarm(0)

@@ -44,7 +44,11 @@ def shard_with_and_without_spacing(tmp_path):
     (raw / "spacing.csv").write_text("name,mm\nim0,0.5\nim2,0.25\n")  # im1 has none: a null between two lists
     spec = make_spec(
         "image_mask_pairs",
-        {"images": "images/*.png", "mask": "masks/{name}", "pixel_spacing": {"file": "spacing.csv", "id_column": "name", "column": "mm"}},
+        {
+            "images": "images/*.png",
+            "mask": "masks/{name}",
+            "pixel_spacing": {"file": "spacing.csv", "id_column": "name", "column": "mm"},
+        },
         {1: "nerve", 2: "vessel"},
     )
     _, rows = build(spec, raw, tmp_path / "out")
@@ -52,10 +56,14 @@ def shard_with_and_without_spacing(tmp_path):
     return next((tmp_path / "out" / "fixture").glob("*/*.parquet"))
 
 
-@pytest.mark.skipif(not OLD_PYARROW_PYTHONS, reason="set ULTRASAM_OLD_PYARROW_PYTHON to a python with an older pyarrow")
+@pytest.mark.skipif(
+    not OLD_PYARROW_PYTHONS, reason="set ULTRASAM_OLD_PYARROW_PYTHON to a python with an older pyarrow"
+)
 @pytest.mark.parametrize("python", OLD_PYARROW_PYTHONS)
 def test_shards_read_back_with_an_older_pyarrow(shard_with_and_without_spacing, python):
-    result = subprocess.run([python, "-c", READ_BACK, str(shard_with_and_without_spacing)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [python, "-c", READ_BACK, str(shard_with_and_without_spacing)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     read = json.loads(result.stdout)
     assert read["spacing"] == [[0.5, 0.5], None, [0.25, 0.25]], read["pyarrow"]

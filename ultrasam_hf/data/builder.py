@@ -94,7 +94,11 @@ def write_json(path: Path, data) -> None:
 
 
 def table_files(spec) -> list:
-    tables = [spec.split.get("file"), (spec.split.get("group_from") or {}).get("file"), (spec.class_labels or {}).get("file")]
+    tables = [
+        spec.split.get("file"),
+        (spec.split.get("group_from") or {}).get("file"),
+        (spec.class_labels or {}).get("file"),
+    ]
     tables.append((spec.spec.get("pixel_spacing") or {}).get("file"))
     return [name for name in tables if name]
 
@@ -114,7 +118,9 @@ def skip_unlisted(raw_dir: Path, spec, items: list) -> tuple:
     for item in items:
         if item.item_id in unlisted:
             item.skip_reason = unlisted[item.item_id]
-    return [item for item in items if item.item_id not in unlisted], [item for item in items if item.item_id in unlisted]
+    return [item for item in items if item.item_id not in unlisted], [
+        item for item in items if item.item_id in unlisted
+    ]
 
 
 def plan_dataset(spec, raw_dir: Path, max_shard_bytes: int) -> Plan:
@@ -171,8 +177,19 @@ def shard_fingerprint(spec, raw_dir: Path, shard: Shard, plan: Plan, options: di
         for path in item.files:
             stat = (Path(raw_dir) / path).stat()
             stats.append([path, stat.st_size, stat.st_mtime_ns])
-        entries.append([item.item_id, plan.groups[item.item_id], plan.class_labels.get(item.key), plan.spacings.get(item.key), stats])
-    card = {key: getattr(spec, key) for key in ("reader", "spec", "categories", "anatomy", "split", "min_area", "license", "class_labels")}
+        entries.append(
+            [
+                item.item_id,
+                plan.groups[item.item_id],
+                plan.class_labels.get(item.key),
+                plan.spacings.get(item.key),
+                stats,
+            ]
+        )
+    card = {
+        key: getattr(spec, key)
+        for key in ("reader", "spec", "categories", "anatomy", "split", "min_area", "license", "class_labels")
+    }
     blob = json.dumps([SCHEMA_VERSION, card, options, shard.name, entries], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -214,7 +231,10 @@ def run_task(task):
 
 def write_shard(path: Path, rows: list) -> None:
     """Rows already encoded by `FEATURES.encode_example` (in the workers); keys starting with "_" are not stored."""
-    table = pa.Table.from_pylist([{key: value for key, value in row.items() if not key.startswith("_")} for row in rows], schema=FEATURES.arrow_schema)
+    table = pa.Table.from_pylist(
+        [{key: value for key, value in row.items() if not key.startswith("_")} for row in rows],
+        schema=FEATURES.arrow_schema,
+    )
     write_atomic(path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE))
 
 
@@ -250,7 +270,16 @@ def dedupe_and_write(job: Job, shard: Shard, results, index: DuplicateIndex, dup
             kind, earlier, distance = index.check(ref, row["_sha256"], row["_phash"])
             if kind:
                 dropped = should_drop(kind, duplicates)
-                shard_pairs.append({"kind": kind, "distance": distance, "row": ref, "earlier": earlier, "dropped": dropped, "cross_split": earlier["split"] != ref["split"]})
+                shard_pairs.append(
+                    {
+                        "kind": kind,
+                        "distance": distance,
+                        "row": ref,
+                        "earlier": earlier,
+                        "dropped": dropped,
+                        "cross_split": earlier["split"] != ref["split"],
+                    }
+                )
                 if dropped:
                     continue
             index.add(ref, row["_sha256"], row["_phash"])
@@ -261,7 +290,11 @@ def dedupe_and_write(job: Job, shard: Shard, results, index: DuplicateIndex, dup
                 result["categories"][obj["category"]] = result["categories"].get(obj["category"], 0) + 1
         if result["status"] == "converted" and not kept:
             result.update(status="skipped", reason="duplicate: every frame duplicates an earlier row")
-        result["split"], result["group"], result["rows_kept"] = plan.splits[result["item_id"]], plan.groups[result["item_id"]], len(kept)
+        result["split"], result["group"], result["rows_kept"] = (
+            plan.splits[result["item_id"]],
+            plan.groups[result["item_id"]],
+            len(kept),
+        )
         rows += kept
         item_records.append(result)
     path = job.out_dir / shard.name
@@ -288,12 +321,16 @@ class ItemStream:
     """
 
     def __init__(self, tasks, num_workers: int, pool=None):
-        self.permits = threading.Semaphore(max(IN_FLIGHT_PER_WORKER, TASKS_PER_CHUNK) * max(num_workers, 1))  # >= 1 chunk
+        self.permits = threading.Semaphore(
+            max(IN_FLIGHT_PER_WORKER, TASKS_PER_CHUNK) * max(num_workers, 1)
+        )  # >= 1 chunk
         self.stopping = threading.Event()
         self.own_pool = None
         if pool is None and num_workers > 1:
             self.own_pool = pool = multiprocessing.get_context("fork").Pool(num_workers)
-        self.results = pool.imap(run_task, self.bounded(tasks), chunksize=TASKS_PER_CHUNK) if pool else map(run_task, tasks)
+        self.results = (
+            pool.imap(run_task, self.bounded(tasks), chunksize=TASKS_PER_CHUNK) if pool else map(run_task, tasks)
+        )
 
     def bounded(self, tasks):
         for task in tasks:
@@ -316,7 +353,15 @@ class ItemStream:
             self.own_pool.join()
 
 
-def run_jobs(jobs: list, *, num_workers: int = 1, duplicates: str = "keep", index: DuplicateIndex, progress: bool = True, pool=None) -> list:
+def run_jobs(
+    jobs: list,
+    *,
+    num_workers: int = 1,
+    duplicates: str = "keep",
+    index: DuplicateIndex,
+    progress: bool = True,
+    pool=None,
+) -> list:
     """Convert, deduplicate and write every unfinished shard of `jobs` (in order); -> one manifest per job."""
     finished = {}
     for job in jobs:
@@ -350,7 +395,11 @@ def run_jobs(jobs: list, *, num_workers: int = 1, duplicates: str = "keep", inde
                 sidecars.append(sidecar)
                 pairs += sidecar["duplicate_pairs"]
             leaked = check_group_leakage(job.plan.groups, job.plan.splits)
-            manifests.append(write_dataset_manifest(job.out_dir, job.spec, job.raw_dir, job.plan, sidecars, pairs, leaked, job.options))
+            manifests.append(
+                write_dataset_manifest(
+                    job.out_dir, job.spec, job.raw_dir, job.plan, sidecars, pairs, leaked, job.options
+                )
+            )
         failed = False
     finally:
         bar.close()
@@ -388,7 +437,9 @@ def build_dataset(
     options = {"duplicates": duplicates, "near_threshold": near_threshold}
     job = plan_job(spec, Path(raw_dir), Path(out_dir), options, max_shard_mb)
     index = duplicate_index or DuplicateIndex(near_threshold)
-    return run_jobs([job], num_workers=num_workers, duplicates=duplicates, index=index, progress=progress, pool=pool)[0]
+    return run_jobs([job], num_workers=num_workers, duplicates=duplicates, index=index, progress=progress, pool=pool)[
+        0
+    ]
 
 
 def resolve_raw_dir(raw_root: Path, spec) -> Path | None:
@@ -439,9 +490,18 @@ def build_all(
                 missing[spec.slug] = error
             else:
                 jobs.append(job)
-        manifests = run_jobs(jobs, num_workers=num_workers, duplicates=duplicates, index=DuplicateIndex(near_threshold), progress=progress, pool=pool)
+        manifests = run_jobs(
+            jobs,
+            num_workers=num_workers,
+            duplicates=duplicates,
+            index=DuplicateIndex(near_threshold),
+            progress=progress,
+            pool=pool,
+        )
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    return write_run_manifest(Path(out_dir), {job.spec.slug: manifest for job, manifest in zip(jobs, manifests)}, missing)
+    return write_run_manifest(
+        Path(out_dir), {job.spec.slug: manifest for job, manifest in zip(jobs, manifests)}, missing
+    )

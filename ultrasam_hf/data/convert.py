@@ -73,7 +73,9 @@ def failure_reason(error: Exception) -> str:
     return f"conversion error: {type(error).__name__}: {message[:500]}"
 
 
-def convert_item(spec, raw_dir: Path, item, split: str, group: str, class_label, spacing=None, shared_files=frozenset()) -> dict:
+def convert_item(
+    spec, raw_dir: Path, item, split: str, group: str, class_label, spacing=None, shared_files=frozenset()
+) -> dict:
     """Never raises for bad input: any exception of the item becomes {"status": "skipped", "reason": ...}."""
     result = {
         "item_id": item.item_id,
@@ -127,7 +129,11 @@ def convert_frames(spec, raw_dir: Path, item, split, group, class_label, spacing
         result.update(status="skipped", reason=failure_reason(error), rows=[])
         return result
     if not result["rows"]:
-        reason = "empty mask" if result["empty_frames"] <= 1 else f"empty mask: none of {result['empty_frames']} frames annotated"
+        reason = (
+            "empty mask"
+            if result["empty_frames"] <= 1
+            else f"empty mask: none of {result['empty_frames']} frames annotated"
+        )
         if result["dropped_components"]:
             reason += f" (only components under min_area {spec.min_area})"
         result.update(status="skipped", reason=reason)

@@ -65,11 +65,18 @@ def layers_to_instances(layers: dict, categories: dict, anatomy: dict, min_area:
                 continue
             rows, cols = slices[index - 1]
             mask = np.zeros(layer.shape, dtype=np.uint8, order="F")
-            mask[top.start + rows.start : top.start + rows.stop, left.start + cols.start : left.start + cols.stop] = components[rows, cols] == index
+            mask[top.start + rows.start : top.start + rows.stop, left.start + cols.start : left.start + cols.stop] = (
+                components[rows, cols] == index
+            )
             result.objects.append(
                 {
                     "mask": encode_mask(mask),
-                    "bbox": [float(left.start + cols.start), float(top.start + rows.start), float(left.start + cols.stop), float(top.start + rows.stop)],
+                    "bbox": [
+                        float(left.start + cols.start),
+                        float(top.start + rows.start),
+                        float(left.start + cols.stop),
+                        float(top.start + rows.stop),
+                    ],
                     "area": area,
                     "category": category,
                     "anatomy": anatomy[category],
