@@ -21,15 +21,16 @@ DECODER_LOGGERS = ("PIL", "pydicom")
 
 @contextmanager
 def decoder_debug_logs_off():
-    loggers = [logging.getLogger(name) for name in DECODER_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
+    raised = {}  # logger -> its own level; setLevel clears every logger's cache, so only when needed
+    for name in DECODER_LOGGERS:
+        logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.INFO:
+            raised[logger] = logger.level
             logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in raised.items():
             logger.setLevel(level)
 
 

@@ -23,7 +23,9 @@ def grey_thumbnail(image: np.ndarray, size: tuple) -> np.ndarray:
 
 
 def pixel_sha256(image: np.ndarray) -> str:
-    return hashlib.sha256(f"{image.shape}".encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
+    digest = hashlib.sha256(f"{image.shape}".encode())
+    digest.update(np.ascontiguousarray(image))  # the array's buffer itself: no copy of the pixels
+    return digest.hexdigest()
 
 
 def phash(image: np.ndarray) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .base import Frame, RawItem, SkipItem, as_list, fill_template, glob_relative, matches_any, path_fields
-from .image_io import labels_to_layers, read_image, read_label_image
+from .image_io import fill_holes, labels_to_layers, read_image, read_label_image
 
 
 def list_items(root: Path, spec: dict, categories: dict) -> list:
@@ -78,9 +78,7 @@ def per_category_frame(root, item, spec, categories, image, image_bytes, spacing
             mask = resize_to(read_label_image(Path(root) / mask_path, False), image.shape[:2], spec, mask_path) > threshold
             layers[key] = layers[key] | mask if key in layers else mask
     if spec.get("fill_holes"):
-        from scipy import ndimage
-
-        layers = {key: ndimage.binary_fill_holes(layer) for key, layer in layers.items()}
+        layers = {key: fill_holes(layer) for key, layer in layers.items()}
     layers = {key: layer for key, layer in layers.items() if layer.any()}
     return Frame(layers=layers, image=image, image_bytes=image_bytes, pixel_spacing_mm=spacing, unmapped=unmapped)
 
