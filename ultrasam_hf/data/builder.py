@@ -321,9 +321,8 @@ class ItemStream:
     """
 
     def __init__(self, tasks, num_workers: int, pool=None):
-        self.permits = threading.Semaphore(
-            max(IN_FLIGHT_PER_WORKER, TASKS_PER_CHUNK) * max(num_workers, 1)
-        )  # >= 1 chunk
+        window = max(IN_FLIGHT_PER_WORKER, TASKS_PER_CHUNK) * max(num_workers, 1)  # at least one whole chunk
+        self.permits = threading.Semaphore(window)
         self.stopping = threading.Event()
         self.own_pool = None
         if pool is None and num_workers > 1:
