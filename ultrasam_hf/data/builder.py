@@ -64,6 +64,7 @@ class Plan:
     unmatched_files: list
     shared_files: frozenset
     shards: list = field(default_factory=list)
+    file_stats: dict = field(default_factory=dict)  # raw path -> (size, mtime_ns), taken once per build
 
 
 @dataclass
@@ -123,6 +124,14 @@ def skip_unlisted(raw_dir: Path, spec, items: list) -> tuple:
     ]
 
 
+def file_stat(path: str) -> tuple:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return 0, 0
+    return stat.st_size, stat.st_mtime_ns
+
+
 def plan_dataset(spec, raw_dir: Path, max_shard_bytes: int) -> Plan:
     raw_dir = Path(raw_dir)
     items = sorted(READERS[spec.reader].list_items(raw_dir, spec.spec, spec.categories), key=lambda item: item.item_id)
@@ -152,7 +161,8 @@ def plan_dataset(spec, raw_dir: Path, max_shard_bytes: int) -> Plan:
     shared = frozenset(path for path, count in users.items() if count > 1)
 
     plan = Plan(unique, listing_skips, groups, splits, class_labels, spacings, metadata_files, unmatched, shared)
-    sizes = {path: (raw_dir / path).stat().st_size if (raw_dir / path).is_file() else 0 for path in users}
+    plan.file_stats = {path: file_stat(os.path.join(raw_dir, path)) for path in users}
+    sizes = {path: plan.file_stats[path][0] for path in users}
     for split in SPLITS:
         chunks, current, current_bytes = [], [], 0
         for item in (item for item in unique if splits[item.item_id] == split):
@@ -175,8 +185,7 @@ def shard_fingerprint(spec, raw_dir: Path, shard: Shard, plan: Plan, options: di
     for item in shard.items:
         stats = []
         for path in item.files:
-            stat = (Path(raw_dir) / path).stat()
-            stats.append([path, stat.st_size, stat.st_mtime_ns])
+            stats.append([path, *plan.file_stats[path]])
         entries.append(
             [
                 item.item_id,
