@@ -8,6 +8,8 @@ work). Last, every dataset is built at once with `build_all` (what `ultrasam dat
 and parallel. Throughput is given two ways: images per wall second, and images per CPU second (main process + workers,
 from getrusage), which is what one core does and does not depend on other jobs sharing the machine.
 --verify runs the pixel-for-pixel checks of tests/data/shared_checks.py on the parallel build.
+--stages SLUG adds where the CPU time of a serial build of SLUG goes: each stage function is wrapped with
+time.process_time() (no profiler, whose overhead would distort the Python-heavy stages).
 """
 
 import argparse
@@ -16,6 +18,7 @@ import os
 import resource
 import sys
 import tempfile
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -41,6 +44,60 @@ def timed(build) -> tuple:
     return result, time.perf_counter() - wall, cpu_seconds() - cpu
 
 
+def stage_breakdown(registry, slug: str, raw: Path, out: Path, max_shard_mb: float) -> list:
+    """Markdown rows: CPU ms per image of each stage of a serial build."""
+    from ultrasam_hf.data import builder, convert
+    from ultrasam_hf.data.readers import pairs
+
+    spent, patched = {}, []
+
+    def wrap(owner, name, label):
+        real = getattr(owner, name)
+
+        def timed_stage(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - start
+
+        setattr(owner, name, timed_stage)
+        patched.append((owner, name, real))
+
+    stages = [
+        (pairs, "read_image", "image decode (PIL)"),
+        (pairs, "read_label_image", "mask decode"),
+        (pairs, "labels_to_layers", "mask -> label layers"),
+        (convert, "layers_to_instances", "connected components + RLE"),
+        (convert, "stored_image_bytes", "pixels-only image bytes"),
+        (convert, "file_sha256", "raw file sha256 (manifest)"),
+        (convert, "pixel_sha256", "pixel sha256 (exact dedupe)"),
+        (convert, "phash", "perceptual hash (near dedupe)"),
+        (convert.FEATURES, "encode_example", "Arrow encoding"),
+        (builder, "write_shard", "Parquet writing"),
+        (builder, "plan_job", "listing + planning + fingerprints"),
+    ]
+    for owner, name, label in stages:
+        wrap(owner, name, label)
+    try:
+        start = time.process_time()
+        manifest = build_dataset(registry[slug], raw, out, num_workers=1, max_shard_mb=max_shard_mb, progress=False)
+        total = time.process_time() - start
+    finally:
+        for owner, name, real in reversed(patched):
+            setattr(owner, name, real) if owner is not convert.FEATURES else delattr(owner, name)
+    items = manifest["items"]["total"]
+    lines = ["| stage | CPU ms per image | share |", "|---|---|---|"]
+    for label, seconds in sorted(spent.items(), key=lambda entry: -entry[1]):
+        lines.append(f"| {label} | {1000 * seconds / items:.2f} | {100 * seconds / total:.0f} % |")
+    rest = total - sum(spent.values())
+    lines.append(
+        f"| everything else (dedupe index, manifest, glue) | {1000 * rest / items:.2f} | {100 * rest / total:.0f} % |"
+    )
+    lines.append(f"| **total** | **{1000 * total / items:.2f}** ({items / total:.0f} img/CPU-s) | 100 % |")
+    return lines
+
+
 def shard_digests(manifests: list) -> list:
     return [
         (manifest["dataset"], shard["path"], shard["sha256"]) for manifest in manifests for shard in manifest["shards"]
@@ -54,6 +111,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-shard-mb", type=float, default=64)
     parser.add_argument("--verify", action="store_true")
+    parser.add_argument("--stages", metavar="SLUG", choices=list(DEV_SETS), help="CPU time per build stage of SLUG")
     parser.add_argument("--output", default=str(ROOT / "docs" / "data_build_benchmark.md"))
     args = parser.parse_args()
     raw_root = Path(args.raw_root)
@@ -145,10 +203,15 @@ def main() -> int:
                 f"{rerun:.2f}",
                 manifests[half:],
             )
+        if args.stages:
+            stage_lines = stage_breakdown(
+                registry, args.stages, raw_root / DEV_SETS[args.stages], Path(scratch) / "stages", args.max_shard_mb
+            )
+            print("\n".join(stage_lines), flush=True)
     table = "\n".join(lines)
     command = f"scripts/benchmark_data.py --workers {workers}{' --verify' if args.verify else ''}"
-    note = (
-        "# Data build benchmark\n\n"
+    command += f" --stages {args.stages}" if args.stages else ""
+    intro = (
         f"`PYTHONPATH=$PWD .venv/bin/python {command}` on the development sets in `../shared/us`, "
         f"`--max-shard-mb {args.max_shard_mb:g}`, on a {os.cpu_count()}-core machine shared with other jobs "
         f"(1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end). "
@@ -157,9 +220,12 @@ def main() -> int:
         "and its workers together (getrusage), i.e. what one core does, whatever else runs; img/s/core = wall "
         f"throughput divided by the {workers} workers, which other jobs on the machine pull down. Shards identical = "
         "the serial and the parallel build wrote the same shard files (sha256, in order). Re-run = a second build of "
-        "the finished output (no shard is touched).\n\n"
-        f"{table}\n"
+        "the finished output (no shard is touched)."
     )
+    note = f"# Data build benchmark\n\n{textwrap.fill(intro, 119, break_on_hyphens=False)}\n\n{table}\n"
+    if args.stages:
+        note += f"\nCPU time per stage of a serial {args.stages} build (`--stages {args.stages}`):\n\n"
+        note += "\n".join(stage_lines) + "\n"
     if checked:
         note += f"\nPixel-for-pixel check of every row against the raw images and masks passed: {checked} rows.\n"
     Path(args.output).write_text(note, encoding="utf-8")
