@@ -61,8 +61,7 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
     import torch
     from transformers import SamConfig, SamModel
 
-    from ultrasam_hf import UltraSamConfig, UltraSamModel
-    from ultrasam_hf.predictor import UltraSamPredictor
+    from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamPredictor
 
     torch.manual_seed(0)
     rows = []
@@ -76,7 +75,14 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
     with torch.no_grad():
         t_sam = best_time(lambda: sam(pixel_values=pixels, input_boxes=box), repeats)
         t_ultra = best_time(lambda: ultra(pixel_values=pixels, input_boxes=box), repeats)
-    rows.append(("UltraSamModel vs SamModel, vit-b, refinement off, full forward", f"{t_sam:.3f} s", f"{t_ultra:.3f} s", f"{t_ultra / t_sam:.2f}x"))
+    rows.append(
+        (
+            "UltraSamModel vs SamModel, vit-b, refinement off, full forward",
+            f"{t_sam:.3f} s",
+            f"{t_ultra:.3f} s",
+            f"{t_ultra / t_sam:.2f}x",
+        )
+    )
     del sam
 
     # 2. refinement pass cost on cached embeddings (decoder only)
@@ -86,7 +92,14 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
         embeddings = ultra.get_image_embeddings(pixels)
         t_single = best_time(lambda: ultra(image_embeddings=embeddings, input_boxes=box), repeats * 5)
         t_refined = best_time(lambda: refined(image_embeddings=embeddings, input_boxes=box), repeats * 5)
-    rows.append(("1 refinement pass vs none, decoder on cached embeddings", f"{t_single * 1000:.1f} ms", f"{t_refined * 1000:.1f} ms", f"{t_refined / t_single:.2f}x"))
+    rows.append(
+        (
+            "1 refinement pass vs none, decoder on cached embeddings",
+            f"{t_single * 1000:.1f} ms",
+            f"{t_refined * 1000:.1f} ms",
+            f"{t_refined / t_single:.2f}x",
+        )
+    )
     del ultra, refined
 
     # 3. predictor: embed once, prompt many times vs a full forward per prompt (lite)
@@ -95,13 +108,37 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
     image = np.random.default_rng(0).integers(0, 255, (480, 640), dtype=np.uint8)
     predictor.set_image(image)
     t_prompt = best_time(lambda: predictor.predict(boxes=[100, 80, 300, 260], multimask_output=False), repeats * 5)
-    t_full = best_time(lambda: (predictor.set_image(image), predictor.predict(boxes=[100, 80, 300, 260], multimask_output=False)), repeats)
-    rows.append(("predictor prompt on cached embedding vs set_image + prompt, lite", f"{t_full * 1000:.1f} ms", f"{t_prompt * 1000:.1f} ms", f"{t_full / t_prompt:.1f}x faster"))
+    t_full = best_time(
+        lambda: (predictor.set_image(image), predictor.predict(boxes=[100, 80, 300, 260], multimask_output=False)),
+        repeats,
+    )
+    rows.append(
+        (
+            "predictor prompt on cached embedding vs set_image + prompt, lite",
+            f"{t_full * 1000:.1f} ms",
+            f"{t_prompt * 1000:.1f} ms",
+            f"{t_full / t_prompt:.1f}x faster",
+        )
+    )
 
     # 4. encoders, each in a fresh process
     vit_b, lite_stats = measure_encoder("vit-b", repeats), measure_encoder("lite", repeats)
-    rows.append(("image encoder time, lite (256 px) vs vit-b (1024 px)", f"{vit_b['seconds']:.3f} s", f"{lite_stats['seconds']:.3f} s", f"{vit_b['seconds'] / lite_stats['seconds']:.1f}x faster"))
-    rows.append(("peak RSS of encoder process, lite vs vit-b", f"{vit_b['peak_rss_mb']:.0f} MB", f"{lite_stats['peak_rss_mb']:.0f} MB", f"{vit_b['peak_rss_mb'] / lite_stats['peak_rss_mb']:.1f}x less"))
+    rows.append(
+        (
+            "image encoder time, lite (256 px) vs vit-b (1024 px)",
+            f"{vit_b['seconds']:.3f} s",
+            f"{lite_stats['seconds']:.3f} s",
+            f"{vit_b['seconds'] / lite_stats['seconds']:.1f}x faster",
+        )
+    )
+    rows.append(
+        (
+            "peak RSS of encoder process, lite vs vit-b",
+            f"{vit_b['peak_rss_mb']:.0f} MB",
+            f"{lite_stats['peak_rss_mb']:.0f} MB",
+            f"{vit_b['peak_rss_mb'] / lite_stats['peak_rss_mb']:.1f}x less",
+        )
+    )
     return rows
 
 
@@ -111,8 +148,9 @@ def write_table(rows, path: Path, command: str) -> str:
     header = (
         "# Inference benchmark\n\n"
         f"Measured with `{command}` on {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, random weights (speed does not depend on "
-        "them). Times are the best of several runs after a warm-up; ratios compare the two columns of the same run.\n\n"
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, random weights (speed does not depend "
+        "on them). Times are the best of several runs after a warm-up; ratios compare the two columns of the same "
+        "run.\n\n"
         "| comparison | baseline | measured | ratio |\n|---|---|---|---|\n"
     )
     table = header + "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)

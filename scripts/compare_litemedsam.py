@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,8 +98,11 @@ def main(argv=None) -> int:
         direct = (torch.sigmoid(reference_logits) > 0.5).squeeze().numpy().astype(np.uint8)
         if index == 0:
             assert np.array_equal(direct, predict_array(reference, image, box=box256)), "predict_array differs"
-        out = model(pixel_values=pixels, input_boxes=torch.as_tensor(box256, dtype=torch.float32)[None, None],
-                    multimask_output=False)
+        out = model(
+            pixel_values=pixels,
+            input_boxes=torch.as_tensor(box256, dtype=torch.float32)[None, None],
+            multimask_output=False,
+        )
         logits = out.pred_masks[0, :, 0]
         max_logit_diff = max(max_logit_diff, float((logits - reference_logits[:, 0]).abs().max()))
         converted = (torch.sigmoid(logits[0]) > 0.5).numpy().astype(np.uint8)
@@ -112,9 +114,12 @@ def main(argv=None) -> int:
             ys, xs = np.nonzero(truth)
             box = [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
             inputs = processor(images=image, input_boxes=[[box]], return_tensors="pt")
-            out = model(pixel_values=inputs["pixel_values"], input_boxes=inputs["input_boxes"].float(),
-                        multimask_output=False)
-            mask = processor.post_process_masks(out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+            out = model(
+                pixel_values=inputs["pixel_values"], input_boxes=inputs["input_boxes"].float(), multimask_output=False
+            )
+            mask = processor.post_process_masks(
+                out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+            )
             scores["recipe"].append(dice(mask[0][0, 0].numpy(), truth))
         if (index + 1) % 100 == 0:
             print(f"{index + 1}/{len(images)} images, {time.time() - start:.0f} s", flush=True)

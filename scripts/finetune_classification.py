@@ -19,14 +19,22 @@ import time
 
 import numpy as np
 
-from ultrasam_hf.downstream.classification import VARIANTS, ClassificationArguments, run_classification_benchmark, write_results
-from ultrasam_hf.downstream.data import bus_bra_folds, load_rows
+from ultrasam_hf.downstream.classification import (
+    VARIANTS,
+    ClassificationArguments,
+    run_classification_benchmark,
+    write_results,
+)
+from ultrasam_hf.data import decoded_rows
+from ultrasam_hf.downstream.data import bus_bra_folds
 from ultrasam_hf.downstream.scripts import report_intro, script_parser
 
 
 def parse_args(argv=None):
     parser = script_parser(__file__, __doc__, "docs/classification_results.md")
-    parser.add_argument("--raw", default="../shared/us/bus-bra", help="raw BUS-BRA folder, for the official folds table")
+    parser.add_argument(
+        "--raw", default="../shared/us/bus-bra", help="raw BUS-BRA folder, for the official folds table"
+    )
     parser.add_argument("--variant", nargs="+", default=["full", "lora", "head", "image-linear"], choices=VARIANTS)
     parser.add_argument("--folds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--folds-file", default="5-fold-cv.csv")
@@ -55,10 +63,12 @@ def main(argv=None):
             test = sorted(rng.choice(test, args.max_test, replace=False).tolist())
         folds[fold] = {"train": train, "test": test}
     needed = {i for parts in folds.values() for i in parts["train"] + parts["test"]}
-    rows = load_rows(args.shards, "bus-bra", image_ids=needed)  # every split of the build: the folds decide
+    rows = decoded_rows(args.shards, "bus-bra", image_ids=needed)  # every split of the build: the folds decide
     missing = needed - {row["image_id"] for row in rows}
     if missing:
-        print(f"warning: {len(missing)} fold image(s) not in the shards (skipped at build?), e.g. {sorted(missing)[:3]}")
+        print(
+            f"warning: {len(missing)} fold image(s) not in the shards (skipped at build?), e.g. {sorted(missing)[:3]}"
+        )
     recipe = ClassificationArguments(
         steps=args.steps,
         head_steps=args.head_steps,

@@ -14,11 +14,9 @@ Library code: `ultrasam_hf.downstream.instance`.
 import sys
 import time
 
-from ultrasam_hf.data import load_registry
-from ultrasam_hf.downstream.data import load_rows
+from ultrasam_hf.data import decoded_rows, load_registry
 from ultrasam_hf.downstream.instance import InstanceArguments, run_instance_benchmark, write_results
 from ultrasam_hf.downstream.scripts import report_intro, script_parser
-
 
 
 def parse_args(argv=None):
@@ -41,14 +39,29 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     categories = list(dict.fromkeys(load_registry()["usgra"].categories.values()))  # nerve, vessel (label values 1, 2)
-    train_rows = load_rows(args.shards, "usgra", splits=args.train_splits, limit=args.max_train)
-    test_rows = load_rows(args.shards, "usgra", splits=["test"], limit=args.max_test)
-    recipe = InstanceArguments(image_size=args.image_size, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
-    head = {"hidden_dim": args.hidden_dim, "num_queries": args.queries, "decoder_layers": args.decoder_layers, "encoder_layers": args.encoder_layers, "fpn_channels": args.fpn_channels}
+    train_rows = decoded_rows(args.shards, "usgra", split=args.train_splits, limit=args.max_train)
+    test_rows = decoded_rows(args.shards, "usgra", split=["test"], limit=args.max_test)
+    recipe = InstanceArguments(
+        image_size=args.image_size, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed
+    )
+    head = {
+        "hidden_dim": args.hidden_dim,
+        "num_queries": args.queries,
+        "decoder_layers": args.decoder_layers,
+        "encoder_layers": args.encoder_layers,
+        "fpn_channels": args.fpn_channels,
+    }
     start = time.time()
     records = run_instance_benchmark(args.init, train_rows, test_rows, categories, recipe, head)
     command, intro = report_intro(__file__, argv, args.note)
-    meta = {"command": command, "recipe": vars(recipe), "head": head, "train_images": len(train_rows), "test_images": len(test_rows), "minutes": round((time.time() - start) / 60, 1)}
+    meta = {
+        "command": command,
+        "recipe": vars(recipe),
+        "head": head,
+        "train_images": len(train_rows),
+        "test_images": len(test_rows),
+        "minutes": round((time.time() - start) / 60, 1),
+    }
     write_results(records, categories, meta, args.out, intro)
     print(open(args.out).read())
     return 0

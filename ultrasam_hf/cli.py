@@ -10,8 +10,8 @@ import sys
 
 # (module, what it provides) — imported lazily so `ultrasam --help` stays fast and optional extras stay optional.
 COMMAND_MODULES = (
-    "ultrasam_hf.inference_cli",  # segment
-    "ultrasam_hf.convert.cli",  # convert, demo
+    "ultrasam_hf.inference.cli",  # segment, demo
+    "ultrasam_hf.convert.cli",  # convert
     "ultrasam_hf.data.cli",  # data build / data info
     "ultrasam_hf.evaluation.cli",  # eval
 )

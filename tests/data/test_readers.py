@@ -7,12 +7,11 @@ import h5py
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 from PIL import Image
 from scipy import ndimage
 
 from ultrasam_hf.data import decode_instance_mask
-
-from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 
 
 def union(row, category):
@@ -237,6 +236,55 @@ def test_video_with_tracings(tmp_path):
     assert [row["frame_index"] for row in out_rows] == [2, 4]
     np.testing.assert_array_equal(union(out_rows[0], "nerve"), (two_blobs() == 1) & ~single_pixel())
     assert manifest["items"] == {"total": 1, "converted": 1, "skipped": 0}
+
+
+def test_pickled_npy_dicts_are_read_without_running_code(tmp_path):
+    """FASS-style masks: arrays inside a pickled dict are read; any other pickled object is refused, never run."""
+    from ultrasam_hf.data.readers import SkipItem
+    from ultrasam_hf.data.readers.npy_dict import read_npy_dict
+
+    masks = {"image": np.zeros((4, 5, 3), np.uint8), "structures": {"liver": np.ones((4, 5), bool)}}
+    np.save(tmp_path / "good.npy", masks, allow_pickle=True)
+    assert read_npy_dict(tmp_path / "good.npy")["structures"]["liver"].all()
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    np.save(tmp_path / "evil.npy", np.array({"x": Payload()}, dtype=object), allow_pickle=True)
+    with pytest.raises(SkipItem, match="refusing to unpickle builtins.print"):
+        read_npy_dict(tmp_path / "evil.npy")
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    with pytest.raises(SkipItem, match="not a pickled dict"):
+        read_npy_dict(tmp_path / "plain.npy")
+
+
+def test_field_of_view_heuristic_drops_labels_outside_the_sector(tmp_path):
+    """FH-PS-AOP converter: labels outside the convex hull of the largest non-zero region (colour bars cut off by a
+    12-pixel erosion) are artefacts."""
+    from ultrasam_hf.data.readers.sequences import frames_from_arrays
+
+    image = np.zeros((1, 64, 64), np.uint8)
+    image[0, 8:56, 8:48] = 100  # the field of view
+    image[0, 8:56, 58:62] = 200  # a colour bar, 4 px wide: eroded away
+    labels = np.zeros(image.shape, np.int64)
+    labels[0, 20:30, 20:30] = 1
+    labels[0, 20:30, 58:62] = 1  # on the colour bar
+    frame = next(frames_from_arrays(image, labels, {"fov_heuristic": True}, {"1": "head"}, "x"))
+    assert frame.layers["1"].sum() == 100 and not frame.layers["1"][:, 50:].any()
+
+
+def test_keep_largest_component_and_min_foreground_fraction(tmp_path):
+    raw = tmp_path / "raw"
+    for name, labels in (("big", two_blobs() > 0), ("tiny", np.pad(np.ones((4, 4), bool), ((0, 44), (0, 60))))):
+        save(raw / "images" / f"{name}.png", ultrasound_like(seed=len(name)))
+        save(raw / "masks" / f"{name}.png", labels.astype(np.uint8) * 255)
+    options = {"images": "images/*.png", "mask": "masks/{name}"}
+    options.update(keep_largest_component=True, min_foreground_fraction=0.01)
+    spec = make_spec("image_mask_pairs", options, {255: "nerve"})
+    _, rows = build(spec, raw, tmp_path / "out")
+    assert [row["image_id"] for row in rows] == ["big"]  # tiny: 16 of 3072 pixels, under 1 %: an empty frame
+    assert [obj["area"] for obj in rows[0]["objects"]] == [120]  # only the 10x12 block of the three components
 
 
 def test_fill_holes_and_label_counts_match_scipy_and_numpy():

@@ -27,8 +27,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def load_script():
-    """Loader of a script of `scripts/` as a module, by file path (putting `scripts/` on sys.path would shadow packages: it holds
-    an `evaluate.py`)."""
+    """Loader of a script of `scripts/` as a module, by file path (`scripts/` is not a package)."""
 
     def load(name: str):
         spec = importlib.util.spec_from_file_location(f"_downstream_script_{name}", REPO / "scripts" / f"{name}.py")
@@ -84,7 +83,9 @@ def write_fake_bus_bra(root: Path) -> Path:
         for side in ("l", "r"):
             image_id = f"bus_{case:04d}-{side}"
             height, width = 90, 70
-            mask = _disk(height, width, rng.integers(30, 60), rng.integers(25, 45), 14 if pathology == "malignant" else 9)
+            mask = _disk(
+                height, width, rng.integers(30, 60), rng.integers(25, 45), 14 if pathology == "malignant" else 9
+            )
             image = rng.integers(90, 140, (height, width)).astype(np.uint8)
             image[mask] = 20 if pathology == "malignant" else 220
             Image.fromarray(image).save(root / "Images" / f"{image_id}.png")
@@ -96,7 +97,9 @@ def write_fake_bus_bra(root: Path) -> Path:
             folds.append([image_id, pathology, test_fold] + ["NaN" if k == test_fold else 1 for k in (1, 2, 3, 4, 5)])
     with open(root / "bus_data.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["ID", "Case", "Histology", "Pathology", "BIRADS", "Device", "Width", "Height", "Side", "BBOX"])
+        writer.writerow(
+            ["ID", "Case", "Histology", "Pathology", "BIRADS", "Device", "Width", "Height", "Side", "BBOX"]
+        )
         writer.writerows(data)
     with open(root / "5-fold-cv.csv", "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -12,7 +12,8 @@ from ultrasam_hf.downstream.classification import (
     trainable_parameter_names,
 )
 from ultrasam_hf.downstream.classification import make_examples
-from ultrasam_hf.downstream.data import bus_bra_folds, load_rows
+from ultrasam_hf.data import decoded_rows as load_rows
+from ultrasam_hf.downstream.data import bus_bra_folds
 from ultrasam_hf.models.configuration_ultrasam import UltraSamConfig
 
 
@@ -25,7 +26,7 @@ def test_bus_bra_folds_and_shard_rows(fake_bus_bra, bus_bra_shards):
     obj = rows[0]["objects"][0]
     assert obj["class_label"] == "malignant" and obj["mask"].dtype == bool
     x0, y0, x1, y1 = obj["bbox"]
-    assert obj["mask"][int(y0):int(y1), int(x0):int(x1)].sum() == obj["mask"].sum()
+    assert obj["mask"][int(y0) : int(y1), int(x0) : int(x1)].sum() == obj["mask"].sum()
     everything = load_rows(bus_bra_shards, "bus-bra")  # all splits of the build: the folds pick the images
     assert sorted(row["image_id"] for row in everything) == sorted(folds[1]["train"] + folds[1]["test"])
     assert len(load_rows(bus_bra_shards, "bus-bra", limit=3)) == 3
@@ -38,11 +39,14 @@ def test_examples_use_the_model_processor(bus_bra_shards):
     examples = make_examples(rows, config, ["benign", "malignant"])
     for row in rows:
         example = examples[row["image_id"]]
-        height, width = row["image"].shape
+        height, width = row["image"].shape[:2]
         new_w = int(width * size / height + 0.5)  # long side (height) -> size
-        assert example["pixels"].shape == (size, size) and example["mask"].shape == (size, size)
-        assert float(example["pixels"][:, :new_w].min()) == 0.0 and float(example["pixels"][:, :new_w].max()) == 1.0
-        assert not example["pixels"][:, new_w:].any() and not example["mask"][:, new_w:].any()
+        # a grey image in litemedsam mode: three equal channels, stored once
+        assert example["pixels"].shape == (1, size, size) and example["mask"].shape == (size, size)
+        assert (
+            float(example["pixels"][:, :, :new_w].min()) == 0.0 and float(example["pixels"][:, :, :new_w].max()) == 1.0
+        )
+        assert not example["pixels"][:, :, new_w:].any() and not example["mask"][:, new_w:].any()
         assert abs(example["mask"].sum().item() / (size * new_w) - row["objects"][0]["mask"].mean()) < 0.02
         x0, y0, x1, y1 = example["box"]  # tight inclusive box of the preprocessed mask
         rows_, cols = np.nonzero(example["mask"].numpy())
@@ -52,7 +56,9 @@ def test_examples_use_the_model_processor(bus_bra_shards):
 def test_metric_matches_definitions():
     metric = load_classification_metric()
     result = metric.compute(
-        predictions=[0, 1, 1, 0, 1], references=[0, 1, 0, 0, 1], scores=[[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.45, 0.55]]
+        predictions=[0, 1, 1, 0, 1],
+        references=[0, 1, 0, 0, 1],
+        scores=[[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.45, 0.55]],
     )
     assert result["accuracy"] == pytest.approx(0.8)
     assert result["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
@@ -70,7 +76,9 @@ def test_lora_trains_only_lora_and_head():
     assert all("vision_encoder" in n for n in names if "lora_" in n)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    outputs = model(pixel_values=torch.rand(2, 3, 64, 64), input_boxes=torch.tensor([[[8.0, 8, 40, 40]], [[4.0, 10, 30, 50]]]))
+    outputs = model(
+        pixel_values=torch.rand(2, 3, 64, 64), input_boxes=torch.tensor([[[8.0, 8, 40, 40]], [[4.0, 10, 30, 50]]])
+    )
     torch.nn.functional.cross_entropy(outputs.logits[:, 0], torch.tensor([0, 1])).backward()
     optimizer.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
@@ -82,10 +90,35 @@ def test_script_tiny_end_to_end(fake_bus_bra, bus_bra_shards, load_script, tmp_p
 
     out = tmp_path / "classification_results.md"
     start = time.time()
-    main([
-        "--shards", str(bus_bra_shards), "--raw", str(fake_bus_bra), "--init", "preset:tiny-lite", "--variant", "full", "lora", "head", "image-linear", "image-full",
-        "--folds", "1", "2", "--steps", "3", "--head-steps", "20", "--batch-size", "4", "--lora-rank", "4", "--out", str(out),
-    ])
+    main(
+        [
+            "--shards",
+            str(bus_bra_shards),
+            "--raw",
+            str(fake_bus_bra),
+            "--init",
+            "preset:tiny-lite",
+            "--variant",
+            "full",
+            "lora",
+            "head",
+            "image-linear",
+            "image-full",
+            "--folds",
+            "1",
+            "2",
+            "--steps",
+            "3",
+            "--head-steps",
+            "20",
+            "--batch-size",
+            "4",
+            "--lora-rank",
+            "4",
+            "--out",
+            str(out),
+        ]
+    )
     elapsed = time.time() - start
     table = out.read_text()
     assert "| preset:tiny-lite | lora | 1,2 |" in table and "image-linear" in table

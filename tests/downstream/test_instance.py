@@ -3,22 +3,22 @@ import time
 
 import numpy as np
 
-from ultrasam_hf.downstream.data import load_rows
+from ultrasam_hf.data import decoded_rows as load_rows
 from ultrasam_hf.downstream.instance import coco_mask_map, make_examples
 from ultrasam_hf.models.configuration_ultrasam import UltraSamConfig
 
 
 def test_usgra_shard_instances_are_components(usgra_shards):
-    rows = load_rows(usgra_shards, "usgra", splits=["train", "validation"])
-    assert len(rows) == 6 and len(load_rows(usgra_shards, "usgra", splits=["test"])) == 3
-    assert len(load_rows(usgra_shards, "usgra", splits=["train", "validation"], limit=4)) == 4
+    rows = load_rows(usgra_shards, "usgra", split=["train", "validation"])
+    assert len(rows) == 6 and len(load_rows(usgra_shards, "usgra", split=["test"])) == 3
+    assert len(load_rows(usgra_shards, "usgra", split=["train", "validation"], limit=4)) == 4
     categories = sorted(obj["category"] for obj in rows[0]["objects"])
     assert categories in (["nerve", "vessel", "vessel"], ["nerve", "vessel"])  # vessels may touch
     assert all(obj["mask"].dtype == bool and obj["mask"].any() for row in rows for obj in row["objects"])
 
 
 def test_examples_masks_follow_the_image_geometry(usgra_shards):
-    rows = load_rows(usgra_shards, "usgra", splits=["test"])
+    rows = load_rows(usgra_shards, "usgra", split=["test"])
     examples = make_examples(rows, UltraSamConfig.from_preset("tiny"), 40, ["nerve", "vessel"])  # 80 px -> 40 px
     for row, example in zip(rows, examples):
         assert example["valid"] == (40, 40) and example["masks"].shape == (len(row["objects"]), 40, 40)
@@ -30,10 +30,13 @@ def test_examples_masks_follow_the_image_geometry(usgra_shards):
 
 
 def test_coco_map_is_one_for_perfect_predictions(usgra_shards):
-    rows = load_rows(usgra_shards, "usgra", splits=["test"])
+    rows = load_rows(usgra_shards, "usgra", split=["test"])
     examples = make_examples(rows, UltraSamConfig.from_preset("tiny-lite"), 64, ["nerve", "vessel"])
     predictions = [
-        [{"mask": m[: e["valid"][0], : e["valid"][1]].numpy(), "score": 0.9, "label": int(c)} for m, c in zip(e["masks"], e["labels"])]
+        [
+            {"mask": m[: e["valid"][0], : e["valid"][1]].numpy(), "score": 0.9, "label": int(c)}
+            for m, c in zip(e["masks"], e["labels"])
+        ]
         for e in examples
     ]
     metrics = coco_mask_map(examples, predictions, ["nerve", "vessel"])
@@ -45,11 +48,33 @@ def test_script_tiny_end_to_end(usgra_shards, load_script, tmp_path):
     main = load_script("finetune_instance").main
     out = tmp_path / "instance_segmentation_results.md"
     start = time.time()
-    main([
-        "--shards", str(usgra_shards), "--init", "preset:tiny-lite", "preset:tiny", "--image-size", "64", "--steps", "4",
-        "--batch-size", "2", "--hidden-dim", "32", "--fpn-channels", "16", "--queries", "8", "--decoder-layers", "1",
-        "--encoder-layers", "1", "--out", str(out),
-    ])
+    main(
+        [
+            "--shards",
+            str(usgra_shards),
+            "--init",
+            "preset:tiny-lite",
+            "preset:tiny",
+            "--image-size",
+            "64",
+            "--steps",
+            "4",
+            "--batch-size",
+            "2",
+            "--hidden-dim",
+            "32",
+            "--fpn-channels",
+            "16",
+            "--queries",
+            "8",
+            "--decoder-layers",
+            "1",
+            "--encoder-layers",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     elapsed = time.time() - start
     assert "| preset:tiny-lite |" in out.read_text() and "AP vessel" in out.read_text()
     records = json.loads(out.with_suffix(".json").read_text())["results"]

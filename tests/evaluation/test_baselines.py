@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 
 from ultrasam_hf.evaluation.baselines import filled_box_mask, inscribed_ellipse_mask

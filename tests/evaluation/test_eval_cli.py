@@ -1,8 +1,6 @@
 """`ultrasam eval` end to end: a tiny-lite model folder on tiny generated shards, all protocols, and bad inputs."""
 
 import json
-import runpy
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +12,6 @@ from PIL import Image
 from ultrasam_hf.cli import main
 from ultrasam_hf.data.instances import encode_mask
 from ultrasam_hf.data.schema import FEATURES
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def disc(shape, centre, radius):
@@ -80,14 +76,13 @@ def shards(tmp_path_factory):
 def tiny_model(tmp_path_factory):
     import torch
 
-    from ultrasam_hf import UltraSamConfig, UltraSamModel
-    from ultrasam_hf.predictor import processor_for_config
+    from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("models") / "tiny-lite"
     config = UltraSamConfig.from_preset("tiny-lite")
     UltraSamModel(config).save_pretrained(folder)
-    processor_for_config(config).save_pretrained(folder)
+    UltraSamProcessor.from_model_config(config).save_pretrained(folder)
     return folder
 
 
@@ -99,8 +94,26 @@ def test_all_protocols_end_to_end(shards, tiny_model, tmp_path, capsys):
     out = tmp_path / "out"
     start = time.perf_counter()
     code = run_cli(
-        "--model", tiny_model, "--data", shards, "--datasets", "toy-px", "toy-mm", "--split", "test",
-        "--prompts", "box", "point", "clicks", "--clicks", "3", "--worst", "2", "--out", out, "--no-progress",
+        "--model",
+        tiny_model,
+        "--data",
+        shards,
+        "--datasets",
+        "toy-px",
+        "toy-mm",
+        "--split",
+        "test",
+        "--prompts",
+        "box",
+        "point",
+        "clicks",
+        "--clicks",
+        "3",
+        "--worst",
+        "2",
+        "--out",
+        out,
+        "--no-progress",
     )
     assert code == 0
     assert time.perf_counter() - start < 30
@@ -137,8 +150,23 @@ def test_two_models_and_stretch_preprocessing_and_limit(shards, tiny_model, tmp_
     shutil.copytree(tiny_model, other)
     out = tmp_path / "out"
     code = run_cli(
-        "--model", tiny_model, other, "--data", shards, "--datasets", "toy-px", "--prompts", "box",
-        "--preprocessing", "stretch", "--limit", "1", "--no-baselines", "--out", out, "--no-progress",
+        "--model",
+        tiny_model,
+        other,
+        "--data",
+        shards,
+        "--datasets",
+        "toy-px",
+        "--prompts",
+        "box",
+        "--preprocessing",
+        "stretch",
+        "--limit",
+        "1",
+        "--no-baselines",
+        "--out",
+        out,
+        "--no-progress",
     )
     assert code == 0
     result = json.loads((out / "results.json").read_text())
@@ -196,10 +224,3 @@ def test_folder_without_config_and_missing_data(shards, tiny_model, tmp_path, ca
     assert "has no config.json" in capsys.readouterr().err
     assert run_cli("--model", tiny_model, "--data", tmp_path / "none", "--out", tmp_path / "o") == 1
     assert "data folder" in capsys.readouterr().err
-
-
-def test_script_wrapper_is_the_eval_command(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["scripts/evaluate.py", "--help"])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / "scripts" / "evaluate.py"), run_name="__main__")
-    assert exit_info.value.code == 0 and "--nsd-tolerance" in capsys.readouterr().out

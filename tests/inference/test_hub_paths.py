@@ -9,8 +9,7 @@ import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import hub as transformers_hub
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
-from ultrasam_hf.predictor import UltraSamPredictor, processor_for_config
+from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamPredictor, UltraSamProcessor
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -51,7 +50,7 @@ def as_hub_cache(repo_folder, cache_dir, repo_id):
 def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite")).eval()
-    processor = processor_for_config(model.config)
+    processor = UltraSamProcessor.from_model_config(model.config)
     with monkeypatch.context() as patch:  # only the push goes to the folder hub; loading uses the real client
         hub = FolderHub(tmp_path / "hub")
         patch.setattr(transformers_hub, "hf_api", lambda: hub)
@@ -69,7 +68,10 @@ def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):
     pixels = torch.rand(1, 3, 64, 64)
     boxes = torch.tensor([[[4.0, 4.0, 40.0, 40.0]]])
     with torch.no_grad():
-        assert torch.equal(loaded(pixel_values=pixels, input_boxes=boxes).pred_masks, model(pixel_values=pixels, input_boxes=boxes).pred_masks)
+        assert torch.equal(
+            loaded(pixel_values=pixels, input_boxes=boxes).pred_masks,
+            model(pixel_values=pixels, input_boxes=boxes).pred_masks,
+        )
 
     predictor = UltraSamPredictor.from_pretrained("camma/ultrasam-tiny", cache_dir=cache)
     predictor.set_image(np.zeros((40, 50), dtype=np.uint8) + 60)

@@ -4,10 +4,7 @@ import torch
 from PIL import Image
 from transformers import pipeline
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
-from ultrasam_hf.models.image_processing_ultrasam import UltraSamImageProcessor
-from ultrasam_hf.models.processing_ultrasam import UltraSamProcessor
-from ultrasam_hf.predictor import UltraSamPredictor, processor_for_config
+from ultrasam_hf import UltraSamConfig, UltraSamImageProcessor, UltraSamModel, UltraSamPredictor, UltraSamProcessor
 
 
 @pytest.fixture(scope="module", params=["tiny", "tiny-lite"])
@@ -24,8 +21,12 @@ def test_predict_matches_processor_and_model_path(predictor):
     image = np.random.default_rng(0).integers(0, 255, (120, 160), dtype=np.uint8)
     inputs = predictor.processor(images=image, input_boxes=[[[20.0, 30.0, 90.0, 100.0]]], return_tensors="pt")
     with torch.no_grad():
-        outputs = predictor.model(**{k: v for k, v in inputs.items() if k in ("pixel_values", "input_boxes")}, multimask_output=False)
-    expected = predictor.processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])[0]
+        outputs = predictor.model(
+            **{k: v for k, v in inputs.items() if k in ("pixel_values", "input_boxes")}, multimask_output=False
+        )
+    expected = predictor.processor.post_process_masks(
+        outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+    )[0]
     masks, scores, logits = predictor.predict(boxes=[20, 30, 90, 100], multimask_output=False)
     assert masks.shape == (1, 1, 120, 160) and masks.dtype == bool
     np.testing.assert_array_equal(masks, expected.numpy())
@@ -61,7 +62,12 @@ def test_points_several_objects_and_mask_input(predictor):
 )
 def test_bad_prompts(predictor, kwargs, message):
     if "mask_input" in kwargs and predictor.model.config.vision_config.encoder_type == "tiny_vit":
-        kwargs = {**kwargs, "mask_input": np.resize(kwargs["mask_input"], (64, 64)) if kwargs["mask_input"].shape == (32, 32) else kwargs["mask_input"]}
+        kwargs = {
+            **kwargs,
+            "mask_input": np.resize(kwargs["mask_input"], (64, 64))
+            if kwargs["mask_input"].shape == (32, 32)
+            else kwargs["mask_input"],
+        }
     with pytest.raises(ValueError, match=message):
         predictor.predict(**kwargs)
 
@@ -86,7 +92,7 @@ def test_set_image_errors():
 def test_from_pretrained_uses_saved_processor(tmp_path):
     model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
     model.save_pretrained(tmp_path)
-    processor = processor_for_config(model.config)
+    processor = UltraSamProcessor.from_model_config(model.config)
     assert processor.image_processor.preprocessing == "litemedsam"
     processor.save_pretrained(tmp_path)
     loaded = UltraSamPredictor.from_pretrained(tmp_path)
@@ -102,7 +108,8 @@ def test_mask_generation_pipeline_without_torchvision(preset):
     assert importlib.util.find_spec("torchvision") is None
     torch.manual_seed(0)
     model = UltraSamModel(UltraSamConfig.from_preset(preset)).eval()
-    generator = pipeline("mask-generation", model=model, image_processor=processor_for_config(model.config).image_processor)
+    image_processor = UltraSamImageProcessor.from_model_config(model.config)
+    generator = pipeline("mask-generation", model=model, image_processor=image_processor)
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 100, 3), dtype=np.uint8))
     result = generator(image, points_per_batch=64, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     assert len(result["masks"]) >= 1

@@ -5,9 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 from ultrasam_hf.cli import main
-from ultrasam_hf.predictor import processor_for_config
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +15,28 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
     model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
     model.save_pretrained(folder)
-    processor_for_config(model.config).save_pretrained(folder)
+    UltraSamProcessor.from_model_config(model.config).save_pretrained(folder)
     return folder
 
 
 def test_segment_png_box(tmp_path, model_dir, capsys):
     image = tmp_path / "scan.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120), dtype=np.uint8)).save(image)
-    code = main(["segment", str(image), "--box", "10", "20", "60", "70", "--model", str(model_dir), "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "segment",
+            str(image),
+            "--box",
+            "10",
+            "20",
+            "60",
+            "70",
+            "--model",
+            str(model_dir),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
     mask = np.array(Image.open(tmp_path / "out" / "scan_mask.png"))
     overlay = Image.open(tmp_path / "out" / "scan_overlay.png")
@@ -37,7 +50,22 @@ def test_segment_png_box(tmp_path, model_dir, capsys):
 @pytest.mark.parametrize("name", ["US1_UNCR.dcm", "gdcm-US-ALOKA-16.dcm"])
 def test_segment_dicom_points(tmp_path, model_dir, shared_us, name):
     path = shared_us / "dicom" / name
-    code = main(["segment", str(path), "--point", "200", "200", "--negative", "20", "20", "--model", str(model_dir), "--out", str(tmp_path)])
+    code = main(
+        [
+            "segment",
+            str(path),
+            "--point",
+            "200",
+            "200",
+            "--negative",
+            "20",
+            "20",
+            "--model",
+            str(model_dir),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     masks = sorted(tmp_path.glob("*_mask.png"))
     assert masks, "no mask written"
@@ -64,5 +92,22 @@ def test_segment_bad_prompts(tmp_path, model_dir, capsys, args, message):
 
 
 def test_segment_missing_file(tmp_path, model_dir, capsys):
-    assert main(["segment", str(tmp_path / "nope.png"), "--box", "1", "1", "5", "5", "--model", str(model_dir), "--out", str(tmp_path)]) == 1
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "nope.png"),
+                "--box",
+                "1",
+                "1",
+                "5",
+                "5",
+                "--model",
+                str(model_dir),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 1
+    )
     assert "nope.png" in capsys.readouterr().err

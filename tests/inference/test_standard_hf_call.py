@@ -5,8 +5,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoProcessor
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
-from ultrasam_hf.predictor import processor_for_config
+from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 
 
 @pytest.fixture(scope="module", params=["lite", "vit-b"])
@@ -15,7 +14,7 @@ def saved_variant(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param)
     model = UltraSamModel(UltraSamConfig.from_preset(request.param))
     model.save_pretrained(folder)
-    processor_for_config(model.config).save_pretrained(folder)
+    UltraSamProcessor.from_model_config(model.config).save_pretrained(folder)
     return request.param, folder
 
 
@@ -29,13 +28,23 @@ def test_box_and_point_prompts(saved_variant):
         inputs = processor(images=image, input_boxes=[[[40, 30, 200, 150]]], return_tensors="pt")
         embeddings = model.get_image_embeddings(inputs["pixel_values"])
         outputs = model(image_embeddings=embeddings, input_boxes=inputs["input_boxes"], multimask_output=False)
-        masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+        masks = processor.post_process_masks(
+            outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+        )
         assert masks[0].shape == (1, 1, 300, 420)
 
-        inputs = processor(images=image, input_points=[[[[100, 120], [10, 10]]]], input_labels=[[[1, 0]]], return_tensors="pt")
-        outputs = model(image_embeddings=embeddings, input_points=inputs["input_points"], input_labels=inputs["input_labels"],
-                        multimask_output=False)
-        masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+        inputs = processor(
+            images=image, input_points=[[[[100, 120], [10, 10]]]], input_labels=[[[1, 0]]], return_tensors="pt"
+        )
+        outputs = model(
+            image_embeddings=embeddings,
+            input_points=inputs["input_points"],
+            input_labels=inputs["input_labels"],
+            multimask_output=False,
+        )
+        masks = processor.post_process_masks(
+            outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+        )
         assert masks[0].shape == (1, 1, 300, 420)
     if preset == "vit-b":
         assert outputs.first_pass_pred_masks is not None  # the paper's refinement pass ran
@@ -46,7 +55,9 @@ def test_full_forward_with_pixels_lite(saved_variant):
     _, folder = saved_variant
     model = AutoModel.from_pretrained(folder).eval()
     processor = AutoProcessor.from_pretrained(folder)
-    inputs = processor(images=np.zeros((64, 80, 3), np.uint8) + 30, input_boxes=[[[5, 5, 40, 50]]], return_tensors="pt")
+    inputs = processor(
+        images=np.zeros((64, 80, 3), np.uint8) + 30, input_boxes=[[[5, 5, 40, 50]]], return_tensors="pt"
+    )
     with torch.no_grad():
         outputs = model(**inputs, multimask_output=False)
     assert outputs.pred_masks.shape == (1, 1, 1, 256, 256)

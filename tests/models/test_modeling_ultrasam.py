@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -92,7 +93,9 @@ def test_refinement_replaces_points_by_first_mask_box_at_inference(monkeypatch):
 
     monkeypatch.setattr(model, "_decode", spy)
     # force a non-empty first mask so that a box exists
-    monkeypatch.setattr(model.mask_decoder.iou_prediction_head.proj_out, "bias", model.mask_decoder.iou_prediction_head.proj_out.bias)
+    monkeypatch.setattr(
+        model.mask_decoder.iou_prediction_head.proj_out, "bias", model.mask_decoder.iou_prediction_head.proj_out.bias
+    )
     with torch.no_grad():
         model(pixel_values=pixels(model), **PROMPTS["points"])
     (points1, boxes1, masks1), (points2, boxes2, masks2) = calls
@@ -140,6 +143,40 @@ def test_training_backward_through_refinement():
     assert model.prompt_encoder.mask_embed.conv1.weight.grad is not None  # refinement used the mask prompt
 
 
+@pytest.mark.parametrize("refinements", [0, 1])
+def test_outputs_as_tuple_and_image_embeddings(refinements):
+    """`return_dict=False` gives the same values in field order; the image embeddings are always returned."""
+    model = make_model("tiny", num_mask_refinements=refinements)
+    with torch.no_grad():
+        as_dict = model(pixel_values=pixels(model), **PROMPTS["points"])
+        as_tuple = model(pixel_values=pixels(model), return_dict=False, **PROMPTS["points"])
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == len(as_dict)
+    for value, expected in zip(as_tuple, as_dict.values()):
+        torch.testing.assert_close(value, expected)
+    assert as_dict.image_embeddings.shape == (1, 32, 8, 8)
+    assert ("first_pass_pred_masks" in as_dict) == bool(refinements)
+
+
+def test_decoder_attentions_of_every_pass():
+    model = make_model("tiny")  # one refinement pass
+    with torch.no_grad():
+        out = model(pixel_values=pixels(model), output_attentions=True, **PROMPTS["box"])
+    assert len(out.mask_decoder_attentions) == 2 * model.config.mask_decoder_config.num_hidden_layers
+
+
+@pytest.mark.parametrize("refinements", [0, 1])
+def test_bad_prompts_are_named(refinements):
+    model = make_model("tiny", num_mask_refinements=refinements)
+    with pytest.raises(ValueError, match="input_points must be a 4D tensor"):
+        model(pixel_values=pixels(model), input_points=torch.zeros(1, 2, 2))
+    with pytest.raises(ValueError, match="as many boxes as point prompts"):
+        model(pixel_values=pixels(model), input_boxes=torch.zeros(1, 3, 4), **PROMPTS["points"])
+    with pytest.raises(ValueError, match="exactly one of pixel_values and image_embeddings"):
+        model(**PROMPTS["box"])
+    with pytest.raises(ValueError, match="input_boxes has batch size 1, the images 2"):
+        model(pixel_values=pixels(model, batch=2), **PROMPTS["box"])
+
+
 @pytest.mark.parametrize("loss_type", ["cross_entropy", "focal"])
 def test_prompted_classification(loss_type):
     torch.manual_seed(0)
@@ -147,6 +184,7 @@ def test_prompted_classification(loss_type):
     model = UltraSamForPromptedClassification(config)
     labels = torch.tensor([[0, 2]])
     out = model(pixel_values=pixels(model), labels=labels, **PROMPTS["points"])
+    assert list(out.keys())[:2] == ["loss", "logits"]  # transformers' order for task outputs
     assert out.logits.shape == (1, 2, 3)
     assert out.pred_masks.shape[:2] == (1, 2)
     out.loss.backward()
@@ -157,10 +195,23 @@ def test_prompted_classification(loss_type):
 def test_prompted_classification_on_cached_embeddings():
     config = UltraSamConfig.from_preset("tiny-lite", num_labels=2)
     model = UltraSamForPromptedClassification(config).eval()
+    features = {}
+    model.vision_encoder.neck.register_forward_pre_hook(lambda module, args: features.__setitem__("x", args[0]))
     with torch.no_grad():
-        direct = model(pixel_values=pixels(model), **PROMPTS["box"])
+        direct = model(pixel_values=pixels(model), labels=torch.tensor([[1]]), **PROMPTS["box"])
+        embeddings = model.get_image_embeddings(pixels(model))
         with pytest.raises(ValueError, match="encoder_features"):
-            model(image_embeddings=model.get_image_embeddings(pixels(model)), **PROMPTS["box"])
+            model(image_embeddings=embeddings, **PROMPTS["box"])
+        cached = model(
+            image_embeddings=embeddings,
+            encoder_features=features["x"].mean(dim=(1, 2)),
+            labels=torch.tensor([[1]]),
+            return_dict=False,
+            **PROMPTS["box"],
+        )
+    assert isinstance(cached, tuple)
+    torch.testing.assert_close(cached[0], direct.loss)  # loss first, as transformers' task outputs
+    torch.testing.assert_close(cached[1], direct.logits)
 
 
 def test_presets_and_bad_preset():
@@ -196,10 +247,11 @@ if sys.argv[4] == "remote":
     sys.modules["ultrasam_hf"] = None  # the package must not be importable here
 import torch
 torch.set_num_threads(1)  # both runs use the same kernels, so outputs can be compared bit for bit
-from transformers import AutoModel
+import transformers
 if sys.argv[4] != "remote":
     import ultrasam_hf  # noqa: F401  (registers the Auto classes)
-model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=sys.argv[4] == "remote").eval()
+auto_class = getattr(transformers, sys.argv[5])
+model = auto_class.from_pretrained(sys.argv[1], trust_remote_code=sys.argv[4] == "remote").eval()
 is_remote = "transformers_modules" in type(model).__module__
 assert is_remote == (sys.argv[4] == "remote"), type(model).__module__
 inputs = torch.load(sys.argv[2])
@@ -209,21 +261,40 @@ torch.save({"pred_masks": out.pred_masks, "iou_scores": out.iou_scores}, sys.arg
 """
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-lite"])
-def test_remote_code_loads_without_package(tmp_path, preset):
-    """A saved folder loads with trust_remote_code in a process that cannot import ultrasam_hf, and gives the same
-    outputs as the package's own class in an identical fresh process."""
+@pytest.mark.parametrize("preset, auto_class", [("tiny", "AutoModel"), ("tiny-lite", "AutoModelForMaskGeneration")])
+def test_remote_code_loads_without_package(tmp_path, preset, auto_class):
+    """A saved folder loads with trust_remote_code, through AutoModel and AutoModelForMaskGeneration, in a process
+    that cannot import ultrasam_hf, and gives the same outputs as the package's own class in an identical fresh
+    process."""
     model = make_model(preset)
     folder = tmp_path / "model"
     model.save_pretrained(folder)
+    auto_map = json.loads((folder / "config.json").read_text())["auto_map"]
+    assert auto_map == {
+        "AutoConfig": "configuration_ultrasam.UltraSamConfig",
+        "AutoModel": "modeling_ultrasam.UltraSamModel",
+        "AutoModelForMaskGeneration": "modeling_ultrasam.UltraSamModel",
+    }
     inputs = {"pixel_values": pixels(model), **PROMPTS["points"]}
     torch.save(inputs, tmp_path / "inputs.pt")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     outputs = {}
     for mode in ("remote", "package"):
         result = subprocess.run(
-            [sys.executable, "-c", LOAD_AND_RUN, str(folder), str(tmp_path / "inputs.pt"), str(tmp_path / f"{mode}.pt"), mode],
-            capture_output=True, text=True, env=env, cwd=tmp_path,
+            [
+                sys.executable,
+                "-c",
+                LOAD_AND_RUN,
+                str(folder),
+                str(tmp_path / "inputs.pt"),
+                str(tmp_path / f"{mode}.pt"),
+                mode,
+                auto_class,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         outputs[mode] = torch.load(tmp_path / f"{mode}.pt")

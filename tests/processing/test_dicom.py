@@ -9,7 +9,7 @@ pydicom = pytest.importorskip("pydicom")
 from pydicom.data import get_testdata_file  # noqa: E402
 from pydicom.pixels import convert_color_space  # noqa: E402
 
-from ultrasam_hf.image_io import load_frames, read_dicom  # noqa: E402
+from ultrasam_hf.models.image_loading import load_frames, read_dicom  # noqa: E402
 
 
 def _testdata(name):

@@ -5,7 +5,7 @@ import PIL.Image
 import pytest
 import torch
 
-from ultrasam_hf.image_io import load_frames
+from ultrasam_hf import load_frames
 
 
 def _single(image) -> np.ndarray:
@@ -54,8 +54,10 @@ def test_pil_high_depth_modes_are_min_max_scaled(mode, dtype):
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.int32, np.float32, np.float64])
 def test_arrays_are_min_max_scaled_per_frame(dtype):
-    values = np.array([[-2, 0], [2, 6]], dtype=dtype) if np.dtype(dtype).kind != "u" else np.array(
-        [[0, 2], [4, 8]], dtype=dtype
+    values = (
+        np.array([[-2, 0], [2, 6]], dtype=dtype)
+        if np.dtype(dtype).kind != "u"
+        else np.array([[0, 2], [4, 8]], dtype=dtype)
     )
     np.testing.assert_array_equal(_single(values)[..., 0], [[0, 64], [128, 255]])
 

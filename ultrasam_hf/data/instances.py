@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 
 import numpy as np
-from pycocotools import mask as mask_utils
 from scipy import ndimage
 
 
@@ -18,9 +17,20 @@ class Instances:
     dropped: list = field(default_factory=list)
 
 
+def _mask_utils():
+    """pycocotools' RLE codec, imported where masks are encoded or decoded (an extra: `ultrasam-hf[eval]`)."""
+    try:
+        from pycocotools import mask as mask_utils
+    except ImportError as error:
+        raise ImportError(
+            "Encoding or decoding US-43d masks needs pycocotools: `pip install ultrasam-hf[eval]`."
+        ) from error
+    return mask_utils
+
+
 def encode_mask(mask: np.ndarray) -> dict:
     """bool[H, W] -> COCO RLE with `counts` as str (what FEATURES stores)."""
-    rle = mask_utils.encode(mask.astype(np.uint8, order="F", copy=False))
+    rle = _mask_utils().encode(mask.astype(np.uint8, order="F", copy=False))
     return {"counts": rle["counts"].decode("ascii"), "size": [int(rle["size"][0]), int(rle["size"][1])]}
 
 
@@ -35,7 +45,7 @@ def decode_instance_mask(obj: dict) -> np.ndarray:
     rle = obj.get("mask", obj)
     counts = rle["counts"]
     coco_rle = {"counts": counts.encode("ascii") if isinstance(counts, str) else counts, "size": list(rle["size"])}
-    return mask_utils.decode(coco_rle).astype(bool)
+    return _mask_utils().decode(coco_rle).astype(bool)
 
 
 def layers_to_instances(layers: dict, categories: dict, anatomy: dict, min_area: int, class_label=None) -> Instances:

@@ -1,11 +1,15 @@
-"""Reading built shards back: `load_us43d` (local build folder or Hub repo), mixing weights and multi-node sharding."""
+"""Reading built shards back: `load_us43d` (local build folder or Hub repo), `load_rows` (a local build, checked, as
+evaluation and the downstream tasks read it), `decode_row`, mixing weights and multi-node sharding. Every reader of
+shards goes through this module."""
 
 from pathlib import Path
 
 import numpy as np
-from datasets import interleave_datasets, load_dataset
+from datasets import concatenate_datasets, interleave_datasets, load_dataset
 from datasets.distributed import split_dataset_by_node
 
+from ..models.image_loading import load_frames
+from .instances import decode_instance_mask
 from .schema import FEATURES, SPLITS
 
 
@@ -21,11 +25,16 @@ def data_files(path_or_repo_id: str, datasets=None, split=None) -> dict:
         missing = [slug for slug in slugs if not (local / slug).is_dir()]
         if missing:
             raise ValueError(f"dataset(s) {missing} not built in {local}")
-        files = {name: sorted(str(f) for slug in slugs for f in (local / slug / name).glob("*.parquet")) for name in splits}
+        files = {
+            name: sorted(str(f) for slug in slugs for f in (local / slug / name).glob("*.parquet")) for name in splits
+        }
     else:
         if not datasets:
             raise ValueError("name the datasets to load from a Hub repo, e.g. datasets=['bus-bra', 'hc18']")
-        files = {name: [f"hf://datasets/{path_or_repo_id}/{slug}/{name}/*.parquet" for slug in sorted(datasets)] for name in splits}
+        files = {
+            name: [f"hf://datasets/{path_or_repo_id}/{slug}/{name}/*.parquet" for slug in sorted(datasets)]
+            for name in splits
+        }
     return {name: paths for name, paths in files.items() if paths}
 
 
@@ -49,6 +58,74 @@ def load_us43d(path_or_repo_id, datasets=None, split=None, streaming: bool = Fal
     return loaded[split] if isinstance(split, str) else loaded
 
 
+def built_datasets(data) -> list:
+    """Dataset slugs built in a local build folder (sub-folders holding at least one split folder of shards)."""
+    root = Path(data)
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob("*/*.parquet"))
+    )
+
+
+def load_rows(data, datasets=None, split="test", limit: int | None = None, image_ids=None) -> dict:
+    """`{dataset slug: datasets.Dataset}` of the rows of a local build folder (`ultrasam data build --out`).
+
+    Args:
+        data: the build folder.
+        datasets: slugs (default: every built dataset).
+        split: one split name, which every chosen dataset must have, or a list of splits, concatenated in that
+            order, those a dataset lacks left out.
+        limit: keep the first `limit` rows of each dataset (after the `image_ids` filter).
+        image_ids: keep only these images (of any of the splits).
+
+    Raises FileNotFoundError for a missing folder and ValueError, naming what exists, for an unknown dataset or
+    split, or a selection with no rows. Rows are decoded lazily; `decode_row` decodes pixels and masks.
+    """
+    root = Path(data)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data folder {root} does not exist (build it with `ultrasam data build ... --out {root}`)"
+        )
+    splits = [split] if isinstance(split, str) else list(split)
+    unknown = [name for name in splits if name not in SPLITS]
+    if unknown or not splits:
+        raise ValueError(f"unknown split {', '.join(map(repr, unknown)) or '(none given)'}; splits are {SPLITS}")
+    available = built_datasets(root)
+    if not available:
+        raise ValueError(f"no built dataset in {root}: expected <slug>/<split>/*.parquet (ultrasam data build --out)")
+    chosen = list(dict.fromkeys([datasets] if isinstance(datasets, str) else datasets or available))
+    unknown = [name for name in chosen if name not in available]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown} in {root}; built datasets there: {available}")
+    wanted = None if image_ids is None else set(image_ids)
+    rows = {}
+    for name in chosen:
+        present = sorted(p.name for p in (root / name).iterdir() if p.is_dir() and any(p.glob("*.parquet")))
+        if isinstance(split, str) and split not in present:
+            raise ValueError(f"dataset {name!r} has no {split!r} split in {root}; it has {present}")
+        parts = [load_us43d(root, datasets=[name], split=part) for part in splits if part in present]
+        if not parts:
+            raise ValueError(f"dataset {name!r} has none of the splits {splits} in {root}; it has {present}")
+        table = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+        if wanted is not None:
+            table = table.select([i for i, image_id in enumerate(table["image_id"]) if image_id in wanted])
+        elif len(table) == 0:
+            raise ValueError(f"the {split!r} split of {name!r} in {root} is empty")
+        rows[name] = table.select(range(min(limit, len(table)))) if limit else table
+    return rows
+
+
+def decode_row(row: dict) -> dict:
+    """`row` with its `image` decoded to `HxWx3 uint8` (`load_frames`, the pixels inference sees) and a bool `HxW`
+    `mask` in each of its `objects` (`decode_instance_mask`); every other field as stored."""
+    objects = [{**obj, "mask": decode_instance_mask(obj)} for obj in row.get("objects") or []]
+    return {**row, "image": load_frames(row["image"])[0], "objects": objects}
+
+
+def decoded_rows(data, dataset: str, split=SPLITS, limit: int | None = None, image_ids=None) -> list:
+    """The rows of one dataset of a build folder (`load_rows`, every split by default), decoded (`decode_row`)."""
+    return [decode_row(row) for row in load_rows(data, [dataset], split, limit, image_ids)[dataset]]
+
+
 def mixing_weights(counts: dict, temperature: float = 1.0) -> dict:
     """Sampling probability per dataset, p_i proportional to n_i ** (1 / temperature).
 
@@ -63,7 +140,13 @@ def mixing_weights(counts: dict, temperature: float = 1.0) -> dict:
     return dict(zip(names, (scaled / scaled.sum()).tolist()))
 
 
-def interleave_by_dataset(by_dataset: dict, temperature: float = 1.0, seed: int = 0, counts: dict | None = None, stopping_strategy: str = "all_exhausted"):
+def interleave_by_dataset(
+    by_dataset: dict,
+    temperature: float = 1.0,
+    seed: int = 0,
+    counts: dict | None = None,
+    stopping_strategy: str = "all_exhausted",
+):
     """Mix per-dataset `Dataset`s / `IterableDataset`s with temperature-scaled probabilities.
 
     counts: rows per dataset (needed for streaming datasets: take them from the build manifest); default len(ds).
@@ -71,9 +154,15 @@ def interleave_by_dataset(by_dataset: dict, temperature: float = 1.0, seed: int 
     counts = counts or {name: len(ds) for name, ds in by_dataset.items()}
     weights = mixing_weights(counts, temperature)
     names = list(weights)
-    return interleave_datasets([by_dataset[name] for name in names], probabilities=[weights[name] for name in names], seed=seed, stopping_strategy=stopping_strategy)
+    return interleave_datasets(
+        [by_dataset[name] for name in names],
+        probabilities=[weights[name] for name in names],
+        seed=seed,
+        stopping_strategy=stopping_strategy,
+    )
 
 
 def shard_for_node(dataset, rank: int, world_size: int):
-    """The part of `dataset` this process trains on (whole shards when they divide evenly, else every world_size-th row)."""
+    """The part of `dataset` this process trains on (whole shards when they divide evenly, else every
+    world_size-th row)."""
     return split_dataset_by_node(dataset, rank=rank, world_size=world_size)

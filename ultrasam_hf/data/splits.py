@@ -5,7 +5,10 @@ Rules (card `ultrasam.split`):
                      group), so a group never spans splits and adding data never moves existing groups
     official_folds:  {file, id_column, fold_column, test_folds, val_folds?, val?}: the release's fold table
                      (BUS-BRA 5-fold-cv.csv: test = fold 1); the rest is train, or split train/validation by hash
-    official_folder: {test: regex, val?: regex, val_fraction?}: a regex on the item's first raw path (USGRA test/)
+    official_lists:  {test: table, val?: table, val_fraction?}: items whose key a release list names (a table as in
+                     tables.py, e.g. {file: OTU_2d/val_cls.txt, sep: space, header: false, strip_suffix: true}) are
+                     test / validation; the rest is train, or split train/validation by hash
+    official_folder: {test: regex, val?: regex, val_fraction?}: a regex on the item's raw paths (USGRA test/)
 Groups (`group_from`): {file, id_column, group_column} table, {regex} with one capture group on the item key,
 or nothing: every item is its own group (say so in the card).
 An item the group or fold table does not list stops the dataset's build with an error naming it, unless the card
@@ -70,7 +73,8 @@ def assign_groups(root, items: list, split: dict) -> dict:
 def assign_splits(root, dataset: str, items: list, groups: dict, split: dict) -> dict:
     """-> {item id: split name}."""
     rule, seed = split["rule"], split.get("seed", 0)
-    val = float(split.get("val", 0.0))
+    # a fraction for group_hash / official_folds; official_folder / official_lists name a folder or list with `val`
+    val = float(split.get("val", 0.0)) if rule in ("group_hash", "official_folds") else 0.0
     result = {}
     if rule == "group_hash":
         test = float(split.get("test", 0.0))
@@ -90,20 +94,29 @@ def assign_splits(root, dataset: str, items: list, groups: dict, split: dict) ->
                 result[item.item_id] = "validation"
             else:
                 result[item.item_id] = hash_split(seed, dataset, groups[item.item_id], val, 0.0)
-    elif rule == "official_folder":
-        test_pattern = re.compile(split["test"])
-        val_pattern = re.compile(split["val"]) if split.get("val") else None
+    elif rule in ("official_folder", "official_lists"):
+        listed = official_listing(root, items, split)
         for item in items:
-            path = item.files[0]
-            if test_pattern.search(path):
+            if "test" in listed(item):
                 result[item.item_id] = "test"
-            elif val_pattern and val_pattern.search(path):
+            elif "val" in listed(item):
                 result[item.item_id] = "validation"
             else:
-                result[item.item_id] = hash_split(seed, dataset, groups[item.item_id], float(split.get("val_fraction", val)), 0.0)
+                fraction = float(split.get("val_fraction", val))
+                result[item.item_id] = hash_split(seed, dataset, groups[item.item_id], fraction, 0.0)
     else:
         raise ValueError(f"unknown split rule {rule!r}")
     return result
+
+
+def official_listing(root, items: list, split: dict):
+    """-> function item -> the official parts ("test", "val") that list it, by folder regex or by release list."""
+    if split["rule"] == "official_folder":
+        patterns = {part: re.compile(split[part]) for part in ("test", "val") if split.get(part)}
+        return lambda item: {part for part, regex in patterns.items() if any(regex.search(path) for path in item.files)}
+    tables = {part: {"id_column": 0, "column": 0, **split[part]} for part in ("test", "val") if split.get(part)}
+    keys = {part: set(read_table(root, options, "column")) for part, options in tables.items()}
+    return lambda item: {part for part, names in keys.items() if item.key in names}
 
 
 def check_group_leakage(groups: dict, splits: dict) -> list:

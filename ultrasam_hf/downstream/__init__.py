@@ -1,8 +1,2 @@
-"""Downstream tasks on the UltraSam encoder: prompted classification and instance segmentation (Mask2Former).
-
-Importing this package registers `UltraSamBackboneConfig` / `UltraSamBackbone` with `AutoConfig` / `AutoBackbone`.
-"""
-
-from .backbone import PYRAMID_STRIDES, UltraSamBackbone, UltraSamBackboneConfig, default_feature_indices
-
-__all__ = ["PYRAMID_STRIDES", "UltraSamBackbone", "UltraSamBackboneConfig", "default_feature_indices"]
+"""Downstream tasks on the UltraSam encoder: prompted classification and instance segmentation (Mask2Former on
+`ultrasam_hf.models.modeling_ultrasam_backbone.UltraSamBackbone`, registered with `AutoBackbone` by `ultrasam_hf`)."""

@@ -17,22 +17,23 @@ mean ± std over folds; `results_markdown` writes the table.
 """
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import get_cosine_schedule_with_warmup
 
 from ..evaluation.aggregate import metric_stats
 from ..evaluation.prompts import box_from_mask, jittered_box
-from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
+from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
-from ..predictor import processor_for_config
-from .data import preprocess
+from ..training.variants import apply_variant
+from ..models.image_processing_ultrasam import UltraSamImageProcessor
+from .data import preprocess, stack_pixels
 
 VARIANTS = ("full", "lora", "head", "image-linear", "image-full")
 CACHED_VARIANTS = ("head", "image-linear")
@@ -73,11 +74,11 @@ class ClassificationArguments:
 
 
 def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[str]) -> dict[str, dict]:
-    """Examples keyed by image id, preprocessed by the model's processor (`processor_for_config(config)`, input size
-    and mode of `config`): `pixels` `(S, S)` float16 (one grey channel), `mask` `(S, S)` bool, `box` xyxy in input
-    pixels (tight inclusive box of the preprocessed mask, as `box_from_mask`), `label` int. Rows must hold exactly
-    one labelled object (BUS-BRA)."""
-    image_processor = processor_for_config(config).image_processor
+    """Examples keyed by image id, preprocessed by the model's processor
+    (`UltraSamImageProcessor.from_model_config(config)`, input size and mode of `config`): `pixels` `(C, S, S)`
+    float16 (`preprocess`), `mask` `(S, S)` bool, `box` xyxy in input pixels (tight inclusive box of the preprocessed
+    mask, as `box_from_mask`), `label` int. Rows must hold exactly one labelled object (BUS-BRA)."""
+    image_processor = UltraSamImageProcessor.from_model_config(config)
     size = config.vision_config.image_size
     examples = {}
     for row in rows:
@@ -85,7 +86,7 @@ def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[st
         pixels, masks, (new_h, _) = preprocess(image_processor, row["image"], [obj["mask"]], size)
         scale = new_h / row["image"].shape[0]
         examples[row["image_id"]] = {
-            "pixels": torch.from_numpy(pixels[0]).half(),
+            "pixels": torch.from_numpy(pixels).half(),
             "mask": torch.from_numpy(masks[0]),
             # a lesion too small to survive the resize keeps its scaled release box
             "box": box_from_mask(masks[0]) if masks[0].any() else [v * scale for v in obj["bbox"]],
@@ -102,7 +103,7 @@ def _box(example, rng=None, jitter=0.0) -> list[float]:
 
 
 def _batch(examples, ids, rng=None, jitter=0.0):
-    pixels = torch.stack([examples[i]["pixels"] for i in ids]).float()[:, None].expand(-1, 3, -1, -1).contiguous()
+    pixels = stack_pixels(examples[i]["pixels"] for i in ids)
     boxes = [_box(examples[i], rng, jitter) for i in ids]
     return {
         "pixel_values": pixels,
@@ -119,16 +120,16 @@ def _batch(examples, ids, rng=None, jitter=0.0):
 def load_prompted_model(init: str, num_labels: int) -> UltraSamForPromptedClassification:
     """`init`: a saved UltraSam folder, or `preset:<name>` for a randomly initialised preset."""
     if init.startswith("preset:"):
-        return UltraSamForPromptedClassification(UltraSamConfig.from_preset(init.split(":", 1)[1], num_labels=num_labels))
+        return UltraSamForPromptedClassification(
+            UltraSamConfig.from_preset(init.split(":", 1)[1], num_labels=num_labels)
+        )
     return UltraSamForPromptedClassification.from_pretrained(init, num_labels=num_labels)
 
 
 def add_lora(model: UltraSamForPromptedClassification, rank: int, alpha: int):
-    """LoRA on the encoder's `qkv` projections; the classification head stays trainable, everything else frozen."""
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=r".*vision_encoder\..*\.qkv", modules_to_save=["classifier"])
-    return get_peft_model(model, config)
+    """LoRA on the encoder's `qkv` projections, the package's LoRA path (`training.variants.apply_variant`); the
+    classification head stays trainable, everything else frozen."""
+    return apply_variant(model, "lora", lora_rank=rank, lora_alpha=alpha, modules_to_save=["classifier"])
 
 
 class UltraSamImageClassifier(nn.Module):
@@ -141,7 +142,9 @@ class UltraSamImageClassifier(nn.Module):
 
     def pooled_features(self, pixel_values):
         captured = {}
-        hook = self.vision_encoder.neck.register_forward_pre_hook(lambda module, args: captured.__setitem__("x", args[0]))
+        hook = self.vision_encoder.neck.register_forward_pre_hook(
+            lambda module, args: captured.__setitem__("x", args[0])
+        )
         try:
             self.vision_encoder(pixel_values)
         finally:
@@ -189,10 +192,8 @@ def _optimizer(model, args, head_names=("classifier",)):
 
 
 def _linear_warmup_cosine(optimizer, steps):
-    warmup = max(steps // 10, 1)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(steps - warmup, 1)))
-    )
+    """Linear warm-up over the first tenth of the steps, then cosine decay to 0 (transformers' schedule)."""
+    return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=max(steps // 10, 1), num_training_steps=steps)
 
 
 def _sample(ids, labels, batch_size, rng):
@@ -213,7 +214,9 @@ def train_end_to_end(model, variant, examples, train_ids, args: ClassificationAr
             logits = model(batch["pixel_values"])
             loss = F.cross_entropy(logits, batch["labels"], weight=weights)
         else:
-            outputs = model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False)
+            outputs = model(
+                pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False
+            )
             loss = F.cross_entropy(outputs.logits[:, 0], batch["labels"], weight=weights)
             if args.mask_loss_weight:
                 loss = loss + args.mask_loss_weight * mask_loss(outputs.pred_masks[:, 0, 0], batch["masks"])
@@ -236,13 +239,17 @@ def predict_end_to_end(model, variant, examples, ids, batch_size) -> np.ndarray:
         if variant == "image-full":
             logits = model(batch["pixel_values"])
         else:
-            logits = model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False).logits[:, 0]
+            logits = model(
+                pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False
+            ).logits[:, 0]
         scores.append(logits.softmax(-1))
     return torch.cat(scores).numpy()
 
 
 @torch.no_grad()
-def cache_head_inputs(model: UltraSamForPromptedClassification, examples, ids, batch_size: int) -> dict[str, torch.Tensor]:
+def cache_head_inputs(
+    model: UltraSamForPromptedClassification, examples, ids, batch_size: int
+) -> dict[str, torch.Tensor]:
     """Frozen model, one pass per image: the prompted head's input vector per image id (exact box prompt). Its last
     `vision_config.hidden_size` entries are the mean-pooled encoder features before the neck."""
     model.eval()
@@ -281,7 +288,12 @@ def train_cached_head(head: nn.Module, features, labels, args: ClassificationArg
 
 def compute_metrics(scores: np.ndarray, labels, metric=None) -> dict:
     metric = metric or load_classification_metric()
-    result = metric.compute(predictions=scores.argmax(-1).tolist(), references=list(labels), scores=scores.tolist(), num_classes=scores.shape[1])
+    result = metric.compute(
+        predictions=scores.argmax(-1).tolist(),
+        references=list(labels),
+        scores=scores.tolist(),
+        num_classes=scores.shape[1],
+    )
     return {name: result[name] for name in (*METRICS, "count")}
 
 
@@ -289,7 +301,17 @@ def compute_metrics(scores: np.ndarray, labels, metric=None) -> dict:
 # Benchmark
 
 
-def run_fold(init, variants, examples, train_ids, test_ids, args: ClassificationArguments, metric=None, log=print, head_cache=None) -> list[dict]:
+def run_fold(
+    init,
+    variants,
+    examples,
+    train_ids,
+    test_ids,
+    args: ClassificationArguments,
+    metric=None,
+    log=print,
+    head_cache=None,
+) -> list[dict]:
     """All `variants` for one initialisation and one fold; one record per variant. `head_cache` (a dict) keeps the
     frozen model's per-image head inputs across the folds of one initialisation."""
     num_labels = len(args.label_names)
@@ -412,7 +434,11 @@ def run_classification_benchmark(inits, variants, rows, folds: dict, args: Class
     records, prepared = [], {}
     for init in inits:
         config = model_config(init)
-        key = (config.vision_config.image_size, config.vision_config.patch_size, config.preprocessing)  # what the processor depends on
+        key = (
+            config.vision_config.image_size,
+            config.vision_config.patch_size,
+            config.preprocessing,
+        )  # what the processor depends on
         if key not in prepared:
             prepared[key] = make_examples(rows, config, args.label_names)
         examples = prepared[key]

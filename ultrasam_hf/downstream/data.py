@@ -1,13 +1,12 @@
-"""Rows for the downstream tasks, read from built US-43d shards, and their preprocessing by the model's processor.
+"""What the downstream tasks need besides the shards: BUS-BRA's official folds, and the preprocessing of an image with
+its instance masks by the model's processor.
 
-Build the shards once with the data layer (`docs/data_engine.md`):
+Rows come from built US-43d shards through the data layer (`ultrasam_hf.data.loading.decoded_rows`: `image` `HxWx3
+uint8` as inference decodes it, each object with its bool `mask`, `bbox`, `category`, `class_label`). Build them once
+(`docs/data_engine.md`):
 
     ultrasam data build bus-bra --raw ../shared/us/bus-bra --out us43d_build
     ultrasam data build usgra --raw ../shared/us/usgra --out us43d_build
-
-A downstream row is a dict: `image` (grey `uint8` array `(H, W)`), `image_id`, `group_id` (patient / scan) and
-`objects`, a list of `{"mask": bool[H, W], "bbox": [x0, y0, x1, y1], "category": str, "class_label": str | None}`:
-the US-43d row (`ultrasam_hf.data.schema`) read with `load_us43d`, masks decoded with `decode_instance_mask`.
 
 BUS-BRA's official patient-level folds are release metadata the shards do not carry (they hold the card's single
 train / validation / test split): `bus_bra_folds(raw_dir)` reads them from the raw `5-fold-cv.csv`.
@@ -18,31 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import decode_instance_mask, load_registry, load_us43d
-from ..data.schema import SPLITS
-
-
-def load_rows(shards, dataset: str, splits=SPLITS, image_ids=None, limit: int | None = None) -> list[dict]:
-    """Rows of `dataset` in a build folder (`ultrasam data build --out`), splits in the order given.
-
-    `image_ids`: keep only these images (any split); `limit`: the first `limit` rows (after the id filter). Only the
-    kept rows are decoded."""
-    built = load_us43d(shards, datasets=[dataset])
-    wanted = None if image_ids is None else set(image_ids)
-    rows = []
-    for split in [name for name in splits if name in built]:
-        table = built[split]
-        keep = [i for i, image_id in enumerate(table["image_id"]) if wanted is None or image_id in wanted]
-        if limit is not None:
-            keep = keep[: max(limit - len(rows), 0)]
-        for row in table.select(keep):
-            objects = [
-                {"mask": decode_instance_mask(obj), "bbox": list(obj["bbox"]), "category": obj["category"], "class_label": obj["class_label"]}
-                for obj in row["objects"]
-            ]
-            image = np.asarray(row["image"].convert("L"))
-            rows.append({"image": image, "image_id": row["image_id"], "group_id": row["group_id"], "objects": objects})
-    return rows
+from ..data.cards import load_registry
 
 
 def bus_bra_folds(raw_dir, folds_file: str | None = None) -> dict[int, dict[str, list[str]]]:
@@ -66,7 +41,7 @@ def bus_bra_folds(raw_dir, folds_file: str | None = None) -> dict[int, dict[str,
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Preprocessing: the model's own image processor (`ultrasam_hf.predictor.processor_for_config(config)`), with the
+# Preprocessing: the model's own image processor (`UltraSamImageProcessor.from_model_config(config)`), with the
 # instance masks passed as its segmentation maps so that image and masks share one resize + pad geometry.
 
 
@@ -90,7 +65,9 @@ def preprocess(image_processor, image: np.ndarray, masks: list[np.ndarray], size
     """One image and its instance masks through `image_processor` at input size `size` (long side resized to
     `size`, then padded bottom-right to `size x size`; masks resized nearest with the same geometry).
 
-    Returns `(pixel_values (3, size, size) float32, masks bool (N, size, size), (resized height, resized width))`."""
+    Returns `(pixel_values (C, size, size) float32, masks bool (N, size, size), (resized height, resized width))`,
+    `C` = 1 when the three channels came out equal (a grey image in `litemedsam` mode: stored once; `as_rgb`
+    `stack_pixels` restores them), else 3 (colour, or `sam` mode's per-channel mean/std)."""
     geometry = {
         "size": {"longest_edge": size},
         "pad_size": {"height": size, "width": size},
@@ -105,4 +82,14 @@ def preprocess(image_processor, image: np.ndarray, masks: list[np.ndarray], size
     if where:
         resized = np.stack([inputs["labels"][index] == value for index, value in where])
     new_h, new_w = (int(v) for v in inputs["reshaped_input_sizes"][0])
-    return inputs["pixel_values"][0], resized, (new_h, new_w)
+    pixels = inputs["pixel_values"][0]
+    if np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[0], pixels[2]):
+        pixels = pixels[:1]
+    return pixels, resized, (new_h, new_w)
+
+
+def stack_pixels(stored):
+    """Stored `(C, S, S)` pixels (C = 1 or 3, see `preprocess`; any float dtype) as the model's `(B, 3, S, S)`."""
+    import torch
+
+    return torch.stack([pixels.float().expand(3, -1, -1) for pixels in stored]).contiguous()

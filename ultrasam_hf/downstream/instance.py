@@ -17,13 +17,22 @@ import torch.nn.functional as F
 from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 
 from ..models.configuration_ultrasam import UltraSamConfig
-from ..predictor import processor_for_config
-from .backbone import UltraSamBackbone, UltraSamBackboneConfig
-from .data import preprocess
+from ..models.configuration_ultrasam_backbone import UltraSamBackboneConfig
+from ..models.image_processing_ultrasam import UltraSamImageProcessor
+from ..models.modeling_ultrasam_backbone import UltraSamBackbone
+from .data import preprocess, stack_pixels
 
 
-def mask2former_config(backbone_config: UltraSamBackboneConfig, num_labels: int, hidden_dim: int = 64, num_queries: int = 20,
-                       encoder_layers: int = 2, decoder_layers: int = 3, train_num_points: int = 2048, **kwargs) -> Mask2FormerConfig:
+def mask2former_config(
+    backbone_config: UltraSamBackboneConfig,
+    num_labels: int,
+    hidden_dim: int = 64,
+    num_queries: int = 20,
+    encoder_layers: int = 2,
+    decoder_layers: int = 3,
+    train_num_points: int = 2048,
+    **kwargs,
+) -> Mask2FormerConfig:
     """Mask2Former around an UltraSam backbone; `hidden_dim` sets the pixel decoder, mask features and queries."""
     heads = max(1, hidden_dim // 32)
     return Mask2FormerConfig(
@@ -56,7 +65,9 @@ def build_instance_model(init: str, image_size: int, num_labels: int, fpn_channe
 
         pretrained = UltraSamModel.from_pretrained(init)
         source, encoder_state = pretrained.config, pretrained.vision_encoder.state_dict()
-    backbone_config = UltraSamBackboneConfig.from_ultrasam_config(source, image_size=image_size, fpn_channels=fpn_channels)
+    backbone_config = UltraSamBackboneConfig.from_ultrasam_config(
+        source, image_size=image_size, fpn_channels=fpn_channels
+    )
     model = Mask2FormerForUniversalSegmentation(mask2former_config(backbone_config, num_labels, **head_kwargs))
     if encoder_state is not None:
         result = model.model.pixel_level_module.encoder.load_encoder_weights(encoder_state)
@@ -80,20 +91,26 @@ class InstanceArguments:
 
 
 def make_examples(rows, config: UltraSamConfig, image_size: int, categories: list[str]) -> list[dict]:
-    """Examples preprocessed by the processor of `config` (its mode: `processor_for_config`) at input size
-    `image_size`: `pixels` `(S, S)` float16 (one grey channel), `masks` `(N, S, S)` bool, `labels`, `valid` (the
+    """Examples preprocessed by the processor of `config` (`UltraSamImageProcessor.from_model_config`) at input size
+    `image_size`: `pixels` `(C, S, S)` float16 (`preprocess`), `masks` `(N, S, S)` bool, `labels`, `valid` (the
     resized image's height and width inside the padding). Instances lost to the resize are dropped."""
-    image_processor = processor_for_config(config).image_processor
+    image_processor = UltraSamImageProcessor.from_model_config(config)
     examples = []
     for row in rows:
-        pixels, masks, valid = preprocess(image_processor, row["image"], [obj["mask"] for obj in row["objects"]], image_size)
+        pixels, masks, valid = preprocess(
+            image_processor, row["image"], [obj["mask"] for obj in row["objects"]], image_size
+        )
         keep = [i for i, m in enumerate(masks) if m.any()]
         examples.append(
             {
                 "image_id": row["image_id"],
-                "pixels": torch.from_numpy(pixels[0]).half(),
-                "masks": torch.from_numpy(masks[keep]) if keep else torch.zeros(0, image_size, image_size, dtype=torch.bool),
-                "labels": torch.tensor([categories.index(row["objects"][i]["category"]) for i in keep], dtype=torch.long),
+                "pixels": torch.from_numpy(pixels).half(),
+                "masks": torch.from_numpy(masks[keep])
+                if keep
+                else torch.zeros(0, image_size, image_size, dtype=torch.bool),
+                "labels": torch.tensor(
+                    [categories.index(row["objects"][i]["category"]) for i in keep], dtype=torch.long
+                ),
                 "valid": valid,
             }
         )
@@ -101,7 +118,7 @@ def make_examples(rows, config: UltraSamConfig, image_size: int, categories: lis
 
 
 def _pixels(examples):
-    return torch.stack([e["pixels"] for e in examples]).float()[:, None].expand(-1, 3, -1, -1).contiguous()
+    return stack_pixels(e["pixels"] for e in examples)
 
 
 def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
@@ -112,15 +129,22 @@ def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
     backbone_ids = {id(p) for p in backbone}
     head = [p for p in model.parameters() if id(p) not in backbone_ids]
     optimizer = torch.optim.AdamW(
-        [{"params": head, "lr": args.learning_rate}, {"params": backbone, "lr": args.learning_rate * args.backbone_lr_factor}],
+        [
+            {"params": head, "lr": args.learning_rate},
+            {"params": backbone, "lr": args.learning_rate * args.backbone_lr_factor},
+        ],
         weight_decay=args.weight_decay,
     )
     warmup = max(args.steps // 10, 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, 1.0) * (0.1 if s >= 0.9 * args.steps else 1.0))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, 1.0) * (0.1 if s >= 0.9 * args.steps else 1.0)
+    )
     model.train()
     losses = []
     for step in range(args.steps):
-        batch = [trainable[i] for i in rng.choice(len(trainable), size=min(args.batch_size, len(trainable)), replace=False)]
+        batch = [
+            trainable[i] for i in rng.choice(len(trainable), size=min(args.batch_size, len(trainable)), replace=False)
+        ]
         pixels = _pixels(batch)
         masks = [e["masks"].float() for e in batch]
         flips = rng.random(len(batch)) < 0.5
@@ -149,7 +173,9 @@ def predict_instances(model, examples, args: InstanceArguments) -> list[list[dic
         outputs = model(pixel_values=_pixels(chunk))
         size = chunk[0]["pixels"].shape[-1]
         class_probs = outputs.class_queries_logits.softmax(-1)[..., :-1]  # drop "no object"
-        mask_logits = F.interpolate(outputs.masks_queries_logits, size=(size, size), mode="bilinear", align_corners=False)
+        mask_logits = F.interpolate(
+            outputs.masks_queries_logits, size=(size, size), mode="bilinear", align_corners=False
+        )
         for example, probs, logits in zip(chunk, class_probs, mask_logits):
             height, width = example["valid"]
             mask_probs = logits[:, :height, :width].sigmoid()
@@ -190,17 +216,42 @@ def coco_mask_map(examples, predictions, categories: list[str]) -> dict:
                 continue
             encoded = rle(mask)
             annotations.append(
-                {"id": len(annotations) + 1, "image_id": image_index, "category_id": int(label) + 1, "segmentation": encoded,
-                 "area": float(mask.sum()), "bbox": list(mask_utils.toBbox(encoded)), "iscrowd": 0}
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_index,
+                    "category_id": int(label) + 1,
+                    "segmentation": encoded,
+                    "area": float(mask.sum()),
+                    "bbox": list(mask_utils.toBbox(encoded)),
+                    "iscrowd": 0,
+                }
             )
         for detection in detected:
-            detections.append({"image_id": image_index, "category_id": detection["label"] + 1, "segmentation": rle(detection["mask"]), "score": detection["score"]})
+            detections.append(
+                {
+                    "image_id": image_index,
+                    "category_id": detection["label"] + 1,
+                    "segmentation": rle(detection["mask"]),
+                    "score": detection["score"],
+                }
+            )
     ground_truth = COCO()
-    ground_truth.dataset = {"images": images, "annotations": annotations, "categories": [{"id": i + 1, "name": c} for i, c in enumerate(categories)]}
+    ground_truth.dataset = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i + 1, "name": c} for i, c in enumerate(categories)],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         ground_truth.createIndex()
         if not detections:
-            return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR100": 0.0, **{f"AP_{c}": 0.0 for c in categories}, "detections": 0}
+            return {
+                "AP": 0.0,
+                "AP50": 0.0,
+                "AP75": 0.0,
+                "AR100": 0.0,
+                **{f"AP_{c}": 0.0 for c in categories},
+                "detections": 0,
+            }
         results = ground_truth.loadRes(detections)
         evaluator = COCOeval(ground_truth, results, iouType="segm")
         evaluator.evaluate()
@@ -217,14 +268,19 @@ def coco_mask_map(examples, predictions, categories: list[str]) -> dict:
     return metrics
 
 
-def run_instance_benchmark(inits, train_rows, test_rows, categories, args: InstanceArguments, head_kwargs=None, log=print) -> list[dict]:
+def run_instance_benchmark(
+    inits, train_rows, test_rows, categories, args: InstanceArguments, head_kwargs=None, log=print
+) -> list[dict]:
     records = []
     for init in inits:
         start = time.time()
         model, config = build_instance_model(init, args.image_size, len(categories), **(head_kwargs or {}))
         train = make_examples(train_rows, config, args.image_size, categories)
         test = make_examples(test_rows, config, args.image_size, categories)
-        log(f"init {init}: {len(train)} train / {len(test)} test images, {sum(len(e['labels']) for e in test)} test instances")
+        log(
+            f"init {init}: {len(train)} train / {len(test)} test images, "
+            f"{sum(len(e['labels']) for e in test)} test instances"
+        )
         train_log = train_instance(model, train, args, log)
         metrics = coco_mask_map(test, predict_instances(model, test, args), categories)
         records.append({"init": init, **metrics, **train_log, "seconds": round(time.time() - start, 1)})
@@ -234,10 +290,16 @@ def run_instance_benchmark(inits, train_rows, test_rows, categories, args: Insta
 
 def results_markdown(records, categories) -> str:
     per_category = " | ".join(f"AP {c}" for c in categories)
-    lines = [f"| init | mask AP | AP50 | AP75 | AR@100 | {per_category} | final train loss | s |", "|---" * (7 + len(categories)) + "|"]
+    lines = [
+        f"| init | mask AP | AP50 | AP75 | AR@100 | {per_category} | final train loss | s |",
+        "|---" * (7 + len(categories)) + "|",
+    ]
     for r in records:
         cats = " | ".join(f"{100 * r[f'AP_{c}']:.1f}" for c in categories)
-        lines.append(f"| {r['init']} | {100 * r['AP']:.1f} | {100 * r['AP50']:.1f} | {100 * r['AP75']:.1f} | {100 * r['AR100']:.1f} | {cats} | {r['last_loss']:.2f} | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {r['init']} | {100 * r['AP']:.1f} | {100 * r['AP50']:.1f} | {100 * r['AP75']:.1f} | "
+            f"{100 * r['AR100']:.1f} | {cats} | {r['last_loss']:.2f} | {r['seconds']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -245,7 +307,9 @@ def write_results(records, categories, meta, markdown_path, intro: str = "") -> 
     markdown_path = Path(markdown_path)
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     markdown_path.write_text(intro + results_markdown(records, categories), encoding="utf-8")
-    markdown_path.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": records}, indent=1), encoding="utf-8")
+    markdown_path.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "results": records}, indent=1), encoding="utf-8"
+    )
 
 
 __all__ = [

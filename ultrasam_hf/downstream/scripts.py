@@ -1,5 +1,5 @@
 """What the downstream scripts (`scripts/finetune_classification.py`, `scripts/finetune_instance.py`) share: the
-`scripts/` path fix, the common flags and the report header."""
+common flags and the report header."""
 
 import argparse
 import shlex
@@ -7,19 +7,13 @@ import sys
 from pathlib import Path
 
 
-def unshadow_scripts_dir(script_file) -> None:
-    """Drop the script's folder from `sys.path`: `scripts/` holds an `evaluate.py`, which would shadow the `evaluate`
-    package when a script of that folder is run as `python scripts/<name>.py`."""
-    folder = Path(script_file).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != folder]
-
-
 def script_parser(script_file, doc: str, default_out: str) -> argparse.ArgumentParser:
-    """Parser with the flags both scripts take (`--shards`, `--init`, `--seed`, `--out`, `--note`); also applies
-    `unshadow_scripts_dir(script_file)`. `doc`: the script's docstring (its first paragraph is the description)."""
-    unshadow_scripts_dir(script_file)
+    """Parser with the flags both scripts take (`--shards`, `--init`, `--seed`, `--out`, `--note`). `doc`: the
+    script's docstring (its first paragraph is the description)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--shards", required=True, help="build folder of `ultrasam data build <dataset> --raw ... --out DIR`")
+    parser.add_argument(
+        "--shards", required=True, help="build folder of `ultrasam data build <dataset> --raw ... --out DIR`"
+    )
     parser.add_argument("--init", nargs="+", required=True, help="UltraSam folders, or preset:<name>")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=default_out, help="Markdown table (JSON written next to it)")

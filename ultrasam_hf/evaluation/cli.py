@@ -1,6 +1,6 @@
 """`ultrasam eval`: UltraSam folders x built US-43d shards x prompt protocols -> results.json / results.md / plots.
 
-    ultrasam eval --model litemedsam_hf --data us43d_build --datasets bus-bra --split test --out eval_bus_bra
+ultrasam eval --model litemedsam_hf --data us43d_build --datasets bus-bra --split test --out eval_bus_bra
 """
 
 import shlex
@@ -23,7 +23,9 @@ def register(subparsers) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="build folder of `ultrasam data build --out`")
     parser.add_argument("--datasets", nargs="+", metavar="SLUG", help="dataset slugs (default: every built one)")
     parser.add_argument("--split", default="test", help="train, validation or test (default: test)")
-    parser.add_argument("--prompts", nargs="+", choices=PROMPTS, default=list(PROMPTS), help="protocols (default: all)")
+    parser.add_argument(
+        "--prompts", nargs="+", choices=PROMPTS, default=list(PROMPTS), help="protocols (default: all)"
+    )
     parser.add_argument("--clicks", type=int, default=5, help="click budget of the interactive protocol (default: 5)")
     parser.add_argument(
         "--nsd-tolerance", type=float, default=2.0, help="NSD tolerance, pixels (mm for rows with pixel spacing)"
@@ -38,7 +40,9 @@ def register(subparsers) -> None:
     parser.add_argument("--multimask", action="store_true", help="point / first click: keep the best of 3 masks")
     parser.add_argument("--no-baselines", action="store_true", help="skip the filled-box / ellipse baselines")
     parser.add_argument("--limit", type=int, help="at most N images per dataset (the first ones)")
-    parser.add_argument("--worst", type=int, default=0, metavar="N", help="overlays of the N worst cases per model and prompt")
+    parser.add_argument(
+        "--worst", type=int, default=0, metavar="N", help="overlays of the N worst cases per model and prompt"
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--device", default=None, help="torch device (default: cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -46,7 +50,16 @@ def register(subparsers) -> None:
 
 
 def run_eval(args) -> int:
-    from .runner import EvalSettings, check_model_folder, evaluate, load_predictor, load_rows, model_names, summary_lines, write_outputs
+    from ..data.loading import load_rows
+    from .runner import (
+        EvalSettings,
+        check_model_folder,
+        evaluate,
+        load_predictor,
+        model_names,
+        summary_lines,
+        write_outputs,
+    )
 
     settings = EvalSettings(
         prompts=args.prompts,
@@ -64,7 +77,9 @@ def run_eval(args) -> int:
     models = {name: load_predictor(folder, args.preprocessing, args.device) for name, folder in zip(names, folders)}
     result = evaluate(models, rows, settings, progress=not args.no_progress)
     context = {
-        "command": "ultrasam " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "ultrasam" else shlex.join(sys.argv),
+        "command": "ultrasam " + shlex.join(sys.argv[1:])
+        if Path(sys.argv[0]).name == "ultrasam"
+        else shlex.join(sys.argv),
         "models": {name: str(folder) for name, folder in zip(names, folders)},
         "data": str(args.data),
         "split": args.split,

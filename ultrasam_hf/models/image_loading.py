@@ -16,11 +16,12 @@ Turn whatever an ultrasound user holds into `HxWx3 uint8 RGB` frames.
 
 Ultrasound arrives as PNG/JPEG exports, 16-bit TIFFs, NumPy arrays of any dtype and DICOM files (RGB,
 palette colour, YCbCr, MONOCHROME1/2, multi-frame cine). [`load_frames`] normalises all of them to a list of
-`HxWx3 uint8` RGB frames, one per image (a cine yields one item per frame):
+`HxWx3 uint8` RGB frames, one per image (a cine yields one item per frame). It is the package's only image decoder:
+inference, the processor, the data build, evaluation and the downstream tasks all see the same pixels.
 
 - `uint8` pixels are kept as they are; `bool` becomes 0/255; any other integer or float dtype is min-max
   scaled to 0..255 per frame (a constant frame becomes zeros).
-- Grey images are repeated over 3 channels; an alpha channel is dropped.
+- Grey images are repeated over 3 channels (`rgb=False` keeps them `HxW`); an alpha channel is dropped.
 - DICOM: modality LUT, then VOI LUT or window centre/width, for MONOCHROME; MONOCHROME1 is inverted; palette
   colour through its (8- or 16-bit) LUT; YBR_FULL/YBR_FULL_422 converted to RGB.
 
@@ -28,6 +29,7 @@ This module only needs NumPy and Pillow; pydicom is imported when a DICOM is met
 (`pip install ultrasam-hf[dicom]`). It never reads or copies patient-identifying tags.
 """
 
+import io
 import os
 from pathlib import Path
 
@@ -62,7 +64,7 @@ def _is_dicom_file(path: Path) -> bool:
         return handle.read(4) == b"DICM"
 
 
-def _min_max_to_uint8(array: np.ndarray) -> np.ndarray:
+def min_max_to_uint8(array: np.ndarray) -> np.ndarray:
     """Min-max scale `array` (any real dtype) to 0..255; a constant array becomes zeros."""
     array = array.astype(np.float64)
     low, high = array.min(), array.max()
@@ -79,20 +81,20 @@ def _frame_to_uint8(frame: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(frame.dtype, np.floating):
         if not np.isfinite(frame).all():
             raise ValueError(f"{name} has NaN or infinite pixel values: only finite pixels can be scaled to uint8.")
-        return _min_max_to_uint8(frame)
+        return min_max_to_uint8(frame)
     if np.issubdtype(frame.dtype, np.integer):
-        return _min_max_to_uint8(frame)
+        return min_max_to_uint8(frame)
     raise ValueError(
         f"{name} has unsupported dtype {frame.dtype}: expected bool, an integer or a real floating dtype."
     )
 
 
-def _to_rgb(frame: np.ndarray) -> np.ndarray:
-    """`HxW`, `HxWx1`, `HxWx3` or `HxWx4` uint8 → contiguous `HxWx3` uint8."""
+def _to_rgb(frame: np.ndarray, rgb: bool = True) -> np.ndarray:
+    """`HxW`, `HxWx1`, `HxWx3` or `HxWx4` uint8 → contiguous `HxWx3` uint8 (grey ones `HxW` when not `rgb`)."""
+    if frame.ndim == 3 and frame.shape[-1] == 1:
+        frame = frame[..., 0]
     if frame.ndim == 2:
-        frame = frame[..., None]
-    if frame.shape[-1] == 1:
-        frame = np.repeat(frame, 3, axis=-1)
+        return np.ascontiguousarray(np.repeat(frame[..., None], 3, axis=-1) if rgb else frame)
     return np.ascontiguousarray(frame[..., :3])
 
 
@@ -115,71 +117,87 @@ def _array_frames(array: np.ndarray, name: str) -> list[np.ndarray]:
     )
 
 
-def _frames_from_array(array: np.ndarray, name: str = "image") -> list[np.ndarray]:
-    return [_to_rgb(_frame_to_uint8(frame, name)) for frame in _array_frames(array, name)]
+def _frames_from_array(array: np.ndarray, name: str = "image", rgb: bool = True) -> list[np.ndarray]:
+    return [_to_rgb(_frame_to_uint8(frame, name), rgb) for frame in _array_frames(array, name)]
 
 
-def _frames_from_pil(image: PIL.Image.Image, name: str = "PIL image") -> list[np.ndarray]:
+def _frames_from_pil(image: PIL.Image.Image, name: str = "PIL image", rgb: bool = True) -> list[np.ndarray]:
     frames = []
     for frame in PIL.ImageSequence.Iterator(image):
         if frame.width == 0 or frame.height == 0:
             raise ValueError(f"{name} is empty (size {frame.size}).")
-        if frame.mode not in ("1", "L", "RGB", "RGBA") and not frame.mode.startswith(("I", "F")):
+        if frame.mode in ("LA", "La"):  # grey with alpha: the alpha is dropped, the image stays grey
+            frame = frame.convert("L")
+        elif frame.mode not in ("1", "L", "RGB", "RGBA") and not frame.mode.startswith(("I", "F")):
             frame = frame.convert("RGBA" if "A" in frame.mode or "transparency" in frame.info else "RGB")
-        frames.extend(_frames_from_array(np.asarray(frame), name))
+        frames.extend(_frames_from_array(np.asarray(frame), name, rgb))
     return frames
 
 
-def _frames_from_file(path: Path) -> list[np.ndarray]:
+def _frames_from_file(path: Path, rgb: bool, return_spacing: bool):
     if not path.exists():
         raise FileNotFoundError(f"No such image file: '{path}'.")
     if not path.is_file():
         raise ValueError(f"'{path}' is not a file.")
     if _is_dicom_file(path):
-        return read_dicom(path)
+        return read_dicom(path, rgb=rgb, return_spacing=return_spacing)
     try:
         with PIL.Image.open(path) as image:
             image.load()
-            return _frames_from_pil(image, name=f"'{path}'")
+            frames = _frames_from_pil(image, name=f"'{path}'", rgb=rgb)
     except (PIL.UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"Cannot read image file '{path}' (corrupt, truncated or not an image): {error}") from error
+    return (frames, None) if return_spacing else frames
 
 
-def load_frames(image) -> list[np.ndarray]:
+def load_frames(image, *, rgb: bool = True, return_spacing: bool = False):
     """
     Load one image-like input as a list of `HxWx3 uint8` RGB frames.
 
     Args:
-        image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or `pydicom.Dataset`):
+        image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike`, `pydicom.Dataset`, or a
+            `{"bytes": ..., "path": ...}` dict as a `datasets.Image` column stores it):
             A PIL image of any mode (multi-page images give one frame per page); an array `HxW`, `HxWxC`,
             `CxHxW` (C in 1, 3, 4) or an `NxHxWxC` frame stack; an image or DICOM file path; or a DICOM dataset.
+        rgb (`bool`, *optional*, defaults to `True`):
+            `False` keeps grey images `HxW` (colour ones stay `HxWx3`): what the data build stores.
+        return_spacing (`bool`, *optional*, defaults to `False`):
+            Also return the pixel spacing `[row, column]` in mm that a DICOM records (`PixelSpacing`, else the
+            first ultrasound region's physical deltas), `None` when the input records none.
 
     Returns:
-        `list[np.ndarray]`: the frames, each `HxWx3` and `uint8`.
+        `list[np.ndarray]`: the frames, each `HxWx3` (or `HxW`) and `uint8`; with `return_spacing`, the tuple
+        `(frames, spacing)`.
 
     Example:
 
     ```python
     >>> import numpy as np
-    >>> from ultrasam_hf.image_io import load_frames
+    >>> from ultrasam_hf import load_frames
     >>> [frame.shape for frame in load_frames(np.zeros((4, 5), dtype=np.uint16))]
     [(4, 5, 3)]
     ```
     """
     if isinstance(image, (str, os.PathLike)):
-        return _frames_from_file(Path(image))
-    if isinstance(image, PIL.Image.Image):
-        return _frames_from_pil(image)
+        return _frames_from_file(Path(image), rgb, return_spacing)
     if _is_pydicom_dataset(image):
-        return read_dicom(image)
-    if hasattr(image, "detach") and hasattr(image, "numpy"):  # torch.Tensor, without importing torch
-        image = image.detach().cpu().numpy()
-    if isinstance(image, np.ndarray):
-        return _frames_from_array(image)
-    raise ValueError(
-        f"Unsupported image input of type {type(image).__name__}: expected a PIL image, a NumPy array, "
-        "a torch tensor, a file path or a pydicom Dataset."
-    )
+        return read_dicom(image, rgb=rgb, return_spacing=return_spacing)
+    if isinstance(image, dict) and (image.get("bytes") or image.get("path")):  # a `datasets.Image` cell, undecoded
+        if not image.get("bytes"):
+            return _frames_from_file(Path(image["path"]), rgb, return_spacing)
+        image = PIL.Image.open(io.BytesIO(image["bytes"]))
+    if isinstance(image, PIL.Image.Image):
+        frames = _frames_from_pil(image, rgb=rgb)
+    else:
+        if hasattr(image, "detach") and hasattr(image, "numpy"):  # torch.Tensor, without importing torch
+            image = image.detach().cpu().numpy()
+        if not isinstance(image, np.ndarray):
+            raise ValueError(
+                f"Unsupported image input of type {type(image).__name__}: expected a PIL image, a NumPy array, "
+                "a torch tensor, a file path or a pydicom Dataset."
+            )
+        frames = _frames_from_array(image, rgb=rgb)
+    return (frames, None) if return_spacing else frames
 
 
 # ---------------------------------------------------------------------------------------------------------- DICOM
@@ -229,7 +247,7 @@ def _monochrome_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
     if has_modality:
         pixels = apply_modality_lut(pixels, ds)
     if ds.get("VOILUTSequence"):
-        return _min_max_to_uint8(apply_voi(pixels, ds))
+        return min_max_to_uint8(apply_voi(pixels, ds))
     if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
         center, width = _first_value(ds.WindowCenter), _first_value(ds.WindowWidth)
         low, high = center - width / 2.0, center + width / 2.0
@@ -238,7 +256,7 @@ def _monochrome_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
     if pixels.dtype == np.uint8:
         return pixels
     # No display transform: stretch over the whole dataset, so that cine frames stay comparable.
-    return _min_max_to_uint8(pixels)
+    return min_max_to_uint8(pixels)
 
 
 def _palette_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
@@ -251,19 +269,32 @@ def _palette_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
     return rgb.astype(np.uint8) if rgb.max() <= 255 else (rgb >> 8).astype(np.uint8)
 
 
-def read_dicom(path_or_dataset) -> list[np.ndarray]:
+def dicom_pixel_spacing(ds) -> list[float] | None:
+    """`[row, column]` spacing in mm: `PixelSpacing`, else the first ultrasound region's deltas (given in cm)."""
+    if "PixelSpacing" in ds:
+        return [float(value) for value in ds.PixelSpacing]
+    regions = ds.get("SequenceOfUltrasoundRegions")
+    if regions:
+        region = regions[0]
+        if region.get("PhysicalUnitsXDirection") == 3 and region.get("PhysicalUnitsYDirection") == 3:  # 3 = cm
+            return [float(region.PhysicalDeltaY) * 10.0, float(region.PhysicalDeltaX) * 10.0]
+    return None
+
+
+def read_dicom(path_or_dataset, *, rgb: bool = True, return_spacing: bool = False):
     """
     Read a DICOM file or `pydicom.Dataset` as a list of `HxWx3 uint8` RGB frames (one per cine frame).
 
     MONOCHROME1/2 go through the modality LUT and the VOI LUT (or window centre/width) and MONOCHROME1 is
     inverted; PALETTE COLOR goes through its colour LUT (16-bit LUTs included); YBR_FULL/YBR_FULL_422 are
-    converted to RGB. Only pixel-module tags are read.
+    converted to RGB. Only pixel-module tags and the pixel spacing are read. `rgb` and `return_spacing` as in
+    [`load_frames`].
 
     Example:
 
     ```python
     >>> from pydicom.data import get_testdata_file
-    >>> from ultrasam_hf.image_io import read_dicom
+    >>> from ultrasam_hf.models.image_loading import read_dicom
     >>> frames = read_dicom(get_testdata_file("US1_UNCR.dcm"))
     >>> len(frames), frames[0].shape, frames[0].dtype
     (1, (480, 640, 3), dtype('uint8'))
@@ -316,7 +347,8 @@ def read_dicom(path_or_dataset) -> list[np.ndarray]:
             f"{name} has unsupported Photometric Interpretation '{photometric}' ({samples} samples per pixel): "
             "expected MONOCHROME1, MONOCHROME2, PALETTE COLOR, RGB, YBR_FULL or YBR_FULL_422."
         )
-    return [_to_rgb(frame) for frame in frames]
+    frames = [_to_rgb(frame, rgb) for frame in frames]
+    return (frames, dicom_pixel_spacing(ds)) if return_spacing else frames
 
 
-__all__ = ["load_frames", "read_dicom"]
+__all__ = ["dicom_pixel_spacing", "load_frames", "min_max_to_uint8", "read_dicom"]

@@ -23,18 +23,10 @@ from transformers.models.sam.image_processing_pil_sam import (
 )
 from transformers.processing_utils import Unpack
 
+from .configuration_ultrasam import PREPROCESSING_MODES, UltraSamConfig
 from .image_loading import load_frames
 from .nms import batched_nms
-
-
-PREPROCESSING_MODES = ("sam", "litemedsam")
-
-# preset -> (preprocessing, input size); the mask size is the decoder's low-resolution output.
-PRESETS = {
-    "vit-b": ("sam", 1024),
-    "lite": ("litemedsam", 256),
-    "tiny": ("sam", 64),
-}
+from .transforms import input_size, low_res_size
 
 
 class UltraSamImageProcessorKwargs(SamImageProcessorKwargs, total=False):
@@ -48,15 +40,14 @@ class UltraSamImageProcessorKwargs(SamImageProcessorKwargs, total=False):
     preprocessing: str
 
 
-def _mode_defaults(preprocessing: str, input_size: int, sam_mask_ratio: int = 4) -> dict:
+def _mode_defaults(preprocessing: str, image_size: int, mask_size: int) -> dict:
+    """Processor settings of a preprocessing mode at an input size (`image_size`) and a decoder low-res size."""
     if preprocessing not in PREPROCESSING_MODES:
         raise ValueError(f"preprocessing={preprocessing!r} is not one of {PREPROCESSING_MODES}.")
-    # SAM's ViT decodes masks at 1/4 of the input; LiteMedSAM's TinyViT decodes them at the input size.
-    mask_size = input_size if preprocessing == "litemedsam" else max(input_size // sam_mask_ratio, 1)
     defaults = {
         "preprocessing": preprocessing,
-        "size": {"longest_edge": input_size},
-        "pad_size": {"height": input_size, "width": input_size},
+        "size": {"longest_edge": image_size},
+        "pad_size": {"height": image_size, "width": image_size},
         "mask_size": {"longest_edge": mask_size},
         "mask_pad_size": {"height": mask_size, "width": mask_size},
     }
@@ -69,9 +60,9 @@ class UltraSamImageProcessor(SamImageProcessorPil):
     r"""
     SAM's image processor (torchvision-free) for ultrasound. It differs from [`SamImageProcessorPil`] in three ways:
 
-    - inputs: everything [`~ultrasam_hf.image_io.load_frames`] accepts: PIL images of any mode, arrays of any real
-      dtype (non-uint8 are min-max scaled to 0..255 per frame), image or DICOM file paths and `pydicom.Dataset`s. A
-      multi-frame input (DICOM cine, frame stack) adds one image per frame to the batch.
+    - inputs: everything [`~ultrasam_hf.models.image_loading.load_frames`] accepts: PIL images of any mode, arrays
+      of any real dtype (non-uint8 are min-max scaled to 0..255 per frame), image or DICOM file paths and
+      `pydicom.Dataset`s. A multi-frame input (DICOM cine, frame stack) adds one image per frame to the batch.
     - `preprocessing="litemedsam"`: resize the longest side to 256, min-max normalise each image to [0, 1], pad to
       256x256 (the LiteMedSAM recipe, no mean/std). `preprocessing="sam"` (default) is SAM's exactly.
     - `post_process_for_mask_generation` uses a pure-torch NMS.
@@ -95,20 +86,28 @@ class UltraSamImageProcessor(SamImageProcessorPil):
         preprocessing = kwargs.get("preprocessing") or self.preprocessing
         if preprocessing != "sam":
             size = kwargs.get("size") or {"longest_edge": 256}
-            input_size = size["longest_edge"] if isinstance(size, dict) else int(size)
-            kwargs = {**_mode_defaults(preprocessing, input_size), **kwargs}  # validates `preprocessing`
+            image_size = size["longest_edge"] if isinstance(size, dict) else int(size)
+            # without a model config, LiteMedSAM's geometry: its TinyViT (stride 4) decodes masks at the input size
+            kwargs = {**_mode_defaults(preprocessing, image_size, image_size), **kwargs}  # validates `preprocessing`
         super().__init__(**kwargs)
+
+    @classmethod
+    def from_model_config(cls, config, **kwargs) -> "UltraSamImageProcessor":
+        """
+        The processor a checkpoint expects, from its [`UltraSamConfig`]: its `preprocessing` mode, its input size
+        (`vision_config.image_size`) and masks at the decoder's low-resolution size (4x the embedding grid).
+        `kwargs` override any setting. The one way the package turns a config into a processor.
+        """
+        mask_size = low_res_size(config)
+        return cls(**{**_mode_defaults(config.preprocessing, input_size(config), mask_size), **kwargs})
 
     @classmethod
     def from_preset(cls, preset: str, **kwargs) -> "UltraSamImageProcessor":
         """
-        The processor matching a model preset: `"vit-b"` (SAM, 1024 px), `"lite"` (LiteMedSAM, 256 px) or
-        `"tiny"` (SAM-style, 64 px, for tests). `kwargs` override the preset.
+        The processor of a model preset (`UltraSamConfig.from_preset(preset)`, see [`from_model_config`]): `"vit-b"`
+        (SAM, 1024 px), `"lite"` (LiteMedSAM, 256 px), `"tiny"` / `"tiny-lite"` (64 px, for tests).
         """
-        if preset not in PRESETS:
-            raise ValueError(f"Unknown preset {preset!r}: expected one of {sorted(PRESETS)}.")
-        preprocessing, input_size = PRESETS[preset]
-        return cls(**{**_mode_defaults(preprocessing, input_size), **kwargs})
+        return cls.from_model_config(UltraSamConfig.from_preset(preset), **kwargs)
 
     def preprocess(
         self,

@@ -1,3 +1,16 @@
+# Copyright 2025 The ultrasam-hf authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
 """TinyViT image encoder in LiteMedSAM's layout, written without timm.
 
 LiteMedSAM's variant of MobileSAM's TinyViT embeds patches with two 1x1 convolutions (stride 1) and keeps the last
@@ -12,8 +25,12 @@ import itertools
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.models.sam.modeling_sam import SamVisionEncoderOutput, SamVisionNeck
+from transformers.models.sam.modeling_sam import SamPreTrainedModel, SamVisionEncoderOutput, SamVisionNeck
+from transformers.processing_utils import Unpack
+from transformers.utils.generic import TransformersKwargs, merge_with_config_defaults
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_ultrasam import UltraSamVisionConfig
 
@@ -41,7 +58,9 @@ class UltraSamTinyVitPatchEmbeddings(nn.Module):
 
     def forward(self, pixel_values):
         if pixel_values.shape[1] != self.num_channels:
-            raise ValueError(f"Expected {self.num_channels} channels, got pixel_values of shape {tuple(pixel_values.shape)}")
+            raise ValueError(
+                f"Expected {self.num_channels} channels, got pixel_values of shape {tuple(pixel_values.shape)}"
+            )
         return self.conv2(self.activation(self.conv1(pixel_values)))
 
 
@@ -70,7 +89,9 @@ class UltraSamTinyVitPatchMerging(nn.Module):
     def __init__(self, in_width, out_width, stride):
         super().__init__()
         self.conv1 = UltraSamConv2dBatchNorm(in_width, out_width)
-        self.conv2 = UltraSamConv2dBatchNorm(out_width, out_width, kernel_size=3, stride=stride, padding=1, groups=out_width)
+        self.conv2 = UltraSamConv2dBatchNorm(
+            out_width, out_width, kernel_size=3, stride=stride, padding=1, groups=out_width
+        )
         self.conv3 = UltraSamConv2dBatchNorm(out_width, out_width)
         self.activation = nn.GELU()
 
@@ -115,9 +136,9 @@ class UltraSamTinyVitAttention(nn.Module):
         qkv = self.qkv(self.layer_norm(hidden_states)).view(batch, tokens, self.num_heads, 3 * self.head_dim)
         query, key, value = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=-1)
         bias = self.attention_biases[:, self.attention_bias_idxs]
-        attention = (query @ key.transpose(-2, -1)) * self.scale + bias
-        output = attention.softmax(dim=-1) @ value
-        return self.proj(output.transpose(1, 2).reshape(batch, tokens, -1))
+        attention = ((query @ key.transpose(-2, -1)) * self.scale + bias).softmax(dim=-1)
+        output = attention @ value
+        return self.proj(output.transpose(1, 2).reshape(batch, tokens, -1)), attention
 
 
 class UltraSamTinyVitMLP(nn.Module):
@@ -145,14 +166,14 @@ class UltraSamTinyVitBlock(GradientCheckpointingLayer):
         batch, tokens, channels = hidden_states.shape
         window = self.window_size
         if height == window and width == window:
-            return self.attn(hidden_states)
+            return self.attn(hidden_states)[0]
         grid = hidden_states.view(batch, height, width, channels)
         pad_bottom, pad_right = (window - height % window) % window, (window - width % window) % window
         grid = F.pad(grid, (0, 0, 0, pad_right, 0, pad_bottom))
         padded_h, padded_w = height + pad_bottom, width + pad_right
         rows, cols = padded_h // window, padded_w // window
         windows = grid.view(batch, rows, window, cols, window, channels).transpose(2, 3)
-        windows = self.attn(windows.reshape(batch * rows * cols, window * window, channels))
+        windows = self.attn(windows.reshape(batch * rows * cols, window * window, channels))[0]
         grid = windows.view(batch, rows, cols, window, window, channels).transpose(2, 3)
         grid = grid.reshape(batch, padded_h, padded_w, channels)[:, :height, :width]
         return grid.reshape(batch, tokens, channels)
@@ -195,21 +216,46 @@ class UltraSamTinyVitStage(nn.Module):
         return hidden_states, height, width
 
 
-class UltraSamTinyVitEncoder(nn.Module):
-    """Drop-in replacement of `SamVisionEncoder`: pixels (B, 3, H, W) -> `last_hidden_state` (B, 256, H/4, W/4)."""
+class UltraSamTinyVitPreTrainedModel(SamPreTrainedModel):
+    config: UltraSamVisionConfig
+    _no_split_modules = ["UltraSamTinyVitBlock"]
+
+    def _init_weights(self, module: nn.Module):
+        super()._init_weights(module)
+        if isinstance(module, UltraSamTinyVitAttention):
+            init.zeros_(module.attention_biases)
+            # non-persistent: rebuilt here because from_pretrained materialises buffers from the meta device
+            init.copy_(module.attention_bias_idxs, module.bias_indices(module.window_size))
+
+
+class UltraSamTinyVitEncoder(UltraSamTinyVitPreTrainedModel):
+    """Drop-in replacement of `SamVisionEncoder`: pixels (B, 3, H, W) -> `last_hidden_state` (B, 256, H/4, W/4).
+
+    `hidden_states` are the patch embedding (B, C, H, W) then each stage's output tokens (B, H*W, C), after its patch
+    merge; `attentions` are those of each attention block, per window (B * windows, heads, N, N).
+    """
+
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(UltraSamTinyVitStage, index=0),
+        "attentions": OutputRecorder(UltraSamTinyVitAttention, index=1),
+    }
 
     def __init__(self, config: UltraSamVisionConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.patch_embed = UltraSamTinyVitPatchEmbeddings(config)
         self.layers = nn.ModuleList([UltraSamTinyVitStage(config, i) for i in range(len(config.tiny_vit_embed_dims))])
         self.neck = SamVisionNeck(config)
         self.gradient_checkpointing = False
+        self.post_init()
 
     def get_input_embeddings(self):
         return self.patch_embed
 
-    def forward(self, pixel_values=None, output_hidden_states=None, **kwargs) -> SamVisionEncoderOutput:
+    @merge_with_config_defaults
+    @capture_outputs(tie_last_hidden_states=False)
+    def forward(
+        self, pixel_values: torch.Tensor | None = None, **kwargs: Unpack[TransformersKwargs]
+    ) -> SamVisionEncoderOutput:
         if pixel_values is None:
             raise ValueError("You have to specify pixel_values")
         size = self.config.image_size
@@ -217,13 +263,8 @@ class UltraSamTinyVitEncoder(nn.Module):
             raise ValueError(f"Input image size {tuple(pixel_values.shape[-2:])} doesn't match model ({size}*{size}).")
         hidden_states = self.patch_embed(pixel_values)
         height, width = hidden_states.shape[-2:]
-        all_hidden_states = []
         for stage in self.layers:
             hidden_states, height, width = stage(hidden_states, height, width)
-            all_hidden_states.append(hidden_states)
         # SAM's neck takes channels-last features, like the ViT's.
         features = hidden_states.view(hidden_states.shape[0], height, width, -1)
-        return SamVisionEncoderOutput(
-            last_hidden_state=self.neck(features),
-            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
-        )
+        return SamVisionEncoderOutput(last_hidden_state=self.neck(features))

@@ -1,3 +1,16 @@
+# Copyright 2025 The ultrasam-hf authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
 """UltraSam models. The diff from `SamModel` is small and lives here:
 
 - the vision encoder is SAM's ViT or LiteMedSAM's TinyViT (`config.vision_config.encoder_type`);
@@ -13,7 +26,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import initialization as init
 from transformers.models.sam.modeling_sam import (
     SamImageSegmentationOutput,
     SamMaskDecoder,
@@ -24,10 +36,13 @@ from transformers.models.sam.modeling_sam import (
     SamVisionEncoder,
     SamVisionEncoderOutput,
 )
+from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput
+from transformers.utils.generic import TransformersKwargs, can_return_tuple, merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_ultrasam import UltraSamConfig
-from .modeling_tinyvit import UltraSamTinyVitAttention, UltraSamTinyVitEncoder
+from .modeling_tinyvit import UltraSamTinyVitEncoder
 
 
 @dataclass
@@ -51,29 +66,42 @@ class UltraSamImageSegmentationOutput(SamImageSegmentationOutput):
 
 
 @dataclass
-class UltraSamPromptedClassificationOutput(UltraSamImageSegmentationOutput):
+class UltraSamPromptedClassificationOutput(ModelOutput):
     r"""
     loss (`torch.Tensor`, *optional*):
         Classification loss, returned when `labels` is given.
     logits (`torch.Tensor` of shape `(batch_size, point_batch_size, num_labels)`):
         Per-prompt class logits.
+
+    The other fields are those of [`UltraSamImageSegmentationOutput`], in the same order.
     """
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
+    iou_scores: torch.Tensor | None = None
+    pred_masks: torch.Tensor | None = None
+    vision_hidden_states: tuple[torch.Tensor, ...] | None = None
+    vision_attentions: tuple[torch.Tensor, ...] | None = None
+    mask_decoder_attentions: tuple[torch.Tensor, ...] | None = None
+    first_pass_iou_scores: torch.Tensor | None = None
+    first_pass_pred_masks: torch.Tensor | None = None
+    image_embeddings: torch.Tensor | None = None
 
 
 class UltraSamPreTrainedModel(SamPreTrainedModel):
     config: UltraSamConfig
     base_model_prefix = "ultrasam"
     _no_split_modules = ["SamVisionLayer", "UltraSamTinyVitBlock"]
+    # Auto classes that a saved folder's `auto_map` names besides `_auto_class` (`register_for_auto_class` keeps one).
+    _extra_auto_classes: tuple[str, ...] = ()
 
-    def _init_weights(self, module: nn.Module):
-        super()._init_weights(module)
-        if isinstance(module, UltraSamTinyVitAttention):
-            init.zeros_(module.attention_biases)
-            # non-persistent: rebuilt here because from_pretrained materialises buffers from the meta device
-            init.copy_(module.attention_bias_idxs, module.bias_indices(module.window_size))
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        if self._auto_class is not None and self._extra_auto_classes:
+            name = f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__name__}"
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.update(dict.fromkeys(self._extra_auto_classes, name))
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
 
 def boxes_from_mask_logits(mask_logits: torch.Tensor, input_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,6 +137,7 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
     """
 
     config_class = UltraSamConfig
+    _extra_auto_classes = ("AutoModelForMaskGeneration",)
 
     def __init__(self, config: UltraSamConfig):
         # SamModel.__init__ would always build a ViT; build the same modules with the configured encoder instead.
@@ -157,7 +186,10 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
             return None if tensor is None else tensor.reshape(batch * prompts, 1, *tensor.shape[2:])
 
         sparse, dense = self.prompt_encoder(
-            fold(input_points), fold(input_labels), fold(input_boxes), input_masks.reshape(batch * prompts, 1, *input_masks.shape[2:])
+            fold(input_points),
+            fold(input_labels),
+            fold(input_boxes),
+            input_masks.reshape(batch * prompts, 1, *input_masks.shape[2:]),
         )
         masks, iou = self.mask_decoder(
             image_embeddings=image_embeddings.repeat_interleave(prompts, 0),
@@ -180,6 +212,51 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
             return input_points, input_labels, input_boxes  # an empty first mask has no box: keep the points
         return None, None, boxes
 
+    def _check_inputs(self, pixel_values, image_embeddings, input_points, input_labels, input_boxes, input_masks):
+        """SAM's input checks (`SamModel.forward`), plus the shape of per-prompt mask prompts."""
+        if (pixel_values is None) == (image_embeddings is None):
+            raise ValueError("Pass exactly one of pixel_values and image_embeddings.")
+        if input_points is not None and input_points.ndim != 4:
+            raise ValueError(
+                "input_points must be a 4D tensor (batch_size, point_batch_size, points_per_prompt, 2), "
+                f"got shape {tuple(input_points.shape)}."
+            )
+        if input_labels is not None and input_points is not None and input_labels.shape != input_points.shape[:-1]:
+            raise ValueError(
+                f"input_labels of shape {tuple(input_labels.shape)} do not match input_points of shape "
+                f"{tuple(input_points.shape)}."
+            )
+        if input_boxes is not None and input_boxes.ndim != 3:
+            raise ValueError(
+                f"input_boxes must be a 3D tensor (batch_size, num_boxes, 4), got shape {tuple(input_boxes.shape)}."
+            )
+        if input_points is not None and input_boxes is not None and input_points.shape[1] != input_boxes.shape[1]:
+            raise ValueError(
+                "Give as many boxes as point prompts per image, got "
+                f"{input_boxes.shape[1]} boxes and {input_points.shape[1]} point prompts."
+            )
+        batch = pixel_values.shape[0] if pixel_values is not None else image_embeddings.shape[0]
+        for name, prompt in (("input_points", input_points), ("input_boxes", input_boxes)):
+            if prompt is not None and prompt.shape[0] != batch:
+                raise ValueError(
+                    f"{name} has batch size {prompt.shape[0]}, the images {batch}: prompts are given per image, "
+                    "(batch_size, point_batch_size, ...)."
+                )
+        if input_masks is not None and input_masks.ndim not in (3, 4):
+            raise ValueError(
+                "input_masks must be (batch_size, height, width) or "
+                f"(batch_size, 1 or point_batch_size, height, width), got shape {tuple(input_masks.shape)}."
+            )
+        if input_masks is not None and input_masks.ndim == 4 and input_masks.shape[1] > 1:
+            prompts = input_points if input_points is not None else input_boxes
+            if prompts is not None and prompts.shape[1] != input_masks.shape[1]:
+                raise ValueError(
+                    f"Per-prompt input_masks give {input_masks.shape[1]} masks for {prompts.shape[1]} prompts "
+                    "per image."
+                )
+
+    @merge_with_config_defaults
+    @capture_outputs
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -191,32 +268,20 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
         multimask_output: bool = True,
         attention_similarity: torch.Tensor | None = None,
         target_embedding: torch.Tensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> UltraSamImageSegmentationOutput:
         r"""
+        Arguments as [`SamModel.forward`], except:
+
         input_masks (`torch.Tensor` of shape `(batch_size, 1 or point_batch_size, height, width)`, *optional*):
             Low-resolution mask logits used as dense prompt, per image (as SAM) or per prompt.
         multimask_output (`bool`, *optional*, defaults to `True`):
             Without refinement, as SAM. With refinement, the first pass always predicts a single mask and the last
             pass always predicts the multimask outputs; `False` keeps the one with the highest predicted IoU.
-        """
-        if self.config.num_mask_refinements == 0 and (input_masks is None or input_masks.ndim != 4 or input_masks.shape[1] == 1):
-            outputs = super().forward(
-                pixel_values=pixel_values,
-                input_points=input_points,
-                input_labels=input_labels,
-                input_boxes=input_boxes,
-                input_masks=input_masks,
-                image_embeddings=image_embeddings,
-                multimask_output=multimask_output,
-                attention_similarity=attention_similarity,
-                target_embedding=target_embedding,
-                **kwargs,
-            )
-            return UltraSamImageSegmentationOutput(**outputs)
 
-        if (pixel_values is None) == (image_embeddings is None):
-            raise ValueError("Pass exactly one of pixel_values and image_embeddings.")
+        With `output_attentions`, `mask_decoder_attentions` holds those of every decoder pass, first pass first.
+        """
+        self._check_inputs(pixel_values, image_embeddings, input_points, input_labels, input_boxes, input_masks)
         vision_hidden_states = vision_attentions = None
         if pixel_values is not None:
             vision_outputs: SamVisionEncoderOutput = self.vision_encoder(pixel_values, **kwargs)
@@ -224,18 +289,28 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
             vision_hidden_states, vision_attentions = vision_outputs.hidden_states, vision_outputs.attentions
         if input_points is not None and input_labels is None:
             input_labels = torch.ones_like(input_points[..., 0], dtype=torch.int)
-        batch = image_embeddings.shape[0]
-        positional = self.get_image_wide_positional_embeddings().repeat(batch, 1, 1, 1)
-        decode = lambda points, labels, boxes, masks, multimask: self._decode(  # noqa: E731
-            image_embeddings, positional, points, labels, boxes, masks, multimask, attention_similarity, target_embedding
-        )
+        positional = self.get_image_wide_positional_embeddings().repeat(image_embeddings.shape[0], 1, 1, 1)
+
+        def decode(points, labels, boxes, masks, multimask):
+            return self._decode(
+                image_embeddings,
+                positional,
+                points,
+                labels,
+                boxes,
+                masks,
+                multimask,
+                attention_similarity,
+                target_embedding,
+            )
 
         refinements = self.config.num_mask_refinements
-        masks, iou = decode(input_points, input_labels, input_boxes, input_masks, multimask_output if refinements == 0 else False)
+        masks, iou = decode(input_points, input_labels, input_boxes, input_masks, multimask_output and not refinements)
         first_masks, first_iou = masks, iou
-        for step in range(refinements):
+        for _ in range(refinements):
             best = iou.argmax(dim=-1)
-            previous = torch.gather(masks, 2, best[..., None, None, None].expand(-1, -1, 1, *masks.shape[-2:])).squeeze(2)
+            previous = torch.gather(masks, 2, best[..., None, None, None].expand(-1, -1, 1, *masks.shape[-2:]))
+            previous = previous.squeeze(2)
             points, labels, boxes = self._refinement_prompts(input_points, input_labels, input_boxes, previous)
             masks, iou = decode(points, labels, boxes, previous, True)
         if refinements and not multimask_output:
@@ -276,6 +351,8 @@ class UltraSamForPromptedClassification(UltraSamModel):
     `(batch_size, point_batch_size, num_labels)` with `classification_loss="focal"`).
     """
 
+    _extra_auto_classes = ()
+
     def __init__(self, config: UltraSamConfig):
         super().__init__(config)
         token_size = config.mask_decoder_config.hidden_size
@@ -293,7 +370,9 @@ class UltraSamForPromptedClassification(UltraSamModel):
         modules."""
         captured = {}
         hooks = [
-            self.vision_encoder.neck.register_forward_pre_hook(lambda module, args: captured.__setitem__("encoder", args[0])),
+            self.vision_encoder.neck.register_forward_pre_hook(
+                lambda module, args: captured.__setitem__("encoder", args[0])
+            ),
             self.mask_decoder.transformer.register_forward_hook(
                 lambda module, args, output: captured.__setitem__("decoder", output)
             ),
@@ -304,15 +383,27 @@ class UltraSamForPromptedClassification(UltraSamModel):
             for hook in hooks:
                 hook.remove()
 
-    def forward(self, pixel_values=None, labels=None, image_embeddings=None, encoder_features=None, **kwargs):
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        image_embeddings: torch.Tensor | None = None,
+        encoder_features: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> UltraSamPromptedClassificationOutput:
         r"""
         encoder_features (`torch.Tensor` of shape `(batch_size, hidden_size)`, *optional*):
             Mean-pooled encoder features before the neck; required with `image_embeddings` (no encoder pass).
+
+        The prompts and other arguments are those of [`UltraSamModel.forward`].
         """
         if image_embeddings is not None and encoder_features is None:
             raise ValueError("With image_embeddings, also pass encoder_features (pooled features before the neck).")
         with self._capture_features() as captured:
-            outputs = super().forward(pixel_values=pixel_values, image_embeddings=image_embeddings, **kwargs)
+            outputs = super().forward(
+                pixel_values=pixel_values, image_embeddings=image_embeddings, return_dict=True, **kwargs
+            )
         if encoder_features is None:
             encoder_features = captured["encoder"].mean(dim=(1, 2))  # channels-last (B, H, W, C)
         tokens, image_tokens = captured["decoder"][0], captured["decoder"][1]

@@ -44,9 +44,8 @@ class UltraSamProcessor(SamProcessor):
 
     ```python
     >>> import numpy as np
-    >>> from ultrasam_hf.models.image_processing_ultrasam import UltraSamImageProcessor
-    >>> from ultrasam_hf.models.processing_ultrasam import UltraSamProcessor
-    >>> processor = UltraSamProcessor(UltraSamImageProcessor.from_preset("lite"))
+    >>> from ultrasam_hf import UltraSamConfig, UltraSamProcessor
+    >>> processor = UltraSamProcessor.from_model_config(UltraSamConfig.from_preset("lite"))
     >>> image = np.zeros((300, 400), dtype=np.uint8)
     >>> inputs = processor(images=image, input_boxes=[[[40, 30, 200, 150]]], return_tensors="pt")
     >>> inputs["input_boxes"].tolist()
@@ -56,8 +55,11 @@ class UltraSamProcessor(SamProcessor):
 
     image_processor_class = "UltraSamImageProcessor"
 
-    def __init__(self, image_processor):
-        super().__init__(image_processor)
+    @classmethod
+    def from_model_config(cls, config, **kwargs) -> "UltraSamProcessor":
+        """The processor a checkpoint expects, from its [`UltraSamConfig`]
+        ([`UltraSamImageProcessor.from_model_config`]; `kwargs` override image-processor settings)."""
+        return cls(UltraSamImageProcessor.from_model_config(config, **kwargs))
 
     def __call__(
         self,

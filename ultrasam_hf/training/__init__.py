@@ -6,7 +6,7 @@ only parses arguments (`config.parse_args`) and calls `trainer.train`. See `docs
 
 from .config import TrainingConfig, parse_args
 from .losses import LossWeights, best_mask_loss, dice_loss, mask_iou, sigmoid_focal_loss
-from .prompt_sampling import sample_correction_clicks, sample_training_prompt
+from .prompt_sampling import sample_correction_clicks, sample_prompts
 
 __all__ = [
     "LossWeights",
@@ -16,6 +16,6 @@ __all__ = [
     "mask_iou",
     "parse_args",
     "sample_correction_clicks",
-    "sample_training_prompt",
+    "sample_prompts",
     "sigmoid_focal_loss",
 ]

@@ -8,7 +8,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..evaluation.prompts import POINT_SAMPLINGS
+from transformers import HfArgumentParser
+
+from .prompt_sampling import POINT_SAMPLINGS
 from .variants import VARIANTS
 
 
@@ -25,6 +27,10 @@ class TrainingConfig:
     keep_adapter: bool = field(default=False, metadata={"help": "Save the peft adapter instead of merging it."})
     # data
     data: list[str] = field(default_factory=list, metadata={"help": "Shard folder(s) (<slug>/<split>/*.parquet).", "nargs": "+"})
+    pack: str | None = field(
+        default=None,
+        metadata={"help": "Training pack (scripts/make_training_pack.py): images pre-resized, kept on the device."},
+    )
     datasets: list[str] | None = field(default=None, metadata={"help": "Dataset slugs to use (default: all).", "nargs": "+"})
     train_split: str = "train"
     val_split: str = "validation"
@@ -62,9 +68,14 @@ class TrainingConfig:
         default=None,
         metadata={"choices": ("no", "bf16", "fp16"), "help": "Default: the accelerate launch config / environment ('no' without one)."},
     )
+    compile: bool = field(default=False, metadata={"help": "torch.compile the image encoder (GPU)."})
+    max_minutes: float = field(default=0.0, metadata={"help": "Stop and export after this many minutes (0: no limit)."})
     focal_weight: float = 20.0
     dice_weight: float = 1.0
     iou_weight: float = 1.0
+    iou_all_masks: bool = field(
+        default=False, metadata={"help": "Regress every candidate's predicted IoU (SAM) instead of the chosen one's (paper)."}
+    )
     seed: int = 0
     # checkpoints, logging, evaluation
     output_dir: str = "ultrasam-run"
@@ -90,35 +101,6 @@ def read_training_record(model_dir) -> dict:
     return json.loads(record.read_text()) if record.is_file() else {}
 
 
-def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
-    flag = "--" + f.name.replace("_", "-")
-    help_text = f.metadata.get("help", "")
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    if kind == "bool":
-        parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=help_text)
-        return
-    kwargs = {"dest": f.name, "help": help_text}
-    if "nargs" in f.metadata:
-        kwargs["nargs"] = f.metadata["nargs"]
-    if "choices" in f.metadata:
-        kwargs["choices"] = f.metadata["choices"]
-    if "int" in kind and "list" not in kind:
-        kwargs["type"] = int
-    elif "float" in kind:
-        kwargs["type"] = float
-    elif kind.startswith("list[int]"):
-        kwargs["type"] = int
-    parser.add_argument(flag, **kwargs)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="UltraSam pre-training / fine-tuning (Accelerate).", argument_default=argparse.SUPPRESS)
-    parser.add_argument("--config", help="YAML or JSON file of arguments (flag names, - or _); flags override it.")
-    for f in dataclasses.fields(TrainingConfig):
-        _add_field(parser, f)
-    return parser
-
-
 def load_config_file(path) -> dict:
     text = Path(path).read_text()
     if str(path).endswith((".yaml", ".yml")):
@@ -135,16 +117,24 @@ def load_config_file(path) -> dict:
     return values
 
 
+def build_parser() -> HfArgumentParser:
+    parser = HfArgumentParser(TrainingConfig, description="UltraSam pre-training / fine-tuning (Accelerate).")
+    parser.add_argument("--config", help="YAML or JSON file of arguments (flag names, - or _); flags override it.")
+    return parser
+
+
 def parse_args(argv=None) -> TrainingConfig:
-    args = vars(build_parser().parse_args(argv))
-    values = load_config_file(args.pop("config")) if args.get("config") else {}
-    args.pop("config", None)
-    values.update(args)
-    if isinstance(values.get("data"), str):
-        values["data"] = [values["data"]]
-    config = TrainingConfig(**values)
-    if not config.data:
-        raise SystemExit("error: --data (shard folder) is required")
+    config_file = argparse.ArgumentParser(add_help=False)
+    config_file.add_argument("--config")
+    known, _ = config_file.parse_known_args(argv)
+    parser = build_parser()
+    if known.config:
+        parser.set_defaults(**load_config_file(known.config))
+    config = parser.parse_args_into_dataclasses(argv, look_for_args_file=False)[0]
+    if isinstance(config.data, str):
+        config.data = [config.data]
+    if not config.data and not config.pack:
+        raise SystemExit("error: --data (shard folder) or --pack (training pack) is required")
     return config
 
 

@@ -1,6 +1,6 @@
-"""Training data: US-43d shards -> mixed, seeded, resumable batches of preprocessed images, low-res masks and prompts.
+"""Training data: US-43d shards -> mixed, seeded, resumable batches of preprocessed images and low-res masks.
 
-Everything random about one sample (flip, instance subset, prompt types and positions) is drawn from
+Everything random about one sample (flip, instance subset) is drawn from
 `np.random.default_rng([seed, epoch, position])`, `position` being the sample's place in its epoch: a sample is a pure
 function of (seed, epoch, position), whatever the process count, worker count or resume point.
 """
@@ -8,7 +8,6 @@ function of (seed, epoch, position), whatever the process count, worker count or
 from __future__ import annotations
 
 import glob
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .prompt_sampling import BOX, POINT, sample_training_prompt, scale_coordinates, select_instances
+from .prompt_sampling import select_instances
 
 
 # --------------------------------------------------------------------------------------------------------------- loading
@@ -172,26 +171,23 @@ def resized_size(height: int, width: int, longest: int) -> tuple[int, int]:
 
 @dataclass
 class ExampleBuilder:
-    """Turns one row into one training example (numpy): preprocessed pixels (or a cached embedding), up to
-    `max_instances` low-resolution masks and one sampled prompt per instance."""
+    """Turns one row into one training example (numpy): preprocessed pixels (or a cached embedding) and up to
+    `max_instances` masks on the decoder's low-resolution grid. Prompts are sampled later, on the device
+    (`UltraSamTrainingModule`)."""
 
     image_processor: object
     input_size: int
     low_res_size: int
     seed: int = 0
     max_instances: int = 20
-    point_probability: float = 0.5
-    box_jitter: float = 0.05
     flip_probability: float = 0.5
     embedding_cache: object = None
-    point_sampling: str = "uniform"
 
     def __call__(self, row: dict, epoch: int, position: int, rank_salt: int = 0) -> dict:
         rng = np.random.default_rng([self.seed, epoch, position, rank_salt])
         flip = bool(rng.random() < self.flip_probability)
         objects = row["objects"]
         chosen = select_instances(len(objects), rng, self.max_instances)
-        masks = [decode_instance_mask(objects[i]) for i in chosen]
         height, width = int(row["height"]), int(row["width"])
         example = {"key": row_key(row, flip)}
         if self.embedding_cache is not None:
@@ -203,25 +199,19 @@ class ExampleBuilder:
                 image = image[:, ::-1]
             pixels = self.image_processor(images=np.ascontiguousarray(image), return_tensors="np")["pixel_values"][0]
             example["pixel_values"] = pixels.astype(np.float32)
-        new_size = resized_size(height, width, self.input_size)
         low_size = resized_size(height, width, self.low_res_size)
-        kinds, coords, low_masks = [], [], []
-        for mask in masks:
+        low_masks = []
+        for index in chosen:
+            mask = decode_instance_mask(objects[index])
             if flip:
                 mask = mask[:, ::-1]
             if not mask.any():
                 continue
             low = resize_mask(mask, low_size, self.low_res_size)
-            if not low.any():
-                continue  # vanishes on the loss grid: nothing to learn from it
-            kind, prompt = sample_training_prompt(mask, rng, self.point_probability, self.box_jitter, self.point_sampling)
-            prompt = scale_coordinates(prompt, (height, width), new_size)
-            kinds.append(kind)
-            coords.append(np.pad(prompt, (0, 4 - len(prompt))))
-            low_masks.append(low)
-        example["prompt_types"] = np.asarray(kinds, dtype=np.int64)
-        example["prompts"] = np.asarray(coords, dtype=np.float32).reshape(-1, 4)
+            if low.any():  # an instance that vanishes on the loss grid has nothing to teach
+                low_masks.append(low)
         example["masks"] = np.asarray(low_masks, dtype=bool).reshape(-1, self.low_res_size, self.low_res_size)
+        example["valid_size"] = np.asarray(resized_size(height, width, self.input_size), dtype=np.int64)
         return example
 
 
@@ -260,27 +250,19 @@ class StreamingTrainDataset(torch.utils.data.IterableDataset):
 
 
 def collate(examples: list[dict]) -> dict:
-    """Stack images and concatenate the instances of all images; `image_index` maps each prompt to its image."""
+    """Stack images and concatenate the masks of all images; `image_index` maps each mask to its image."""
     batch = {"keys": [e["key"] for e in examples], "positions": torch.tensor([e["position"] for e in examples])}
     for name in ("pixel_values", "image_embeddings"):
         if name in examples[0]:
             batch[name] = torch.stack([torch.as_tensor(np.asarray(e[name])) for e in examples]).float()
-    batch["image_index"] = torch.cat([torch.full((len(e["prompt_types"]),), i, dtype=torch.long) for i, e in enumerate(examples)])
-    batch["prompt_types"] = torch.from_numpy(np.concatenate([e["prompt_types"] for e in examples]))
-    batch["prompts"] = torch.from_numpy(np.concatenate([e["prompts"] for e in examples]))
+    counts = [len(e["masks"]) for e in examples]
+    batch["image_index"] = torch.repeat_interleave(torch.arange(len(examples)), torch.tensor(counts, dtype=torch.long))
     batch["masks"] = torch.from_numpy(np.concatenate([e["masks"] for e in examples]))
+    batch["valid_sizes"] = torch.from_numpy(np.stack([e["valid_size"] for e in examples]))[batch["image_index"]]
     return batch
 
 
-def steps_per_epoch(num_samples: int, batch_size: int, num_processes: int, accumulation: int) -> int:
-    """Optimizer steps in one epoch of `num_samples` (accelerate pads the last batches, so round up)."""
-    batches = math.ceil(num_samples / batch_size)
-    return max(1, math.ceil(math.ceil(batches / num_processes) / accumulation))
-
-
 __all__ = [
-    "BOX",
-    "POINT",
     "ExampleBuilder",
     "MixingSampler",
     "StreamingTrainDataset",

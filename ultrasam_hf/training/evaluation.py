@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..evaluation.metrics import dice
 from .data import decode_instance_mask, image_array, resized_size
-from .prompt_sampling import evaluation_prompt, scale_coordinates
+from ..evaluation.prompts import box_from_mask, centroid_point
 
 PROMPT_TYPES = ("box", "point")
 
@@ -68,7 +68,9 @@ def evaluate_dice(model, rows, image_processor, *, multimask: bool = True, max_i
             continue
         per_dataset = scores.setdefault(row["dataset"], {kind: [] for kind in prompt_types})
         for kind in prompt_types:
-            prompts = np.stack([scale_coordinates(evaluation_prompt(m, kind), (height, width), new_size) for m in masks])
+            prompts = np.asarray([box_from_mask(m) if kind == "box" else centroid_point(m) for m in masks], np.float32)
+            prompts[:, 0::2] *= new_size[1] / width  # original -> model-input pixels, as the processor scales them
+            prompts[:, 1::2] *= new_size[0] / height
             logits = predict_instances(model, embeddings, kind, prompts, multimask)
             predicted = (upscale_logits(logits, input_size, new_size, (height, width)) > 0).cpu().numpy()
             per_dataset[kind] += [dice(p, m) for p, m in zip(predicted, masks)]

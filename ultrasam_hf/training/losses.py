@@ -20,6 +20,9 @@ class LossWeights:
     iou: float = 1.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    # The paper regresses the predicted IoU of the chosen mask only; SAM regresses every candidate's, which is what
+    # ranking multimask outputs (and automatic mask generation's IoU threshold) needs.
+    iou_all_masks: bool = False
 
 
 def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -65,7 +68,10 @@ def best_mask_loss(pred_masks: torch.Tensor, iou_scores: torch.Tensor, targets: 
     focal = sigmoid_focal_loss(logits, targets, weights.focal_alpha, weights.focal_gamma)
     dice = dice_loss(logits, targets)
     actual_best = actual[rows, best]
-    iou_mse = (iou_scores[rows, best].float() - actual_best) ** 2
+    if weights.iou_all_masks:
+        iou_mse = ((iou_scores.float() - actual) ** 2).mean(dim=1)
+    else:
+        iou_mse = (iou_scores[rows, best].float() - actual_best) ** 2
     loss = weights.focal * focal + weights.dice * dice + weights.iou * iou_mse
     return {"loss": loss, "focal": focal, "dice": dice, "iou_mse": iou_mse, "iou": actual_best, "best": best}
 

@@ -1,9 +1,11 @@
-"""The training forward: one call = encoder (or cached embeddings) -> every prompt of the batch -> losses.
+"""The training forward: one call = encoder (or cached embeddings) -> prompts sampled on the device -> every prompt
+of the batch through the decoder -> losses.
 
 Wrapping the whole step in one `nn.Module.forward` keeps DDP / FSDP happy (one forward per backward) while the decoder
 is called several times inside: once per prompt kind (boxes and points cannot share one prompt-encoder call), and once
 more per corrective-click round. Prompts are folded into the batch dimension (`point_batch_size` 1), each with its
-image's embedding, so per-prompt mask prompts are plain SAM mask prompts.
+image's embedding, so per-prompt mask prompts are plain SAM mask prompts. Prompt sampling, click simulation and the
+losses run on the model's device, batched, with no host synchronisation: the step is as fast as the model.
 """
 
 from __future__ import annotations
@@ -14,17 +16,24 @@ import torch
 from torch import nn
 
 from .losses import LossWeights, best_mask_loss
-from .prompt_sampling import BOX, POINT, sample_correction_clicks
+from .prompt_sampling import BOX, POINT, sample_correction_clicks, sample_prompts
+
+LOGGED = ("focal", "dice", "iou_mse", "iou")
 
 
 class UltraSamTrainingModule(nn.Module):
-    """Computes the UltraSam loss of a collated batch (`data.collate`).
+    """Computes the UltraSam loss of a collated batch (`data.collate` or `pack.ResidentBatches`).
 
-    Per prompt and per round: the final pass's best-IoU mask loss, plus the first pass's loss when the model has a
-    refinement pass (both summed, not detached, as the paper). Rounds: 1 + `clicks`; each click round adds one
-    corrective click from the error region of the previous round's mask (the one with the highest *predicted* IoU,
-    as at inference) and gives that mask's low-res logits as mask prompt. The loss is the mean over prompts of the
-    sum over rounds and passes.
+    Batch: `pixel_values` `(B, 3, S, S)` or `image_embeddings`, `masks` `(N, g, g)` bool on the decoder's low-res grid,
+    `image_index` `(N,)` (the image of each mask) and optionally `valid_sizes` `(N, 2)` (the resized image inside
+    the padded input, for clipping boxes).
+
+    Per mask, one prompt is sampled (box or point, `sample_prompts`). Per prompt and per round: the final pass's
+    best-IoU mask loss, plus the first pass's loss when the model has a refinement pass (both summed, not detached,
+    as the paper). Rounds: 1 + `clicks`; each click round adds one corrective click from the error region of the
+    previous round's mask (the one with the highest *predicted* IoU, as at inference) and gives that mask's low-res
+    logits as mask prompt. The first round is multimask (`multimask`; boxes too with `multimask_boxes`), later rounds
+    use the single-mask token, as SAM. The loss is the mean over prompts of the sum over rounds and passes.
     """
 
     def __init__(
@@ -35,7 +44,10 @@ class UltraSamTrainingModule(nn.Module):
         multimask: bool = True,
         multimask_boxes: bool = True,
         train_encoder: bool = True,
-        click_seed: int = 0,
+        seed: int = 0,
+        point_probability: float = 0.5,
+        box_jitter: float = 0.05,
+        point_sampling: str = "uniform",
     ):
         super().__init__()
         self.model = model
@@ -44,7 +56,12 @@ class UltraSamTrainingModule(nn.Module):
         self.multimask = multimask
         self.multimask_boxes = multimask_boxes
         self.train_encoder = train_encoder
-        self.click_generator = torch.Generator().manual_seed(int(click_seed))
+        self.seed = int(seed)
+        self.point_probability = point_probability
+        self.box_jitter = box_jitter
+        self.point_sampling = point_sampling
+        self._generator: torch.Generator | None = None
+        self._pending_state: torch.Tensor | None = None
 
     @property
     def config(self):
@@ -52,6 +69,15 @@ class UltraSamTrainingModule(nn.Module):
 
     def _input_size(self) -> int:
         return int(self.config.prompt_encoder_config.image_size)
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The prompt / click RNG, living on the model's device (created on first use, state restorable)."""
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+            if self._pending_state is not None:
+                self._generator.set_state(self._pending_state)
+                self._pending_state = None
+        return self._generator
 
     def _embeddings(self, batch) -> torch.Tensor:
         if batch.get("image_embeddings") is not None:
@@ -68,7 +94,8 @@ class UltraSamTrainingModule(nn.Module):
             if clicks is not None:
                 kwargs["input_points"], kwargs["input_labels"] = clicks[:, None], click_labels[:, None]
         else:
-            points, labels = prompts[:, None, :2], torch.ones(prompts.shape[0], 1, dtype=torch.long, device=prompts.device)
+            points = prompts[:, None, :2]
+            labels = torch.ones(prompts.shape[0], 1, dtype=torch.long, device=prompts.device)
             if clicks is not None:
                 points, labels = torch.cat([points, clicks], dim=1), torch.cat([labels, click_labels], dim=1)
             kwargs["input_points"], kwargs["input_labels"] = points[:, None], labels[:, None]
@@ -78,10 +105,20 @@ class UltraSamTrainingModule(nn.Module):
 
     def forward(self, batch: dict) -> dict:
         embeddings = self._embeddings(batch)
-        image_index, kinds = batch["image_index"], batch["prompt_types"]
-        prompts, targets = batch["prompts"].to(embeddings.dtype), batch["masks"]
+        targets, image_index = batch["masks"], batch["image_index"]
+        generator = self.generator(targets.device)
+        kinds, prompts = sample_prompts(
+            targets,
+            generator,
+            self._input_size(),
+            point_probability=self.point_probability,
+            box_jitter=self.box_jitter,
+            point_sampling=self.point_sampling,
+            valid_sizes=batch.get("valid_sizes"),
+        )
+        prompts = prompts.to(embeddings.dtype)
         total = embeddings.sum() * 0.0  # keeps the graph connected when a batch has no usable instance
-        logs = {"focal": 0.0, "dice": 0.0, "iou_mse": 0.0, "iou": 0.0, "prompts": int(kinds.numel())}
+        logs = {name: torch.zeros((), device=targets.device) for name in LOGGED}
         count = max(int(kinds.numel()), 1)
         for kind in (BOX, POINT):
             selected = (kinds == kind).nonzero(as_tuple=True)[0]
@@ -98,29 +135,32 @@ class UltraSamTrainingModule(nn.Module):
                 terms = best_mask_loss(out.pred_masks[:, 0], out.iou_scores[:, 0], group_targets, self.loss_weights)
                 loss = terms["loss"]
                 if out.first_pass_pred_masks is not None:
-                    first = best_mask_loss(out.first_pass_pred_masks[:, 0], out.first_pass_iou_scores[:, 0], group_targets, self.loss_weights)
+                    first = best_mask_loss(
+                        out.first_pass_pred_masks[:, 0], out.first_pass_iou_scores[:, 0], group_targets, self.loss_weights
+                    )
                     loss = loss + first["loss"]
                 total = total + loss.sum()
-                for name in ("focal", "dice", "iou_mse", "iou"):
-                    logs[name] += float(terms[name].detach().sum()) / (1 + self.clicks)
+                for name in LOGGED:
+                    logs[name] = logs[name] + terms[name].detach().float().sum() / (1 + self.clicks)
                 if round_index < self.clicks:
                     with torch.no_grad():
                         chosen = out.iou_scores[:, 0].argmax(dim=-1)
                         rows = torch.arange(chosen.shape[0], device=chosen.device)
                         mask_prompt = out.pred_masks[:, 0][rows, chosen].detach()
-                        point, label = sample_correction_clicks(mask_prompt, group_targets, self.click_generator, self._input_size())
+                        point, label = sample_correction_clicks(mask_prompt, group_targets, generator, self._input_size())
+                    point = point.to(embeddings.dtype)
                     clicks = point if clicks is None else torch.cat([clicks, point], dim=1)
                     click_labels = label if click_labels is None else torch.cat([click_labels, label], dim=1)
-        for name in ("focal", "dice", "iou_mse", "iou"):
-            logs[name] /= count
-        return {"loss": total / count, "logs": logs}
+        return {"loss": total / count, "logs": {name: value / count for name, value in logs.items()}, "prompts": count}
 
-    # RNG of the click simulation, saved with the accelerator state.
-    def state_dict_extra(self) -> dict:
-        return {"click_generator": self.click_generator.get_state()}
+    # RNG of prompt sampling and click simulation, saved with the accelerator state.
+    def generator_state(self) -> torch.Tensor:
+        if self._generator is None:
+            return torch.Generator().manual_seed(self.seed).get_state()
+        return self._generator.get_state()
 
-    def load_state_dict_extra(self, state: dict) -> None:
-        self.click_generator.set_state(state["click_generator"])
+    def set_generator_state(self, state: torch.Tensor) -> None:
+        self._generator, self._pending_state = None, state
 
 
 __all__ = ["UltraSamTrainingModule"]

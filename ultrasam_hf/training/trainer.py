@@ -31,6 +31,13 @@ from .trackers import resolve_trackers
 from .variants import apply_variant, count_parameters, export_model, trains_encoder
 
 
+def load_model_config(init: str | None, preset: str | None):
+    """The UltraSam config of `init` (a model folder) or of a preset."""
+    from ..models.configuration_ultrasam import UltraSamConfig
+
+    return UltraSamConfig.from_pretrained(init) if init else UltraSamConfig.from_preset(preset)
+
+
 def load_model(config: TrainingConfig):
     from ..models.configuration_ultrasam import UltraSamConfig
     from ..models.modeling_ultrasam import UltraSamModel
@@ -128,14 +135,18 @@ class Trainer:
         self.input_size = int(model.config.prompt_encoder_config.image_size)
         self.low_res = low_res_size(model.config)
 
+        if config.pack and (config.streaming or config.variant == "frozen-encoder"):
+            raise ValueError("--pack keeps images on the device: it does not combine with --streaming or --variant frozen-encoder")
         with accelerator.main_process_first():
-            if config.streaming:
+            if config.pack:
+                rows = None
+            elif config.streaming:
                 by_dataset = load_split(config.data, config.train_split, config.datasets, streaming=True, by_dataset=True)
                 rows = None
             else:
                 rows = load_split(config.data, config.train_split, config.datasets)
             self.val_rows = None
-            if config.eval_every or config.eval_at_end:
+            if (config.eval_every or config.eval_at_end) and config.data:
                 try:
                     self.val_rows = load_split(config.data, config.val_split, config.datasets)
                 except FileNotFoundError as error:
@@ -171,9 +182,6 @@ class Trainer:
             low_res_size=self.low_res,
             seed=config.seed,
             max_instances=config.max_instances,
-            point_probability=config.point_probability,
-            box_jitter=config.box_jitter,
-            point_sampling=config.point_sampling,
             flip_probability=flip_probability,
             embedding_cache=cache,
         )
@@ -181,14 +189,21 @@ class Trainer:
             model, config.variant, config.lora_targets.split(","), config.lora_rank, config.lora_alpha, config.lora_dropout
         )
         self.trainable, self.total = count_parameters(model)
+        if config.compile:
+            model.vision_encoder.compile()  # in place: parameter names (and the saved weights) stay as they are
         module = UltraSamTrainingModule(
             model,
-            LossWeights(focal=config.focal_weight, dice=config.dice_weight, iou=config.iou_weight),
+            LossWeights(
+                focal=config.focal_weight, dice=config.dice_weight, iou=config.iou_weight, iou_all_masks=config.iou_all_masks
+            ),
             clicks=config.clicks,
             multimask=config.multimask,
             multimask_boxes=config.multimask_boxes,
             train_encoder=trains_encoder(config.variant),
-            click_seed=config.seed * 1000 + accelerator.process_index,
+            seed=config.seed * 1000 + accelerator.process_index,
+            point_probability=config.point_probability,
+            box_jitter=config.box_jitter,
+            point_sampling=config.point_sampling,
         )
         optimizer = torch.optim.AdamW(
             [p for p in module.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
@@ -197,7 +212,26 @@ class Trainer:
             optimizer, lr_lambda(config.warmup_steps, config.warmup_start_factor, config.milestones, config.gamma)
         )
 
-        if config.streaming:
+        if config.pack:
+            from .pack import ResidentBatches
+
+            self.train_dataset = self.train_loader = ResidentBatches(
+                config.pack,
+                self.image_processor,
+                accelerator.device,
+                batch_size=config.batch_size,
+                seed=config.seed,
+                temperature=config.mixing_temperature,
+                max_instances=config.max_instances,
+                flip_probability=config.flip_probability,
+                rank=accelerator.process_index,
+                world_size=accelerator.num_processes,
+                datasets=config.datasets,
+            )
+            self.check_pack(self.train_loader.summary)
+            self.sampler = None
+            module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
+        elif config.streaming:
             from datasets import interleave_datasets
             from datasets.distributed import split_dataset_by_node
 
@@ -235,7 +269,7 @@ class Trainer:
         path = self.output_dir / "checkpoints" / f"step_{self.state['step']}"
         accelerator.save_state(str(path))
         unwrapped = accelerator.unwrap_model(self.module)
-        state = {**self.state, "click_generator": unwrapped.click_generator.get_state().tolist()}
+        state = {**self.state, "prompt_generator": unwrapped.generator_state().tolist()}
         (path / f"trainer_state_rank{accelerator.process_index}.json").write_text(json.dumps(state))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process and self.config.keep_checkpoints > 0:
@@ -251,10 +285,23 @@ class Trainer:
             return
         self.accelerator.load_state(str(path))
         state = json.loads((path / f"trainer_state_rank{self.accelerator.process_index}.json").read_text())
-        generator_state = torch.tensor(state.pop("click_generator"), dtype=torch.uint8)
-        self.accelerator.unwrap_model(self.module).click_generator.set_state(generator_state)
+        generator_state = torch.tensor(state.pop("prompt_generator"), dtype=torch.uint8)
+        self.accelerator.unwrap_model(self.module).set_generator_state(generator_state)
         self.state.update(state)
         self.accelerator.print(f"resumed from {path} at step {self.state['step']} (epoch {self.state['epoch']}, batch {self.state['batches_in_epoch']})")
+
+    def out_of_time(self) -> bool:
+        """`--max-minutes`: stop (and export) once the wall-clock budget is spent, e.g. on a leased GPU."""
+        return bool(self.config.max_minutes) and time.perf_counter() - self.started > 60 * self.config.max_minutes
+
+    def check_pack(self, summary: dict) -> None:
+        expected = (self.input_size, self.low_res, getattr(self.image_processor, "preprocessing", "sam"))
+        found = (summary["input_size"], summary["low_res_size"], summary["preprocessing"])
+        if found != expected:
+            raise ValueError(
+                f"the pack {self.config.pack} was made for input {found[0]} px, masks {found[1]} px, {found[2]!r} "
+                f"preprocessing; the model needs {expected[0]} / {expected[1]} / {expected[2]!r} (rebuild the pack)"
+            )
 
     # -------------------------------------------------------------------------------------------------- evaluate
     def evaluate(self):
@@ -287,13 +334,16 @@ class Trainer:
         window_start = time.perf_counter()
         last_eval = None
         self.module.train()
-        while self.state["step"] < config.max_steps:
+        self.started = time.perf_counter()
+        while self.state["step"] < config.max_steps and not self.out_of_time():
             if self.sampler is not None:
                 self.sampler.set_epoch(self.state["epoch"])
             else:
                 self.train_dataset.set_epoch(self.state["epoch"])
             loader = self.train_loader
-            if self.state["batches_in_epoch"]:
+            if self.state["batches_in_epoch"] and config.pack:
+                loader = self.train_loader.skip(self.state["batches_in_epoch"])
+            elif self.state["batches_in_epoch"]:
                 loader = accelerator.skip_first_batches(self.train_loader, self.state["batches_in_epoch"])
             if hasattr(loader, "iteration"):
                 # Accelerate's loaders call sampler.set_epoch(self.iteration) on __iter__: keep it on our epoch
@@ -313,7 +363,8 @@ class Trainer:
                         self.scheduler.step()
                     self.optimizer.zero_grad()
                 self.state["batches_in_epoch"] += 1
-                window["loss"] += float(output["loss"].detach())
+                # running sums stay on the device: no host synchronisation between log lines
+                window["loss"] += output["loss"].detach()
                 for name in ("focal", "dice", "iou_mse", "iou"):
                     window[name] += output["logs"][name]
                 window["batches"] += 1
@@ -325,7 +376,9 @@ class Trainer:
                 bar.update(1)
                 if step % config.log_every == 0 or step == config.max_steps:
                     elapsed = time.perf_counter() - window_start
-                    logs = {f"train/{k}": window[k] / max(window["batches"], 1) for k in ("loss", "focal", "dice", "iou_mse", "iou")}
+                    logs = {
+                        f"train/{k}": float(window[k]) / max(window["batches"], 1) for k in ("loss", "focal", "dice", "iou_mse", "iou")
+                    }
                     logs["train/lr"] = self.scheduler.get_last_lr()[0]
                     logs["train/samples_per_second"] = window["samples"] * accelerator.num_processes / max(elapsed, 1e-9)
                     bar.set_postfix(loss=f"{logs['train/loss']:.4f}", lr=f"{logs['train/lr']:.2e}")
@@ -337,7 +390,7 @@ class Trainer:
                     self.save_checkpoint()
                 if config.eval_every and step % config.eval_every == 0:
                     last_eval = self.evaluate()
-                if step >= config.max_steps:
+                if step >= config.max_steps or self.out_of_time():
                     finished_epoch = False
                     break
             if finished_epoch:
@@ -385,4 +438,4 @@ def train(config: TrainingConfig) -> dict:
     return Trainer(config).train()
 
 
-__all__ = ["Trainer", "latest_checkpoint", "load_model", "low_res_size", "lr_lambda", "make_image_processor", "train", "weights_digest"]
+__all__ = ["Trainer", "latest_checkpoint", "load_model", "load_model_config", "low_res_size", "lr_lambda", "make_image_processor", "train", "weights_digest"]

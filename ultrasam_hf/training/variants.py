@@ -33,8 +33,17 @@ def _targets_regex(names: list[str]) -> str:
     return rf".*vision_encoder\..*\.({alternatives})$"
 
 
-def apply_variant(model: nn.Module, variant: str, lora_targets=("qkv",), lora_rank: int = 16, lora_alpha: int = 16, lora_dropout: float = 0.0):
-    """Freeze / wrap `model` for `variant`; returns the model to train (a `PeftModel` for lora / adapter)."""
+def apply_variant(
+    model: nn.Module,
+    variant: str,
+    lora_targets=("qkv",),
+    lora_rank: int = 16,
+    lora_alpha: int = 16,
+    lora_dropout: float = 0.0,
+    modules_to_save=tuple(DECODER_MODULES),
+):
+    """Freeze / wrap `model` for `variant`; returns the model to train (a `PeftModel` for lora / adapter).
+    `modules_to_save`: what trains besides the lora / adapter weights (the prompted-classification task: its head)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     for parameter in model.parameters():
@@ -48,14 +57,14 @@ def apply_variant(model: nn.Module, variant: str, lora_targets=("qkv",), lora_ra
                 lora_alpha=lora_alpha,
                 lora_dropout=lora_dropout,
                 target_modules=_targets_regex(list(lora_targets)),
-                modules_to_save=DECODER_MODULES,
+                modules_to_save=list(modules_to_save),
             )
         else:
             mlp_out = ["lin2", "fc2"]  # SAM ViT's MLP output Linear / TinyViT's
             config = peft.IA3Config(
                 target_modules=_targets_regex(["qkv", *mlp_out]),
                 feedforward_modules=_targets_regex(mlp_out),
-                modules_to_save=DECODER_MODULES,
+                modules_to_save=list(modules_to_save),
             )
         model = peft.get_peft_model(model, config)
     elif variant in ("decoder-only", "frozen-encoder"):

@@ -9,6 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+# Spec options every reader accepts: the builder reads the first three, the `Reader` wrapper (readers/__init__.py)
+# applies the others to every reader's items and frames.
+COMMON_OPTIONS = frozenset(
+    {"keep_empty", "metadata", "pixel_spacing", "exclude", "keep_largest_component", "min_foreground_fraction"}
+)
+
 
 class SkipItem(Exception):
     """Bad or unusable raw input: the builder records `str(error)` as the skip reason and goes on."""
@@ -32,6 +38,21 @@ class Frame:
     image_id: str | None = None  # defaults to the item id (stills)
     pixel_spacing_mm: list | None = None
     unmapped: dict = field(default_factory=dict)  # raw label value -> pixel count with no category (reported)
+
+
+class lazy_module:
+    """A module imported on first attribute access: readers name their format library (OpenCV, h5py, pycocotools)
+    at the top as usual, and the registry can import every reader without the data extras installed."""
+
+    def __init__(self, name: str):
+        self._name, self._module = name, None
+
+    def __getattr__(self, attribute):
+        if self._module is None:
+            import importlib
+
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
 
 
 def as_list(value) -> list:
@@ -64,7 +85,7 @@ def path_fields(relative_path: str, id_regex: str | None = None) -> dict:
         match = re.search(id_regex, relative_path)
         if not match:
             raise SkipItem(f"unknown layout: {relative_path} does not match id_regex {id_regex!r}")
-        fields.update(match.groupdict())
+        fields.update({name: value or "" for name, value in match.groupdict().items()})  # unmatched optional group: ""
     return fields
 
 
@@ -73,3 +94,8 @@ def fill_template(template: str, fields: dict) -> str:
         return template.format(**fields)
     except KeyError as error:
         raise ValueError(f"template {template!r} uses unknown field {error}; known: {sorted(fields)}") from None
+
+
+def normalise(relative_path: str) -> str:
+    """"images/../masks/x.png" -> "masks/x.png" (templates may climb out of the image's folder)."""
+    return Path(os.path.normpath(relative_path)).as_posix()

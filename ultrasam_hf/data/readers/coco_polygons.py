@@ -3,19 +3,22 @@
 Card spec:
     annotations: glob(s) of COCO JSON files
     images_dir: folder of the images relative to the raw root (default: the JSON's folder); "{json_stem}" allowed
-Category keys are COCO category *names*. The item id is "<json stem>/<file stem>" so the official train/test
+    category_key: "name" (default) or "id": whether the card's category keys are the COCO category names or ids
+Category keys are COCO category names (or ids as strings, `category_key: id`). The item id is "<json stem>/<file stem>" so the official train/test
 files stay apart; an `official_folder` split rule can match the JSON name in the item's files.
 """
 
 import json
 from pathlib import Path
 
-import numpy as np
-from pycocotools import mask as mask_utils
-
-from .base import Frame, RawItem, SkipItem, glob_relative, path_fields
+from .base import Frame, RawItem, SkipItem, glob_relative, lazy_module, path_fields
 from .image_io import read_image
 from .polygons import add_layer, fill_polygons
+
+mask_utils = lazy_module("pycocotools.mask")  # the data extra: imported on first use
+
+
+OPTIONS = frozenset({"annotations", "images_dir", "category_key"})
 
 
 def list_items(root: Path, spec: dict, categories: dict) -> list:
@@ -25,6 +28,8 @@ def list_items(root: Path, spec: dict, categories: dict) -> list:
     for json_path in glob_relative(root, spec["annotations"]):
         document = json.loads((Path(root) / json_path).read_text(encoding="utf-8"))
         names = {entry["id"]: entry["name"] for entry in document.get("categories", [])}
+        if spec.get("category_key", "name") == "id":
+            names = {}
         by_image = {}
         for annotation in document.get("annotations", []):
             by_image.setdefault(annotation["image_id"], []).append(

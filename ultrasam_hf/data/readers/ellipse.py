@@ -5,13 +5,15 @@ Card spec: as `image_mask_pairs`; `threshold` defaults to 127 (anti-aliased outl
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
 from . import pairs
-from .base import RawItem
+from .base import RawItem, lazy_module
 
+cv2 = lazy_module("cv2")  # the data extra: imported on first use
+
+OPTIONS = pairs.OPTIONS
 list_items = pairs.list_items
 
 

@@ -3,17 +3,22 @@
 Card spec:
     files: glob(s) of .h5/.hdf5 files
     image_key, mask_key: datasets of shape [N, H, W] (frames on `axis`, default 0)
+    the slicing options of `sequences.frames_from_arrays` (threshold, fill_holes, flip, ...)
     group_key: optional dataset of length N naming each frame's patient/clip (items are split on it)
 The frame id is "<group or file stem>#<frame index>".
 """
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from .base import RawItem, SkipItem, glob_relative, path_fields
-from .sequences import frames_from_arrays
+from .base import RawItem, SkipItem, glob_relative, lazy_module, path_fields
+from .sequences import SLICING_OPTIONS, frames_from_arrays
+
+h5py = lazy_module("h5py")  # the data extra: imported on first use
+
+
+OPTIONS = frozenset({"files", "image_key", "mask_key", "group_key"}) | SLICING_OPTIONS
 
 
 def list_items(root: Path, spec: dict, categories: dict) -> list:

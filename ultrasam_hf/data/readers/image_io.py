@@ -1,4 +1,9 @@
-"""Decoding raw 2-D images and label masks, whatever their mode (1-bit, grey, 16-bit, RGB, palette, DICOM)."""
+"""Decoding raw 2-D images and label masks, whatever their mode (1-bit, grey, 16-bit, RGB, palette, DICOM).
+
+Images are decoded by the package's one decoder, `ultrasam_hf.models.image_loading.load_frames`, so that a stored
+image has exactly the pixels `ultrasam segment` and the processor see on the same file (DICOM MONOCHROME1 inverted,
+VOI LUT / window applied); grey images are kept `HxW`.
+"""
 
 from pathlib import Path
 
@@ -6,6 +11,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ...models.image_loading import load_frames, min_max_to_uint8
 from .base import SkipItem
 
 
@@ -13,64 +19,44 @@ PASSTHROUGH_FORMATS = ("PNG", "JPEG")
 
 
 def read_image(path: Path) -> tuple:
-    """-> (uint8 [H, W] or [H, W, 3], source bytes to store as is or None, pixel spacing in mm or None)."""
+    """-> (uint8 [H, W] or [H, W, 3], source bytes to store as is or None, pixel spacing in mm or None).
+
+    A multi-frame file (DICOM cine, multi-page TIFF) is skipped with a reason naming its frame count: a still reader
+    pairs one image with one annotation, which cannot say which frame it labels, so no frame is silently dropped.
+    """
     path = Path(path)
-    if path.suffix.lower() == ".dcm":
-        return read_dicom(path)
     try:
-        with Image.open(path) as image:
-            image.load()  # forces a full decode: truncated files fail here, not later
-            array = to_uint8(image)
-            passthrough = image.format in PASSTHROUGH_FORMATS and image.mode in ("L", "RGB")
-    except (OSError, SyntaxError, ValueError) as error:
+        frames, spacing = load_frames(path, rgb=False, return_spacing=True)
+    except (ValueError, RuntimeError, OSError, ImportError) as error:
         raise SkipItem(f"unreadable image: {path.name}: {error}") from None
-    return array, (path.read_bytes() if passthrough else None), None
+    if len(frames) != 1:
+        raise SkipItem(
+            f"multi-frame image: {path.name} has {len(frames)} frames and one annotation that cannot say which frame "
+            f"it labels: none of its {len(frames)} frames stored"
+        )
+    try:
+        with Image.open(path) as image:  # the header only: are the source's own bytes storable as they are?
+            passthrough = image.format in PASSTHROUGH_FORMATS and image.mode in ("L", "RGB")
+    except OSError:  # DICOM
+        passthrough = False
+    return frames[0], (path.read_bytes() if passthrough else None), spacing
 
 
 def to_uint8(image: Image.Image) -> np.ndarray:
-    if image.mode in ("L", "RGB"):
-        return np.asarray(image)
-    if image.mode in ("1", "LA"):
-        return np.asarray(image.convert("L"))
-    if image.mode in ("P", "PA", "RGBA", "CMYK", "YCbCr"):
-        return np.asarray(image.convert("RGB"))
-    return rescale_to_uint8(np.asarray(image))  # I;16, I, F: medical exports with a wider range
+    """A PIL image (e.g. one embedded in an annotation file) as uint8 [H, W] or [H, W, 3], as `read_image` decodes."""
+    frames = load_frames(image, rgb=False)
+    if len(frames) != 1:
+        raise SkipItem(f"multi-frame image: {len(frames)} frames for one annotation: none stored")
+    return frames[0]
 
 
 def rescale_to_uint8(array: np.ndarray) -> np.ndarray:
-    array = array.astype(np.float32)
-    low, high = float(array.min()), float(array.max())
-    if high <= low:
-        return np.zeros(array.shape, dtype=np.uint8)
-    return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
+    return min_max_to_uint8(array)
 
 
 def read_dicom(path: Path) -> tuple:
     """Pixels and spacing only: no DICOM tag (patient name, ids, dates) is carried into the output."""
-    import pydicom
-    from pydicom.pixels import apply_color_lut, convert_color_space
-
-    try:
-        dataset = pydicom.dcmread(path)
-        pixels = dataset.pixel_array
-    except Exception as error:  # pydicom raises many types for broken files
-        raise SkipItem(f"unreadable image: {path.name}: {error}") from None
-    photometric = str(dataset.get("PhotometricInterpretation", ""))
-    if photometric == "PALETTE COLOR":
-        pixels = apply_color_lut(pixels, dataset)
-    elif photometric.startswith("YBR"):
-        pixels = convert_color_space(pixels, photometric, "RGB")
-    if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
-        pixels = pixels[0]
-    array = pixels if pixels.dtype == np.uint8 else rescale_to_uint8(pixels)
-    spacing = None
-    if "PixelSpacing" in dataset:
-        spacing = [float(value) for value in dataset.PixelSpacing]
-    elif "SequenceOfUltrasoundRegions" in dataset and len(dataset.SequenceOfUltrasoundRegions):
-        region = dataset.SequenceOfUltrasoundRegions[0]
-        if region.get("PhysicalUnitsXDirection") == 3 and region.get("PhysicalUnitsYDirection") == 3:  # 3 = cm
-            spacing = [float(region.PhysicalDeltaY) * 10.0, float(region.PhysicalDeltaX) * 10.0]
-    return array, None, spacing
+    return read_image(path)
 
 
 def read_label_image(path: Path, colour_coded: bool) -> np.ndarray:
@@ -99,7 +85,7 @@ def read_label_image(path: Path, colour_coded: bool) -> np.ndarray:
 
 
 def fill_holes(layer: np.ndarray) -> np.ndarray:
-    """`ndimage.binary_fill_holes` (4-connected background), 20-50x faster: labels the background once, in the bbox.
+    """`ndimage.binary_fill_holes` (4-connected background), 4-5x faster: labels the background once, in the bbox.
 
     Background inside the layer's bounding box that touches the box's edge is connected to the image border (the
     rest of the image is background), so only the box's own background components need looking at.
@@ -156,3 +142,19 @@ def labels_to_layers(labels: np.ndarray, categories: dict, spec: dict) -> tuple:
     if spec.get("fill_holes"):
         layers = {key: fill_holes(layer) for key, layer in layers.items()}
     return {key: layer for key, layer in layers.items() if layer.any()}, unmapped
+
+
+def read_grey_mask(path: Path) -> np.ndarray:
+    """Binary-per-file mask (any mode, JPEG colour noise included) -> int grey level [H, W], to threshold."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode == "1":
+                return np.asarray(image, dtype=np.uint8).astype(np.int64) * 255
+            if image.mode in ("L", "P", "I", "I;16", "F"):  # palette masks: their indices, as read_label_image
+                return np.asarray(image).astype(np.int64)
+            if image.mode in ("LA", "PA"):
+                return np.asarray(image)[..., 0].astype(np.int64)
+            return np.asarray(image.convert("L")).astype(np.int64)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise SkipItem(f"unreadable mask: {path.name}: {error}") from None

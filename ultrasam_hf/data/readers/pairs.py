@@ -10,8 +10,14 @@ Card spec:
     image_id: template of the image id (default "{stem}"); key: template for metadata lookups (default "{stem}")
     exclude: glob(s) of images deliberately left out (recorded as skipped, e.g. simulated images)
     threshold, background, colour_tolerance, fill_holes: how mask values become labels (see image_io)
-    resize_mask: "nearest" to resize masks of another size to the image (else such pairs are skipped)
+    resize_mask: "nearest" to resize masks of another size to the image; "rotate90" to turn a mask whose size is the
+          image's transposed 90 degrees clockwise (FALLMUD, as its official converter); else such pairs are skipped
+    category_from: a table (tables.py options: file (one or a list), sep, header, id_column, column, strip_suffix)
+          giving each image's category key by its `key`: every foreground pixel (above `threshold`, default 0) of the
+          mask (any mode: colour masks are read as grey) is that category (MMOTU-2D: tumour class per image in
+          train_cls.txt / val_cls.txt)
     keep_empty: keep images whose mask is empty (default false: skipped as "empty mask")
+An image file that is another image's mask (`images: "*.tif"` also matching "1_1_mask.tif") is not an image.
 """
 
 from pathlib import Path
@@ -19,8 +25,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..tables import read_table
 from .base import Frame, RawItem, SkipItem, as_list, fill_template, glob_relative, matches_any, path_fields
-from .image_io import fill_holes, labels_to_layers, read_image, read_label_image
+from .image_io import fill_holes, labels_to_layers, read_grey_mask, read_image, read_label_image
+
+
+OPTIONS = frozenset(
+    {"images", "mask", "id_regex", "image_id", "key", "threshold", "background", "colour_tolerance", "fill_holes"}
+    | {"resize_mask", "category_from"}
+)
 
 
 def list_items(root: Path, spec: dict, categories: dict) -> list:
@@ -47,7 +60,20 @@ def list_items(root: Path, spec: dict, categories: dict) -> list:
             masks = found
         reason = None if found else f"missing mask: no file matches {spec['mask']} for {image_path}"
         items.append(RawItem(item_id, key, [image_path, *found], {"image": image_path, "masks": masks}, reason))
+    mask_files = {path for item in items for path in item.files[1:]}
+    items = [item for item in items if item.files[0] not in mask_files]
+    if spec.get("category_from"):
+        add_table_categories(root, items, spec["category_from"])
     return items
+
+
+def add_table_categories(root: Path, items: list, options: dict) -> None:
+    table = read_table(root, options, "column")
+    for item in items:
+        if item.key in table:
+            item.payload["category"] = table[item.key]
+        elif not item.skip_reason:
+            item.skip_reason = f"not in release table: {options['file']} has no category for {item.key!r}"
 
 
 def load_frames(root: Path, item: RawItem, spec: dict, categories: dict):
@@ -56,14 +82,20 @@ def load_frames(root: Path, item: RawItem, spec: dict, categories: dict):
         yield per_category_frame(root, item, spec, categories, image, image_bytes, spacing)
         return
     colour_coded = any("," in key for key in categories)
+    by_table = "category" in item.payload  # only foreground matters: any mask mode, colour masks included
     labels = None
     for mask_path in item.payload["masks"]:
-        mask = resize_to(read_label_image(Path(root) / mask_path, colour_coded), image.shape[:2], spec, mask_path)
+        path = Path(root) / mask_path
+        mask = read_grey_mask(path) if by_table else read_label_image(path, colour_coded)
+        mask = resize_to(mask, image.shape[:2], spec, mask_path)
         if labels is None:
             labels = mask
         else:  # several mask files per image (one per lesion): a pixel takes the larger label value
             labels = np.maximum(labels, mask)
-    layers, unmapped = labels_to_layers(labels, categories, spec)
+    if by_table:
+        layers, unmapped = table_category_layers(labels, item.payload["category"], categories, spec)
+    else:
+        layers, unmapped = labels_to_layers(labels, categories, spec)
     yield Frame(layers=layers, image=image, image_bytes=image_bytes, pixel_spacing_mm=spacing, unmapped=unmapped)
 
 
@@ -75,7 +107,7 @@ def per_category_frame(root, item, spec, categories, image, image_bytes, spacing
             unmapped[key] = len(paths)
             continue
         for mask_path in paths:
-            mask = resize_to(read_label_image(Path(root) / mask_path, False), image.shape[:2], spec, mask_path) > threshold
+            mask = resize_to(read_grey_mask(Path(root) / mask_path), image.shape[:2], spec, mask_path) > threshold
             layers[key] = layers[key] | mask if key in layers else mask
     if spec.get("fill_holes"):
         layers = {key: fill_holes(layer) for key, layer in layers.items()}
@@ -83,9 +115,22 @@ def per_category_frame(root, item, spec, categories, image, image_bytes, spacing
     return Frame(layers=layers, image=image, image_bytes=image_bytes, pixel_spacing_mm=spacing, unmapped=unmapped)
 
 
+def table_category_layers(labels: np.ndarray, key: str, categories: dict, spec: dict) -> tuple:
+    foreground = labels > float(spec.get("threshold", 0))
+    if spec.get("fill_holes"):
+        foreground = fill_holes(foreground)
+    if not foreground.any():
+        return {}, {}
+    if key not in categories:
+        return {}, {key: int(foreground.sum())}
+    return {key: foreground}, {}
+
+
 def resize_to(mask: np.ndarray, shape: tuple, spec: dict, mask_path: str) -> np.ndarray:
     if mask.shape[:2] == tuple(shape):
         return mask
+    if spec.get("resize_mask") == "rotate90" and mask.shape[:2] == tuple(shape)[::-1]:
+        return np.ascontiguousarray(np.rot90(mask, k=-1))  # clockwise, as mmcv.imrotate(mask, 90, auto_bound=True)
     if spec.get("resize_mask") != "nearest":
         raise SkipItem(f"mask size mismatch: {mask_path} is {mask.shape[1]}x{mask.shape[0]}, image {shape[1]}x{shape[0]}")
     mode = "RGB" if mask.ndim == 3 else "I"

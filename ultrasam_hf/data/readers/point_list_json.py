@@ -3,7 +3,7 @@
 Card spec:
     images: glob(s) of the images
     annotations: {category key: template of the JSON path}, e.g. {liver: "segmentation/liver/{stem}.json"}
-    image_id / key: templates over the image path (default "{stem}")
+    image_id / key: templates over the image path (default "{stem}"); id_regex: named groups for the templates
 A JSON may hold one polygon ([[x, y], ...]), several ([[[x, y], ...], ...]) or {"points": ...}. A missing JSON means
 the structure is absent on that image; an image with no JSON at all is skipped as "missing mask".
 """
@@ -11,9 +11,12 @@ the structure is absent on that image; an image with no JSON at all is skipped a
 import json
 from pathlib import Path
 
-from .base import Frame, RawItem, SkipItem, fill_template, glob_relative, path_fields
+from .base import Frame, RawItem, SkipItem, fill_template, glob_relative, normalise, path_fields
 from .image_io import read_image
 from .polygons import add_layer, fill_polygons
+
+
+OPTIONS = frozenset({"images", "annotations", "id_regex", "image_id", "key"})
 
 
 def list_items(root: Path, spec: dict, categories: dict) -> list:
@@ -21,10 +24,14 @@ def list_items(root: Path, spec: dict, categories: dict) -> list:
         raise ValueError("point_list_json spec needs 'images' and an 'annotations' mapping key -> template")
     items = []
     for image_path in glob_relative(root, spec["images"]):
-        fields = path_fields(image_path, spec.get("id_regex"))
+        try:
+            fields = path_fields(image_path, spec.get("id_regex"))
+        except SkipItem as error:
+            items.append(RawItem(image_path, image_path, [image_path], skip_reason=str(error)))
+            continue
         found = {}
         for key, template in spec["annotations"].items():
-            path = fill_template(template, fields)
+            path = normalise(fill_template(template, fields))
             if (Path(root) / path).is_file():
                 found[str(key)] = path
         item = RawItem(

@@ -1,9 +1,10 @@
 """Polygon rasterising shared by the LabelMe, COCO and point-list readers."""
 
-import cv2
 import numpy as np
 
-from .base import SkipItem
+from .base import SkipItem, lazy_module
+
+cv2 = lazy_module("cv2")  # the data extra: imported on first use
 
 
 def fill_polygons(polygons, shape: tuple) -> np.ndarray:

@@ -2,30 +2,52 @@
 
 Card spec:
     videos: glob(s) of AVI/MP4 files
-    tracings: CSV path relative to the raw root. Either EchoNet-Dynamic columns FileName,X1,Y1,X2,Y2,Frame (each row a
-              chord across the ventricle: the outline is the X1/Y1 ends then the X2/Y2 ends reversed, first chord
-              skipped, as in echonet/dynamic) or polygon columns FileName,X,Y,Frame (EchoNet-Pediatric)
+    tracings: path of the tracing CSV relative to the raw root, a template over the video's path fields and the named
+              groups of `id_regex` (EchoNet-Pediatric: one CSV per view, "{dir}/../VolumeTracings.csv"). Either
+              EchoNet-Dynamic columns FileName,X1,Y1,X2,Y2,Frame (each row a chord across the ventricle: the outline
+              is the X1/Y1 ends then the X2/Y2 ends reversed, first chord skipped, as in echonet/dynamic) or polygon
+              columns FileName,X,Y,Frame (EchoNet-Pediatric); rows whose Frame is not a number ("No Systolic") are
+              not tracings and are left out
+    first_frame: the number the CSV gives a video's first frame (default 0; EchoNet-Pediatric counts from 1)
     category_key: the category key every tracing gets (default "lv")
-The frame id is "<video stem>#<frame>"; the group (scan) is the video.
+    id_regex, image_id, key: as for image_mask_pairs (defaults "{stem}")
+The frame id is "<video id>#<frame>" (frames counted from 0 in decode order); the group (scan) is the video.
 """
 
 import csv
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .base import Frame, RawItem, SkipItem, glob_relative, path_fields
+from .base import (
+    Frame,
+    RawItem,
+    SkipItem,
+    fill_template,
+    glob_relative,
+    normalise,
+    path_fields,
+)
 from .polygons import fill_polygons
+from .video_io import read_video_frames
 
 
-def read_tracings(path: Path) -> dict:
-    """-> {video stem: {frame: [[x, y], ...]}}"""
+OPTIONS = frozenset({"videos", "tracings", "first_frame", "category_key", "id_regex", "image_id", "key"})
+
+
+def read_tracings(path: Path, first_frame: int = 0) -> dict:
+    """-> {video stem: {frame (0-based): [[x, y], ...]}}"""
     points = {}
     with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            stem = Path(row["FileName"]).stem if row["FileName"].lower().endswith((".avi", ".mp4")) else row["FileName"]
-            entry = points.setdefault(stem, {}).setdefault(int(float(row["Frame"])), [])
+            stem = (
+                Path(row["FileName"]).stem if row["FileName"].lower().endswith((".avi", ".mp4")) else row["FileName"]
+            )
+            try:
+                frame = int(float(row["Frame"])) - first_frame
+            except ValueError:
+                continue
+            entry = points.setdefault(stem, {}).setdefault(frame, [])
             if "X1" in row:
                 entry.append((float(row["X1"]), float(row["Y1"]), float(row["X2"]), float(row["Y2"])))
             else:
@@ -45,42 +67,44 @@ def read_tracings(path: Path) -> dict:
 def list_items(root: Path, spec: dict, categories: dict) -> list:
     if not spec.get("videos") or not spec.get("tracings"):
         raise ValueError("video_tracings spec needs 'videos' and 'tracings'")
-    tracings_path = Path(root) / spec["tracings"]
-    if not tracings_path.is_file():
-        raise FileNotFoundError(f"tracing CSV not found: {tracings_path}")
-    tracings = read_tracings(tracings_path)
-    items = []
+    first = int(spec.get("first_frame", 0))
+    tables, items = {}, []
     for video_path in glob_relative(root, spec["videos"]):
-        stem = path_fields(video_path)["stem"]
-        item = RawItem(stem, stem, [video_path, spec["tracings"]], {"video": video_path, "frames": tracings.get(stem, {})})
-        if not item.payload["frames"]:
-            item.skip_reason = f"missing mask: no tracing for {stem} in {spec['tracings']}"
+        try:
+            fields = path_fields(video_path, spec.get("id_regex"))
+        except SkipItem as error:
+            items.append(RawItem(video_path, video_path, [video_path], skip_reason=str(error)))
+            continue
+        tracings_path = normalise(fill_template(spec["tracings"], fields))
+        if tracings_path not in tables:
+            if not (Path(root) / tracings_path).is_file():
+                raise FileNotFoundError(f"tracing CSV not found: {Path(root) / tracings_path}")
+            tables[tracings_path] = read_tracings(Path(root) / tracings_path, first)
+        frames = tables[tracings_path].get(fields["stem"], {})
+        item = RawItem(
+            fill_template(spec.get("image_id", "{stem}"), fields),
+            fill_template(spec.get("key", "{stem}"), fields),
+            [video_path, tracings_path],
+            {"video": video_path, "frames": frames},
+        )
+        if not frames:
+            item.skip_reason = f"missing mask: no tracing for {fields['stem']} in {tracings_path}"
+        elif min(frames) < 0:
+            item.skip_reason = f"unknown layout: tracing frame numbers below first_frame {first} in {tracings_path}"
         items.append(item)
     return items
 
 
 def load_frames(root: Path, item: RawItem, spec: dict, categories: dict):
     wanted = item.payload["frames"]
-    capture = cv2.VideoCapture(str(Path(root) / item.payload["video"]))
-    if not capture.isOpened():
-        raise SkipItem(f"unreadable video: {item.payload['video']}")
-    decoded, index = {}, 0
-    try:
-        while index <= max(wanted):
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index in wanted:
-                decoded[index] = bgr
-            index += 1
-    finally:
-        capture.release()
-    missing = sorted(set(wanted) - set(decoded))
-    if missing:
-        raise SkipItem(f"truncated video: {item.payload['video']} has no frame(s) {missing} (read {index})")
+    decoded = read_video_frames(Path(root) / item.payload["video"], wanted)
     key = str(spec.get("category_key", "lv"))
     for frame_index in sorted(wanted):
-        rgb = cv2.cvtColor(decoded[frame_index], cv2.COLOR_BGR2RGB)
-        image = rgb[..., 0].copy() if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all() else rgb
+        image = decoded[frame_index]
         layer = fill_polygons([wanted[frame_index]], image.shape[:2])
-        yield Frame(layers={key: layer} if layer.any() else {}, image=image, frame_index=frame_index, image_id=f"{item.item_id}#{frame_index:05d}")
+        yield Frame(
+            layers={key: layer} if layer.any() else {},
+            image=image,
+            frame_index=frame_index,
+            image_id=f"{item.item_id}#{frame_index:05d}",
+        )

@@ -12,32 +12,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .models.configuration_ultrasam import UltraSamConfig
-from .models.image_loading import load_frames
-from .models.image_processing_ultrasam import UltraSamImageProcessor
-from .models.modeling_ultrasam import UltraSamModel
-from .models.processing_ultrasam import UltraSamProcessor
-
-
-def processor_for_config(config: UltraSamConfig) -> UltraSamProcessor:
-    """The processor a checkpoint was trained with, from its config (used when a folder has no processor config)."""
-    input_size = config.vision_config.image_size
-    mask_size = input_size // config.vision_config.patch_size * 4
-    image_processor = UltraSamImageProcessor(
-        preprocessing=config.preprocessing,
-        size={"longest_edge": input_size},
-        pad_size={"height": input_size, "width": input_size},
-        mask_size={"longest_edge": mask_size},
-        mask_pad_size={"height": mask_size, "width": mask_size},
-    )
-    return UltraSamProcessor(image_processor)
+from ..models.configuration_ultrasam import UltraSamConfig
+from ..models.image_loading import load_frames
+from ..models.modeling_ultrasam import UltraSamModel
+from ..models.processing_ultrasam import UltraSamProcessor
+from ..models.transforms import scale_coordinates, upscale_logits
 
 
 def load_processor(folder, config: UltraSamConfig) -> UltraSamProcessor:
-    """The folder's saved processor when it has one, else the one its config implies."""
+    """The folder's saved processor when it has one, else the one its config implies (`from_model_config`)."""
     if Path(folder, "preprocessor_config.json").is_file() or Path(folder, "processor_config.json").is_file():
         return UltraSamProcessor.from_pretrained(folder)
-    return processor_for_config(config)
+    return UltraSamProcessor.from_model_config(config)
+
+
+def choose_mask(masks: np.ndarray, scores: np.ndarray, is_box: bool) -> int:
+    """Which of one object's candidate masks `(C, H, W)` (scores `(C,)`) to keep. One candidate: that one. Of the
+    multimask outputs, a box encloses one whole object, so its largest (outermost) mask is kept (LiteMedSAM's IoU
+    head is nearly flat, about 0.2 for all three on the demo images, and its single-mask output misses the
+    Doppler-filled half of the demo's lymph node); a point is ambiguous: the best predicted IoU is kept."""
+    if len(masks) == 1:
+        return 0
+    if is_box:
+        return int(np.asarray(masks).reshape(len(masks), -1).sum(axis=1).argmax())
+    return int(np.asarray(scores).argmax())
 
 
 class UltraSamPredictor:
@@ -46,8 +44,7 @@ class UltraSamPredictor:
 
     ```python
     >>> import numpy as np
-    >>> from ultrasam_hf import UltraSamConfig, UltraSamModel
-    >>> from ultrasam_hf.predictor import UltraSamPredictor
+    >>> from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamPredictor
     >>> predictor = UltraSamPredictor(UltraSamModel(UltraSamConfig.from_preset("tiny")))
     >>> predictor.set_image(np.random.randint(0, 255, (120, 160), dtype=np.uint8))
     >>> masks, scores, logits = predictor.predict(boxes=[20, 30, 90, 100], multimask_output=False)
@@ -58,7 +55,7 @@ class UltraSamPredictor:
 
     def __init__(self, model: UltraSamModel, processor: UltraSamProcessor | None = None, device=None):
         self.model = model.eval()
-        self.processor = processor or processor_for_config(model.config)
+        self.processor = processor or UltraSamProcessor.from_model_config(model.config)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
         self._image_key = None
@@ -118,7 +115,7 @@ class UltraSamPredictor:
         points=None,
         labels=None,
         mask_input=None,
-        multimask_output: bool = True,
+        multimask_output: bool | None = None,
         return_logits: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """
@@ -130,7 +127,8 @@ class UltraSamPredictor:
             labels (`np.ndarray` `(N,)` or `(K, N)`, *optional*): 1 foreground, 0 background; all 1 when omitted.
             mask_input (`np.ndarray` `(K, h, w)` or `(h, w)`, *optional*): low-res logits from a previous call
                 (its third output), to refine that prediction.
-            multimask_output (`bool`): three masks per object (with their scores) instead of one.
+            multimask_output (`bool`, *optional*): three masks per object (with their scores) instead of one;
+                by default what the checkpoint was trained for (`config.multimask_output_default`, `True` as SAM).
             return_logits (`bool`): return mask logits instead of booleans.
 
         Returns:
@@ -142,9 +140,11 @@ class UltraSamPredictor:
         if boxes is None and points is None and mask_input is None:
             raise ValueError("No prompt given: pass boxes=, points= (with labels=) or mask_input=.")
         input_boxes, input_points, input_labels = self._prompts(boxes, points, labels)
-        num_objects = next(t.shape[1] for t in (input_boxes, input_points) if t is not None) if (
-            input_boxes is not None or input_points is not None
-        ) else 1
+        num_objects = (
+            next(t.shape[1] for t in (input_boxes, input_points) if t is not None)
+            if (input_boxes is not None or input_points is not None)
+            else 1
+        )
         input_masks = None
         if mask_input is not None:
             input_masks = torch.as_tensor(np.asarray(mask_input, dtype=np.float32), device=self.device)
@@ -157,6 +157,8 @@ class UltraSamPredictor:
                     f"mask_input has shape {tuple(np.shape(mask_input))}: expected (K, {low_res}, {low_res}) low-res "
                     f"logits (the third output of predict) with K = 1 or the {num_objects} prompted objects."
                 )
+        if multimask_output is None:
+            multimask_output = self.model.config.multimask_output_default
         outputs = self.model(
             image_embeddings=self.image_embeddings,
             input_boxes=input_boxes,
@@ -165,11 +167,30 @@ class UltraSamPredictor:
             input_masks=input_masks,
             multimask_output=multimask_output,
         )
-        low_res_logits = outputs.pred_masks  # (1, K, C, h, w)
-        masks = self.processor.post_process_masks(
-            low_res_logits.cpu(), [self.original_size], [self.reshaped_input_size], binarize=not return_logits
-        )[0]
-        return masks.numpy(), outputs.iou_scores[0].cpu().numpy(), low_res_logits[0].cpu().numpy()
+        low_res_logits = outputs.pred_masks[0].cpu()  # (K, C, h, w)
+        pad = self.processor.image_processor.pad_size
+        masks = upscale_logits(low_res_logits, (pad.height, pad.width), self.reshaped_input_size, self.original_size)
+        masks = masks if return_logits else masks > 0.0  # SAM's mask threshold
+        return masks.numpy(), outputs.iou_scores[0].cpu().numpy(), low_res_logits.numpy()
+
+    def predict_mask(self, box=None, points=None, labels=None) -> tuple[np.ndarray, float]:
+        """
+        One object's mask, chosen the way `ultrasam segment` and `ultrasam demo` choose it: the checkpoint's default
+        output (`config.multimask_output_default`), and of several candidates the one [`choose_mask`] keeps.
+
+        Args:
+            box (`(4,)` XYXY, *optional*), points (`(N, 2)`, *optional*), labels (`(N,)`, *optional*): the prompt.
+
+        Returns:
+            `mask` `(H, W)` bool at the original size and its predicted IoU.
+        """
+        masks, scores, _ = self.predict(
+            boxes=box,
+            points=None if points is None else np.asarray(points, dtype=np.float64).reshape(1, -1, 2),
+            labels=labels,
+        )
+        best = choose_mask(masks[0], scores[0], box is not None)
+        return masks[0, best], float(scores[0, best])
 
     def _prompts(self, boxes, points, labels):
         """Check prompts against the image (the processor's rules) and map them to the model's input frame."""
@@ -185,21 +206,21 @@ class UltraSamPredictor:
             labels = labels.reshape(points.shape[:-1]) if labels.size == np.prod(points.shape[:-1]) else labels
             if labels.shape != points.shape[:-1]:
                 raise ValueError(f"labels have shape {labels.shape} but points {points.shape}: one label per point.")
-            self.processor._check_points([points.tolist()], [labels.tolist()], [(height, width)], self.processor.point_pad_value)
+            pad_value = self.processor.point_pad_value
+            self.processor._check_points([points.tolist()], [labels.tolist()], [(height, width)], pad_value)
             checked_points, checked_labels = points, labels
             if checked_boxes is not None and len(checked_boxes) != len(checked_points):
                 raise ValueError(
                     f"{len(checked_boxes)} boxes and {len(checked_points)} point groups: give one point group per box."
                 )
-        scale = self._scale()
+        size = self.original_size
         to_tensor = lambda array, dtype=torch.float32: torch.as_tensor(array, dtype=dtype, device=self.device)[None]  # noqa: E731
         return (
-            None if checked_boxes is None else to_tensor(checked_boxes * np.tile(scale, 2)),
-            None if checked_points is None else to_tensor(checked_points * scale),
+            None
+            if checked_boxes is None
+            else to_tensor(scale_coordinates(checked_boxes, size, self.reshaped_input_size)),
+            None
+            if checked_points is None
+            else to_tensor(scale_coordinates(checked_points, size, self.reshaped_input_size)),
             None if checked_labels is None else to_tensor(checked_labels, torch.int64),
         )
-
-    def _scale(self) -> np.ndarray:
-        """(x, y) factors from original pixels to the resized (unpadded) model input, as SamProcessor computes them."""
-        (height, width), (new_height, new_width) = self.original_size, self.reshaped_input_size
-        return np.array([new_width / width, new_height / height])

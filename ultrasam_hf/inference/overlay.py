@@ -5,7 +5,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 
-def draw_overlay(image: np.ndarray, mask: np.ndarray, box=None, points=None, labels=None, alpha: float = 0.35) -> Image.Image:
+def draw_overlay(
+    image: np.ndarray, mask: np.ndarray, box=None, points=None, labels=None, alpha: float = 0.35
+) -> Image.Image:
     """`image` HxWx3 uint8, `mask` HxW bool; box XYXY and points (x, y) in the same pixel frame."""
     mask = np.asarray(mask, dtype=bool)
     if image.shape[:2] != mask.shape:

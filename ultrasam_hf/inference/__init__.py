@@ -1,0 +1,8 @@
+"""Inference: `UltraSamPredictor` (embed once, prompt many times), overlays, the default model and the `ultrasam
+segment` / `ultrasam demo` commands."""
+
+from .default_model import default_model_dir
+from .overlay import draw_overlay
+from .predictor import UltraSamPredictor, choose_mask, load_processor
+
+__all__ = ["UltraSamPredictor", "choose_mask", "default_model_dir", "draw_overlay", "load_processor"]
