@@ -104,7 +104,7 @@ def fill_holes(layer: np.ndarray) -> np.ndarray:
 
 
 def label_counts(labels: np.ndarray) -> tuple:
-    """(values, pixel counts) like np.unique(return_counts=True); a histogram for small non-negative labels (no sort)."""
+    """(values, pixel counts) as np.unique(labels, return_counts=True); small non-negative labels by histogram."""
     if labels.dtype.kind in "ui" and labels.size and 0 <= labels.min() and labels.max() < 1 << 16:
         counts = np.bincount(labels.ravel())
         values = np.flatnonzero(counts)
