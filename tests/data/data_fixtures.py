@@ -40,7 +40,7 @@ def read_rows(out_dir: Path, slug="fixture") -> list:
 
 
 def build(spec, raw, out, **options):
-    manifest = build_dataset(spec, raw, out, progress=False, **options)
+    manifest = build_dataset(spec, raw, out, **{"progress": False, **options})
     return manifest, read_rows(out, spec.slug)
 
 

@@ -58,7 +58,12 @@ def test_unknown_layout_records_every_file(tmp_path):
 def test_rerunning_a_finished_build_does_no_work(tmp_path, monkeypatch):
     raw = tmp_path / "raw"
     write_pairs(raw)
-    spec = make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3})
+    spec = make_spec(
+        "image_mask_pairs",
+        PAIRS,
+        {1: "nerve", 2: "vessel"},
+        split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3},
+    )
     first, _ = build(spec, raw, tmp_path / "out", max_shard_mb=0.005)
     shards = sorted((tmp_path / "out" / "fixture").glob("*/*.parquet"))
     assert len(shards) > 2  # size-bounded: 5 KB shards hold one or two 3 KB images
@@ -76,7 +81,12 @@ def test_rerunning_a_finished_build_does_no_work(tmp_path, monkeypatch):
 def test_output_is_deterministic_across_worker_counts(tmp_path):
     raw = tmp_path / "raw"
     write_pairs(raw)
-    spec = make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3})
+    spec = make_spec(
+        "image_mask_pairs",
+        PAIRS,
+        {1: "nerve", 2: "vessel"},
+        split={"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3},
+    )
     one, _ = build(spec, raw, tmp_path / "one", num_workers=1)
     two, _ = build(spec, raw, tmp_path / "two", num_workers=2)
     assert [shard["sha256"] for shard in one["shards"]] == [shard["sha256"] for shard in two["shards"]]
@@ -102,7 +112,9 @@ def test_duplicate_policies(tmp_path, policy, kept):
     for name, image in {"a": base, "b": base, "c": near, "d": ultrasound_like(seed=5)}.items():
         save(raw / "images" / f"{name}.png", image)
         save(raw / "masks" / f"{name}.png", two_blobs())
-    manifest, rows = build(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out", duplicates=policy)
+    manifest, rows = build(
+        make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out", duplicates=policy
+    )
     assert len(rows) == kept
     assert manifest["duplicates"]["exact"] == 1 and manifest["duplicates"]["near"] == 1
     assert manifest["items"]["converted"] + manifest["items"]["skipped"] == 4
@@ -114,4 +126,166 @@ def test_manifest_checksums_cover_raw_files_and_shards(tmp_path):
     manifest, _ = build(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out")
     assert set(manifest["raw_sha256"]) == {"images/im00.png", "images/im01.png", "masks/im00.png", "masks/im01.png"}
     saved = json.loads((tmp_path / "out" / "fixture" / "manifest.json").read_text())
-    assert saved["shards"][0]["sha256"] == builder.file_sha256(tmp_path / "out" / "fixture" / saved["shards"][0]["path"])
+    assert saved["shards"][0]["sha256"] == builder.file_sha256(
+        tmp_path / "out" / "fixture" / saved["shards"][0]["path"]
+    )
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A few hundred bytes whose header claims width x height grey pixels (a decompression bomb for PIL)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decoder_errors_are_recorded_skips_never_aborts(tmp_path, monkeypatch):
+    """A decompression bomb and a decoder that raises anything at all become skips naming the item and the error."""
+    from ultrasam_hf.data.readers import pairs
+
+    raw = tmp_path / "raw"
+    write_pairs(raw, 3)
+    (raw / "images" / "bomb.png").write_bytes(png_claiming_size(100_000, 100_000))
+    save(raw / "masks" / "bomb.png", two_blobs())
+    real_load_frames = pairs.load_frames
+
+    def load_frames(root, item, spec, categories):
+        if item.item_id == "im01":
+            raise RuntimeError("codec exploded\non two lines")
+        yield from real_load_frames(root, item, spec, categories)
+
+    monkeypatch.setattr(pairs, "load_frames", load_frames)
+    manifest, rows = build(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out")
+    reasons = {entry["item"]: entry["reason"] for entry in manifest["skipped"]}
+    assert reasons["bomb"].startswith("conversion error: DecompressionBombError: ")
+    assert reasons["im01"] == "conversion error: RuntimeError: codec exploded on two lines"
+    assert manifest["skip_reasons"] == {"conversion error": 2}
+    assert [row["image_id"] for row in rows] == ["im00", "im02"]
+    assert (tmp_path / "out" / "fixture" / "manifest.json").is_file()
+
+
+def fold_table(raw, listed):
+    (raw / "folds.csv").write_text("ID,fold\n" + "".join(f"{name},{index % 2}\n" for index, name in enumerate(listed)))
+
+
+def test_image_missing_from_the_release_table_is_named(tmp_path):
+    raw = tmp_path / "raw"
+    write_pairs(raw, 4)
+    fold_table(raw, ["im00", "im01", "im03"])
+    split = {
+        "rule": "official_folds",
+        "file": "folds.csv",
+        "id_column": "ID",
+        "fold_column": "fold",
+        "test_folds": [1],
+    }
+    spec = make_spec("image_mask_pairs", {**PAIRS, "metadata": ["folds.csv"]}, {1: "nerve", 2: "vessel"}, split=split)
+    with pytest.raises(
+        ValueError,
+        match=r"1 item\(s\) missing.*im02: not in release table: folds.csv has no fold for 'im02'.*unlisted: skip",
+    ):
+        build(spec, raw, tmp_path / "out")
+    spec.split = {**split, "unlisted": "skip"}
+    manifest, rows = build(spec, raw, tmp_path / "out")
+    assert manifest["skipped"] == [
+        {
+            "item": "im02",
+            "reason": "not in release table: folds.csv has no fold for 'im02'",
+            "files": ["images/im02.png", "masks/im02.png"],
+        }
+    ]
+    assert [row["image_id"] for row in rows] == ["im00", "im01", "im03"]
+    assert {row["image_id"]: row["split"] for row in rows} == {"im00": "train", "im01": "test", "im03": "train"}
+
+
+def registry_of(*specs):
+    for spec in specs:
+        spec.raw_folders = [spec.slug]
+    return {spec.slug: spec for spec in specs}
+
+
+def test_build_all_records_a_broken_dataset_and_builds_the_rest(tmp_path, monkeypatch):
+    from ultrasam_hf.data.readers import ellipse
+
+    for slug in ("good", "broken"):
+        write_pairs(tmp_path / "raw" / slug, 2)
+
+    def list_items(*args):
+        raise KeyError("a card field the reader needs")
+
+    monkeypatch.setattr(ellipse, "list_items", list_items)
+    registry = registry_of(
+        make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, slug="good"),
+        make_spec("ellipse", {"images": "images/*.png"}, {1: "nerve"}, slug="broken"),
+    )
+    summary = builder.build_all(tmp_path / "raw", tmp_path / "out", registry=registry, progress=False)
+    assert summary["not_built"] == {"broken": "build failed: KeyError: 'a card field the reader needs'"}
+    assert summary["datasets"]["good"]["items"]["converted"] == 2
+
+
+def test_build_all_is_the_same_bytes_whatever_the_worker_count(tmp_path):
+    for slug, count in (("first", 5), ("second", 7)):
+        write_pairs(tmp_path / "raw" / slug, count)
+    split = {"rule": "group_hash", "seed": 0, "val": 0.3, "test": 0.3}
+    registry = registry_of(
+        *(
+            make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}, slug=slug, split=split)
+            for slug in ("first", "second")
+        )
+    )
+    digests = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        builder.build_all(
+            tmp_path / "raw",
+            out,
+            registry=registry,
+            num_workers=workers,
+            max_shard_mb=0.005,
+            progress=False,
+            duplicates="drop-exact",
+        )
+        digests[workers] = [
+            (path.relative_to(out).as_posix(), builder.file_sha256(path)) for path in sorted(out.glob("*/*/*.parquet"))
+        ]
+    assert len(digests[1]) > 4 and digests[1] == digests[2]
+    duplicates = json.loads((tmp_path / "out2" / "duplicates.json").read_text())
+    assert len(duplicates["cross_dataset"]) == 5  # "second" repeats the five images of "first": found across datasets
+
+
+def test_a_failing_writer_stops_the_workers_instead_of_hanging(tmp_path, monkeypatch):
+    import signal
+    import time
+
+    raw = tmp_path / "raw"
+    write_pairs(raw, 12)
+    monkeypatch.setattr(builder, "TASKS_PER_CHUNK", 1)
+    monkeypatch.setattr(builder, "IN_FLIGHT_PER_WORKER", 1)  # the feeder waits for the writer after two items
+
+    def disk_full(path, rows):
+        time.sleep(0.5)  # meanwhile the feeder uses the permit of the item just taken and waits for the next one
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(builder, "write_shard", disk_full)
+    signal.signal(signal.SIGALRM, lambda *args: (_ for _ in ()).throw(TimeoutError("build hung")))
+    signal.alarm(60)
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            build(
+                make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}),
+                raw,
+                tmp_path / "out",
+                num_workers=2,
+                max_shard_mb=0.005,
+            )
+    finally:
+        signal.alarm(0)

@@ -285,3 +285,19 @@ def test_keep_largest_component_and_min_foreground_fraction(tmp_path):
     _, rows = build(spec, raw, tmp_path / "out")
     assert [row["image_id"] for row in rows] == ["big"]  # tiny: 16 of 3072 pixels, under 1 %: an empty frame
     assert [obj["area"] for obj in rows[0]["objects"]] == [120]  # only the 10x12 block of the three components
+
+
+def test_fill_holes_and_label_counts_match_scipy_and_numpy():
+    from ultrasam_hf.data.readers.image_io import fill_holes, label_counts
+
+    rng = np.random.default_rng(0)
+    for index in range(300):
+        shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+        layer = rng.random(shape) > rng.random()
+        if index % 3 == 0:  # rings and blobs with holes
+            layer = ndimage.binary_dilation(rng.random(shape) > 0.95, iterations=2) ^ (rng.random(shape) > 0.97)
+        np.testing.assert_array_equal(fill_holes(layer), ndimage.binary_fill_holes(layer))
+        labels = rng.integers(0, 5, shape).astype([np.uint8, np.int64, np.int32][index % 3])
+        for ours, numpys in zip(label_counts(labels), np.unique(labels, return_counts=True)):
+            np.testing.assert_array_equal(ours, numpys)
+    assert [list(part) for part in label_counts(np.array([[-1, 3], [3, 0]]))] == [[-1, 0, 3], [1, 1, 2]]

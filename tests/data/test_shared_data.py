@@ -92,3 +92,32 @@ def test_dicom_images_carry_pixels_only(shared_us, tmp_path):
     patient = str(pydicom.dcmread(source).get("PatientName", "")).encode()
     shard = next((tmp_path / "out" / "fixture").glob("*/*.parquet")).read_bytes()
     assert not patient or patient not in shard
+
+
+def test_an_undecodable_dicom_is_a_recorded_skip(shared_us, tmp_path):
+    """US1_J2KR.dcm (JPEG 2000 lossless, YBR_RCT) stops pydicom's colour conversion: the build records it and goes on.
+
+    Where a decoder handles it, it is converted instead; either way the build finishes with every item accounted for.
+    """
+    import numpy as np
+
+    from data_fixtures import build, make_spec, save
+
+    source = shared_us / "dicom" / "US1_J2KR.dcm"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "us1.dcm").write_bytes(source.read_bytes())
+    (raw / "good.dcm").write_bytes((shared_us / "dicom" / "US1_UNCR.dcm").read_bytes())
+    for stem in ("us1", "good"):
+        mask = np.zeros((480, 640), dtype=np.uint8)
+        mask[100:140, 100:160] = 255
+        save(raw / f"{stem}_mask.png", mask)
+    spec = make_spec("image_mask_pairs", {"images": "*.dcm", "mask": "{stem}_mask.png"}, {255: "nerve"})
+    manifest, rows = build(spec, raw, tmp_path / "out")
+    assert manifest["items"]["total"] == 2 and "good" in [row["image_id"] for row in rows]
+    skipped = {entry["item"]: entry["reason"] for entry in manifest["skipped"]}
+    assert set(skipped) | {row["image_id"] for row in rows} == {"us1", "good"}
+    if "us1" in skipped:
+        assert skipped["us1"].startswith(("conversion error: ", "unreadable image: ")), skipped["us1"]

@@ -20,6 +20,7 @@ from .loading import (
     mixing_weights,
     shard_for_node,
 )
+from .manifest import licence_mix
 from .schema import FEATURES
 
 
@@ -41,6 +42,7 @@ __all__ = [
     "decode_row",
     "decoded_rows",
     "interleave_by_dataset",
+    "licence_mix",
     "load_anatomy_vocabulary",
     "load_registry",
     "load_rows",

@@ -1,17 +1,22 @@
 """Raw downloads -> size-bounded Parquet shards of FEATURES + a manifest; deterministic, resumable, parallel.
 
-Determinism: items are sorted by id, assigned to shards per split by their raw byte size before anything is decoded,
-converted in that order (workers return results in order) and deduplicated in that order. Resuming: a shard whose
-sidecar (`<shard>.json`) carries the planned fingerprint is finished and is not touched again. Every file is written
-to a temporary name and renamed, so an interrupted build never leaves a half shard that looks finished.
+Determinism: items are sorted by id and assigned to shards per split by their raw byte size before anything is
+decoded. Every item of every unfinished shard of every dataset goes through one worker pool as one ordered stream
+(parallel over datasets and items, no pause between shards or datasets); the results come back in that order and
+are deduplicated and written in it, so the shards are the same bytes whatever the number of workers.
+Resuming: a shard whose sidecar (`<shard>.json`) carries the planned fingerprint is finished and is not touched
+again. Every file is written to a temporary name and renamed, so an interrupted build never leaves a half shard that
+looks finished.
 """
 
 import hashlib
 import json
 import multiprocessing
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,12 +29,14 @@ from .dedupe import DuplicateIndex, POLICIES, should_drop
 from .manifest import write_dataset_manifest, write_run_manifest
 from .readers import READERS
 from .schema import FEATURES, SPLITS
-from .splits import assign_groups, assign_splits, check_group_leakage
+from .splits import assign_groups, assign_splits, check_group_leakage, unlisted_items
 from .tables import read_table
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: pixels-only images, variable-length pixel_spacing_mm
 ROW_GROUP_SIZE = 64  # small row groups keep streaming and random access cheap for image rows
+TASKS_PER_CHUNK = 8  # items sent to a worker at a time: fewer round trips, still fine-grained for small datasets
+IN_FLIGHT_PER_WORKER = 64  # converted items allowed to wait for the writer, per worker (bounds memory)
 
 
 @dataclass
@@ -57,6 +64,18 @@ class Plan:
     unmatched_files: list
     shared_files: frozenset
     shards: list = field(default_factory=list)
+    file_stats: dict = field(default_factory=dict)  # raw path -> (size, mtime_ns), taken once per build
+
+
+@dataclass
+class Job:
+    """One dataset of a build: its plan and where it goes."""
+
+    spec: object
+    raw_dir: Path
+    out_dir: Path
+    plan: Plan
+    options: dict
 
 
 def write_atomic(path: Path, write) -> None:
@@ -76,9 +95,41 @@ def write_json(path: Path, data) -> None:
 
 
 def table_files(spec) -> list:
-    tables = [spec.split.get("file"), (spec.split.get("group_from") or {}).get("file"), (spec.class_labels or {}).get("file")]
+    tables = [
+        spec.split.get("file"),
+        (spec.split.get("group_from") or {}).get("file"),
+        (spec.class_labels or {}).get("file"),
+    ]
     tables.append((spec.spec.get("pixel_spacing") or {}).get("file"))
     return [name for name in tables if name]
+
+
+def skip_unlisted(raw_dir: Path, spec, items: list) -> tuple:
+    """Items the release's split / group table does not list: skipped where the card says `split.unlisted: skip`."""
+    unlisted = unlisted_items(raw_dir, items, spec.split)
+    if not unlisted:
+        return items, []
+    if spec.split.get("unlisted", "error") != "skip":
+        named = "; ".join(f"{item_id}: {reason}" for item_id, reason in list(unlisted.items())[:10])
+        more = f" (and {len(unlisted) - 10} more)" if len(unlisted) > 10 else ""
+        raise ValueError(
+            f"{len(unlisted)} item(s) missing from the release's tables: {named}{more}. "
+            "Set `split: {unlisted: skip}` in the card to skip them instead"
+        )
+    for item in items:
+        if item.item_id in unlisted:
+            item.skip_reason = unlisted[item.item_id]
+    return [item for item in items if item.item_id not in unlisted], [
+        item for item in items if item.item_id in unlisted
+    ]
+
+
+def file_stat(path: str) -> tuple:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return 0, 0
+    return stat.st_size, stat.st_mtime_ns
 
 
 def plan_dataset(spec, raw_dir: Path, max_shard_bytes: int) -> Plan:
@@ -90,6 +141,8 @@ def plan_dataset(spec, raw_dir: Path, max_shard_bytes: int) -> Plan:
             item.skip_reason = f"duplicate image id: {item.item_id} (make the card's image_id template unique)"
         seen.add(item.item_id)
         (listing_skips if item.skip_reason else unique).append(item)
+    unique, unlisted = skip_unlisted(raw_dir, spec, unique)
+    listing_skips += unlisted
     groups = assign_groups(raw_dir, unique, spec.split)
     splits = assign_splits(raw_dir, spec.slug, unique, groups, spec.split)
     class_labels = read_table(raw_dir, spec.class_labels, "column") if spec.class_labels else {}
@@ -108,7 +161,8 @@ def plan_dataset(spec, raw_dir: Path, max_shard_bytes: int) -> Plan:
     shared = frozenset(path for path, count in users.items() if count > 1)
 
     plan = Plan(unique, listing_skips, groups, splits, class_labels, spacings, metadata_files, unmatched, shared)
-    sizes = {path: (raw_dir / path).stat().st_size if (raw_dir / path).is_file() else 0 for path in users}
+    plan.file_stats = {path: file_stat(os.path.join(raw_dir, path)) for path in users}
+    sizes = {path: plan.file_stats[path][0] for path in users}
     for split in SPLITS:
         chunks, current, current_bytes = [], [], 0
         for item in (item for item in unique if splits[item.item_id] == split):
@@ -131,12 +185,38 @@ def shard_fingerprint(spec, raw_dir: Path, shard: Shard, plan: Plan, options: di
     for item in shard.items:
         stats = []
         for path in item.files:
-            stat = (Path(raw_dir) / path).stat()
-            stats.append([path, stat.st_size, stat.st_mtime_ns])
-        entries.append([item.item_id, plan.groups[item.item_id], plan.class_labels.get(item.key), plan.spacings.get(item.key), stats])
-    card = {key: getattr(spec, key) for key in ("reader", "spec", "categories", "anatomy", "split", "min_area", "license", "class_labels")}
+            stats.append([path, *plan.file_stats[path]])
+        entries.append(
+            [
+                item.item_id,
+                plan.groups[item.item_id],
+                plan.class_labels.get(item.key),
+                plan.spacings.get(item.key),
+                stats,
+            ]
+        )
+    card = {
+        key: getattr(spec, key)
+        for key in ("reader", "spec", "categories", "anatomy", "split", "min_area", "license", "class_labels")
+    }
     blob = json.dumps([SCHEMA_VERSION, card, options, shard.name, entries], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def plan_job(spec, raw_dir: Path, out_root: Path, options: dict, max_shard_mb: float) -> Job:
+    """Plan one dataset and fingerprint its shards (runs in a worker: datasets are planned in parallel)."""
+    plan = plan_dataset(spec, raw_dir, int(max_shard_mb * 2**20))
+    for shard in plan.shards:
+        shard.fingerprint = shard_fingerprint(spec, raw_dir, shard, plan, options)
+    return Job(spec, Path(raw_dir), Path(out_root) / spec.slug, plan, {**options, "max_shard_mb": max_shard_mb})
+
+
+def plan_job_or_error(arguments: tuple):
+    """-> (Job, None) or (None, reason): one broken card, layout or table must not stop the other datasets."""
+    try:
+        return plan_job(*arguments), None
+    except Exception as error:  # noqa: BLE001 - recorded in the run manifest under not_built
+        return None, f"build failed: {type(error).__name__}: {error}"
 
 
 def item_task(spec, raw_dir, plan: Plan, item):
@@ -159,9 +239,180 @@ def run_task(task):
 
 
 def write_shard(path: Path, rows: list) -> None:
-    encoded = [FEATURES.encode_example({key: value for key, value in row.items() if not key.startswith("_")}) for row in rows]
-    table = pa.Table.from_pylist(encoded, schema=FEATURES.arrow_schema)
+    """Rows already encoded by `FEATURES.encode_example` (in the workers); keys starting with "_" are not stored."""
+    table = pa.Table.from_pylist(
+        [{key: value for key, value in row.items() if not key.startswith("_")} for row in rows],
+        schema=FEATURES.arrow_schema,
+    )
     write_atomic(path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE))
+
+
+def finished_sidecar(job: Job, shard: Shard) -> dict | None:
+    path = job.out_dir / shard.name
+    sidecar_path = path.with_name(path.name + ".json")
+    if not (sidecar_path.is_file() and path.is_file()):
+        return None
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+    except (OSError, ValueError):
+        return None  # a damaged sidecar: redo the shard
+    return sidecar if sidecar.get("fingerprint") == shard.fingerprint else None
+
+
+def remove_stale_shards(job: Job) -> None:
+    """Shards of an earlier plan (another --max-shard-mb) would be loaded too."""
+    planned = {shard.name for shard in job.plan.shards}
+    for stale in job.out_dir.glob("*/*.parquet"):
+        if stale.relative_to(job.out_dir).as_posix() not in planned:
+            stale.unlink()
+            stale.with_name(stale.name + ".json").unlink(missing_ok=True)
+
+
+def dedupe_and_write(job: Job, shard: Shard, results, index: DuplicateIndex, duplicates: str) -> dict:
+    """Converted items of one shard, in order -> rows kept after deduplication -> the shard and its sidecar."""
+    spec, plan = job.spec, job.plan
+    rows, item_records, kept_hashes, shard_pairs = [], [], [], []
+    for result in results:
+        kept = []
+        for row in result.pop("rows"):
+            ref = {"dataset": spec.slug, "image_id": row["image_id"], "split": row["split"]}
+            kind, earlier, distance = index.check(ref, row["_sha256"], row["_phash"])
+            if kind:
+                dropped = should_drop(kind, duplicates)
+                shard_pairs.append(
+                    {
+                        "kind": kind,
+                        "distance": distance,
+                        "row": ref,
+                        "earlier": earlier,
+                        "dropped": dropped,
+                        "cross_split": earlier["split"] != ref["split"],
+                    }
+                )
+                if dropped:
+                    continue
+            index.add(ref, row["_sha256"], row["_phash"])
+            kept_hashes.append({"ref": ref, "sha256": row["_sha256"], "phash": f"{row['_phash']:016x}"})
+            kept.append(row)
+            result.setdefault("categories", {})
+            for obj in row["objects"]:
+                result["categories"][obj["category"]] = result["categories"].get(obj["category"], 0) + 1
+        if result["status"] == "converted" and not kept:
+            result.update(status="skipped", reason="duplicate: every frame duplicates an earlier row")
+        result["split"], result["group"], result["rows_kept"] = (
+            plan.splits[result["item_id"]],
+            plan.groups[result["item_id"]],
+            len(kept),
+        )
+        rows += kept
+        item_records.append(result)
+    path = job.out_dir / shard.name
+    write_shard(path, rows)
+    sidecar = {
+        "fingerprint": shard.fingerprint,
+        "shard": shard.name,
+        "rows": len(rows),
+        "bytes": path.stat().st_size,
+        "sha256": file_sha256(path),
+        "items": item_records,
+        "kept_hashes": kept_hashes,
+        "duplicate_pairs": shard_pairs,
+    }
+    write_json(path.with_name(path.name + ".json"), sidecar)
+    return sidecar
+
+
+class ItemStream:
+    """Results of `tasks` in task order, from a pool of workers (or this process when there is none).
+
+    At most IN_FLIGHT_PER_WORKER items per worker are sent ahead of the writer, so a writer busy with a large shard
+    never has every decoded image of a build waiting in memory.
+    """
+
+    def __init__(self, tasks, num_workers: int, pool=None):
+        window = max(IN_FLIGHT_PER_WORKER, TASKS_PER_CHUNK) * max(num_workers, 1)  # at least one whole chunk
+        self.permits = threading.Semaphore(window)
+        self.stopping = threading.Event()
+        self.own_pool = None
+        if pool is None and num_workers > 1:
+            self.own_pool = pool = multiprocessing.get_context("fork").Pool(num_workers)
+        self.results = (
+            pool.imap(run_task, self.bounded(tasks), chunksize=TASKS_PER_CHUNK) if pool else map(run_task, tasks)
+        )
+
+    def bounded(self, tasks):
+        for task in tasks:
+            self.permits.acquire()  # runs in the pool's feeder thread: waits for the writer
+            if self.stopping.is_set():
+                return
+            yield task
+
+    def take(self, count: int, bar):
+        for result in islice(self.results, count):
+            self.permits.release()
+            bar.update(1)
+            yield result
+
+    def close(self, failed: bool) -> None:
+        self.stopping.set()
+        self.permits.release(1 << 16)  # a feeder waiting for a permit sees `stopping` and ends
+        if self.own_pool is not None:
+            self.own_pool.terminate() if failed else self.own_pool.close()
+            self.own_pool.join()
+
+
+def run_jobs(
+    jobs: list,
+    *,
+    num_workers: int = 1,
+    duplicates: str = "keep",
+    index: DuplicateIndex,
+    progress: bool = True,
+    pool=None,
+) -> list:
+    """Convert, deduplicate and write every unfinished shard of `jobs` (in order); -> one manifest per job."""
+    finished = {}
+    for job in jobs:
+        remove_stale_shards(job)
+        for shard in job.plan.shards:
+            finished[(job.spec.slug, shard.name)] = finished_sidecar(job, shard)
+    tasks = (
+        item_task(job.spec, job.raw_dir, job.plan, item)
+        for job in jobs
+        for shard in job.plan.shards
+        if finished[(job.spec.slug, shard.name)] is None
+        for item in shard.items
+    )
+    if not any(sidecar is None for sidecar in finished.values()):
+        num_workers = 1  # nothing to convert: no pool to start
+    stream = ItemStream(tasks, num_workers, pool)
+    bar = tqdm(total=sum(len(job.plan.items) for job in jobs), unit="item", disable=not progress)
+    manifests, failed = [], True
+    try:
+        for job in jobs:
+            bar.set_description(job.spec.slug)
+            sidecars, pairs = [], []
+            for shard in job.plan.shards:
+                sidecar = finished[(job.spec.slug, shard.name)]
+                if sidecar is None:
+                    sidecar = dedupe_and_write(job, shard, stream.take(len(shard.items), bar), index, duplicates)
+                else:
+                    for ref in sidecar["kept_hashes"]:  # later shards and datasets are deduplicated against these rows
+                        index.add(ref["ref"], ref["sha256"], int(ref["phash"], 16))
+                    bar.update(len(shard.items))
+                sidecars.append(sidecar)
+                pairs += sidecar["duplicate_pairs"]
+            leaked = check_group_leakage(job.plan.groups, job.plan.splits)
+            manifests.append(
+                write_dataset_manifest(
+                    job.out_dir, job.spec, job.raw_dir, job.plan, sidecars, pairs, leaked, job.options
+                )
+            )
+        failed = False
+    finally:
+        bar.close()
+        stream.close(failed)
+    return manifests
 
 
 def build_dataset(
@@ -180,91 +431,23 @@ def build_dataset(
 ) -> dict:
     """Build one dataset (a slug or a DatasetSpec) from its raw download into `out_dir/<slug>/`; returns the manifest.
 
-    Bad items (unreadable image, wrong mask size, empty or missing mask, unknown layout) are recorded as skips with
-    their reason and the build goes on. Re-running a finished build decodes nothing.
+    Bad items (unreadable image, decoder error, wrong mask size, empty or missing mask, unknown layout, an image the
+    release's tables do not list when the card allows skipping it) are recorded as skips with their reason and the
+    build goes on. Re-running a finished build decodes nothing.
     """
     if duplicates not in POLICIES:
         raise ValueError(f"duplicates policy must be one of {POLICIES}, got {duplicates!r}")
     spec = dataset if not isinstance(dataset, str) else (registry or load_registry()).get(dataset)
     if spec is None:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(registry or load_registry())}")
-    raw_dir, out_dir = Path(raw_dir), Path(out_dir) / spec.slug
-    if not raw_dir.is_dir():
+    if not Path(raw_dir).is_dir():
         raise FileNotFoundError(f"raw folder of {spec.slug} not found: {raw_dir}")
-    plan = plan_dataset(spec, raw_dir, int(max_shard_mb * 2**20))
     options = {"duplicates": duplicates, "near_threshold": near_threshold}
+    job = plan_job(spec, Path(raw_dir), Path(out_dir), options, max_shard_mb)
     index = duplicate_index or DuplicateIndex(near_threshold)
-
-    planned = {shard.name for shard in plan.shards}
-    for stale in out_dir.glob("*/*.parquet"):  # shards of an earlier plan (other --max-shard-mb) would be loaded too
-        if stale.relative_to(out_dir).as_posix() not in planned:
-            stale.unlink()
-            stale.with_name(stale.name + ".json").unlink(missing_ok=True)
-
-    bar = tqdm(total=len(plan.items), desc=spec.slug, unit="item", disable=not progress)
-    own_pool, sidecars, pairs = None, [], []
-    try:
-        for shard in plan.shards:
-            shard.fingerprint = shard_fingerprint(spec, raw_dir, shard, plan, options)
-            path = out_dir / shard.name
-            sidecar_path = path.with_name(path.name + ".json")
-            sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() and path.is_file() else None
-            if sidecar and sidecar.get("fingerprint") == shard.fingerprint:
-                for ref in sidecar["kept_hashes"]:  # later shards and datasets are deduplicated against these rows
-                    index.add(ref["ref"], ref["sha256"], int(ref["phash"], 16))
-                sidecars.append(sidecar)
-                pairs += sidecar["duplicate_pairs"]
-                bar.update(len(shard.items))
-                continue
-            tasks = [item_task(spec, raw_dir, plan, item) for item in shard.items]
-            if num_workers > 1 and pool is None and own_pool is None:
-                own_pool = multiprocessing.get_context("fork").Pool(num_workers)
-            workers = pool or own_pool
-            results = workers.imap(run_task, tasks, chunksize=4) if workers else map(run_task, tasks)
-            rows, item_records, kept_hashes, shard_pairs = [], [], [], []
-            for result in results:
-                bar.update(1)
-                kept = []
-                for row in result.pop("rows"):
-                    ref = {"dataset": spec.slug, "image_id": row["image_id"], "split": row["split"]}
-                    kind, earlier, distance = index.check(ref, row["_sha256"], row["_phash"])
-                    if kind:
-                        dropped = should_drop(kind, duplicates)
-                        shard_pairs.append({"kind": kind, "distance": distance, "row": ref, "earlier": earlier, "dropped": dropped, "cross_split": earlier["split"] != ref["split"]})
-                        if dropped:
-                            continue
-                    index.add(ref, row["_sha256"], row["_phash"])
-                    kept_hashes.append({"ref": ref, "sha256": row["_sha256"], "phash": f"{row['_phash']:016x}"})
-                    kept.append(row)
-                    result.setdefault("categories", {})
-                    for obj in row["objects"]:
-                        result["categories"][obj["category"]] = result["categories"].get(obj["category"], 0) + 1
-                if result["status"] == "converted" and not kept:
-                    result.update(status="skipped", reason="duplicate: every frame duplicates an earlier row")
-                result["split"], result["group"], result["rows_kept"] = plan.splits[result["item_id"]], plan.groups[result["item_id"]], len(kept)
-                rows += kept
-                item_records.append(result)
-            write_shard(path, rows)
-            sidecar = {
-                "fingerprint": shard.fingerprint,
-                "shard": shard.name,
-                "rows": len(rows),
-                "bytes": path.stat().st_size,
-                "sha256": file_sha256(path),
-                "items": item_records,
-                "kept_hashes": kept_hashes,
-                "duplicate_pairs": shard_pairs,
-            }
-            write_json(sidecar_path, sidecar)
-            sidecars.append(sidecar)
-            pairs += shard_pairs
-    finally:
-        bar.close()
-        if own_pool is not None:
-            own_pool.close()
-            own_pool.join()
-    leaked = check_group_leakage(plan.groups, plan.splits)
-    return write_dataset_manifest(out_dir, spec, raw_dir, plan, sidecars, pairs, leaked, {**options, "max_shard_mb": max_shard_mb})
+    return run_jobs([job], num_workers=num_workers, duplicates=duplicates, index=index, progress=progress, pool=pool)[
+        0
+    ]
 
 
 def resolve_raw_dir(raw_root: Path, spec) -> Path | None:
@@ -274,28 +457,59 @@ def resolve_raw_dir(raw_root: Path, spec) -> Path | None:
     return None
 
 
-def build_all(raw_root, out_dir, *, datasets=None, registry=None, num_workers: int = 1, near_threshold: int = 4, **options) -> dict:
-    """Build every registered dataset found under `raw_root` (in slug order; missing ones are recorded, not fatal)."""
+def build_all(
+    raw_root,
+    out_dir,
+    *,
+    datasets=None,
+    registry=None,
+    num_workers: int = 1,
+    max_shard_mb: float = 256,
+    duplicates: str = "keep",
+    near_threshold: int = 4,
+    progress: bool = True,
+) -> dict:
+    """Build every registered dataset found under `raw_root` (in slug order; missing or broken ones are recorded).
+
+    Datasets are planned in parallel, then all their items stream through one pool of `num_workers` processes.
+    Duplicates are found across datasets too (one index, datasets in slug order).
+    """
+    if duplicates not in POLICIES:
+        raise ValueError(f"duplicates policy must be one of {POLICIES}, got {duplicates!r}")
     registry = registry or load_registry()
     slugs = sorted(datasets or registry)
     unknown = [slug for slug in slugs if slug not in registry]
     if unknown:
         raise ValueError(f"unknown dataset(s) {unknown}; known: {sorted(registry)}")
-    index = DuplicateIndex(near_threshold)  # one index: duplicates are found across datasets too
-    manifests, missing = {}, {}
+    options = {"duplicates": duplicates, "near_threshold": near_threshold}
+    missing, found = {}, []
+    for slug in slugs:
+        raw_dir = resolve_raw_dir(raw_root, registry[slug])
+        if raw_dir is None:
+            missing[slug] = f"raw folder not found: none of {registry[slug].raw_folders} under {raw_root}"
+        else:
+            found.append((registry[slug], raw_dir, Path(out_dir), options, max_shard_mb))
     pool = multiprocessing.get_context("fork").Pool(num_workers) if num_workers > 1 else None
     try:
-        for slug in slugs:
-            raw_dir = resolve_raw_dir(raw_root, registry[slug])
-            if raw_dir is None:
-                missing[slug] = f"raw folder not found: none of {registry[slug].raw_folders} under {raw_root}"
-                continue
-            try:
-                manifests[slug] = build_dataset(registry[slug], raw_dir, out_dir, near_threshold=near_threshold, duplicate_index=index, pool=pool, num_workers=num_workers, **options)
-            except (ValueError, FileNotFoundError) as error:  # one broken card or layout must not stop the others
-                missing[slug] = f"build failed: {error}"
+        planned = list(pool.imap(plan_job_or_error, found) if pool else map(plan_job_or_error, found))
+        jobs = []
+        for (spec, *_), (job, error) in zip(found, planned):
+            if error:
+                missing[spec.slug] = error
+            else:
+                jobs.append(job)
+        manifests = run_jobs(
+            jobs,
+            num_workers=num_workers,
+            duplicates=duplicates,
+            index=DuplicateIndex(near_threshold),
+            progress=progress,
+            pool=pool,
+        )
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    return write_run_manifest(Path(out_dir), manifests, missing)
+    return write_run_manifest(
+        Path(out_dir), {job.spec.slug: manifest for job, manifest in zip(jobs, manifests)}, missing
+    )

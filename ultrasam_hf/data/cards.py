@@ -192,6 +192,8 @@ def split_problem(split: dict) -> str | None:
         fraction = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
         if value is not None and not fraction:
             return f"ultrasam.split.{name} must be a fraction in [0, 1), got {value!r}"
+    if split.get("unlisted", "error") not in ("error", "skip"):
+        return f"ultrasam.split.unlisted must be 'error' or 'skip', got {split['unlisted']!r}"
     group_from = split.get("group_from")
     if group_from is not None and not (isinstance(group_from, dict) and "regex" in group_from):
         problem = table_problem(group_from, "group_column", "split.group_from")

@@ -16,12 +16,16 @@ POLICIES = ("keep", "drop-exact", "drop-near")
 
 
 def grey_thumbnail(image: np.ndarray, size: tuple) -> np.ndarray:
-    grey = Image.fromarray(image).convert("L")
+    grey = Image.fromarray(image)
+    if grey.mode != "L":
+        grey = grey.convert("L")
     return np.asarray(grey.resize(size, Image.BILINEAR), dtype=np.float32)
 
 
 def pixel_sha256(image: np.ndarray) -> str:
-    return hashlib.sha256(f"{image.shape}".encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
+    digest = hashlib.sha256(f"{image.shape}".encode())
+    digest.update(np.ascontiguousarray(image))  # the array's buffer itself: no copy of the pixels
+    return digest.hexdigest()
 
 
 def phash(image: np.ndarray) -> int:
@@ -31,7 +35,8 @@ def phash(image: np.ndarray) -> int:
 
 
 def bits_to_int(bits: np.ndarray) -> int:
-    return int("".join("1" if bit else "0" for bit in bits), 2)
+    """First bit most significant."""
+    return int.from_bytes(np.packbits(np.asarray(bits, dtype=bool)).tobytes(), "big") >> (-len(bits) % 8)
 
 
 def hamming(a: int, b: int) -> int:

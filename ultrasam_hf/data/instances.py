@@ -30,8 +30,14 @@ def _mask_utils():
 
 def encode_mask(mask: np.ndarray) -> dict:
     """bool[H, W] -> COCO RLE with `counts` as str (what FEATURES stores)."""
-    rle = _mask_utils().encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle = _mask_utils().encode(mask.astype(np.uint8, order="F", copy=False))
     return {"counts": rle["counts"].decode("ascii"), "size": [int(rle["size"][0]), int(rle["size"][1])]}
+
+
+def bounding_slices(layer: np.ndarray) -> tuple:
+    """The smallest (rows, cols) slices holding every True pixel of a non-empty layer."""
+    rows, cols = np.flatnonzero(layer.any(axis=1)), np.flatnonzero(layer.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def decode_instance_mask(obj: dict) -> np.ndarray:
@@ -54,10 +60,12 @@ def layers_to_instances(layers: dict, categories: dict, anatomy: dict, min_area:
     """
     result = Instances()
     for key in sorted(layers):
-        category = categories[key]
-        components, count = ndimage.label(layers[key], structure=CONNECTIVITY)
-        if count == 0:
+        category, layer = categories[key], layers[key]
+        if not layer.any():
             continue
+        # labelled inside the layer's bounding box only: lesions are small, images are not
+        top, left = bounding_slices(layer)
+        components, count = ndimage.label(layer[top, left], structure=CONNECTIVITY)
         areas = np.bincount(components.ravel(), minlength=count + 1)
         slices = ndimage.find_objects(components)
         for index in range(1, count + 1):
@@ -66,10 +74,19 @@ def layers_to_instances(layers: dict, categories: dict, anatomy: dict, min_area:
                 result.dropped.append({"category": category, "area": area})
                 continue
             rows, cols = slices[index - 1]
+            mask = np.zeros(layer.shape, dtype=np.uint8, order="F")
+            mask[top.start + rows.start : top.start + rows.stop, left.start + cols.start : left.start + cols.stop] = (
+                components[rows, cols] == index
+            )
             result.objects.append(
                 {
-                    "mask": encode_mask(components == index),
-                    "bbox": [float(cols.start), float(rows.start), float(cols.stop), float(rows.stop)],
+                    "mask": encode_mask(mask),
+                    "bbox": [
+                        float(left.start + cols.start),
+                        float(top.start + rows.start),
+                        float(left.start + cols.stop),
+                        float(top.start + rows.stop),
+                    ],
                     "area": area,
                     "category": category,
                     "anatomy": anatomy[category],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def reason_kind(reason: str) -> str:
-    """"mask size mismatch: mask_12.png is ..." -> "mask size mismatch" (for the per-reason counts)."""
+    """ "mask size mismatch: mask_12.png is ..." -> "mask size mismatch" (for the per-reason counts)."""
     return reason.split(":", 1)[0].strip()
 
 
@@ -19,13 +19,22 @@ def write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def write_dataset_manifest(out_dir: Path, spec, raw_dir: Path, plan, sidecars: list, pairs: list, leaked_groups: list, options: dict) -> dict:
+def write_dataset_manifest(
+    out_dir: Path, spec, raw_dir: Path, plan, sidecars: list, pairs: list, leaked_groups: list, options: dict
+) -> dict:
     from .convert import file_sha256
 
     records = [record for sidecar in sidecars for record in sidecar["items"]]
     skipped = [{"item": item.item_id, "reason": item.skip_reason, "files": item.files} for item in plan.listing_skips]
-    skipped += [{"item": record["item_id"], "reason": record["reason"], "files": sorted(record["files"])} for record in records if record["status"] == "skipped"]
-    skipped += [{"item": path, "reason": "unknown layout: file matches no pattern of the card's spec", "files": [path]} for path in plan.unmatched_files]
+    skipped += [
+        {"item": record["item_id"], "reason": record["reason"], "files": sorted(record["files"])}
+        for record in records
+        if record["status"] == "skipped"
+    ]
+    skipped += [
+        {"item": path, "reason": "unknown layout: file matches no pattern of the card's spec", "files": [path]}
+        for path in plan.unmatched_files
+    ]
     converted = [record for record in records if record["status"] == "converted"]
     rows, instances, groups = Counter(), {}, {}
     for record in converted:
@@ -48,6 +57,7 @@ def write_dataset_manifest(out_dir: Path, spec, raw_dir: Path, plan, sidecars: l
         "reader": spec.reader,
         "license": spec.license,
         "redistribution": spec.redistribution,
+        "licence_note": getattr(spec, "licence_note", ""),
         "raw_dir": str(raw_dir),
         "options": options,
         "items": {
@@ -63,7 +73,12 @@ def write_dataset_manifest(out_dir: Path, spec, raw_dir: Path, plan, sidecars: l
         "group_kind": spec.split.get("group", "image"),
         "groups_in_several_splits": leaked_groups,
         "empty_frames": sum(record["empty_frames"] for record in records),
-        "dropped_components": {"min_area": spec.min_area, "count": len(dropped), "by_category": dict(Counter(c["category"] for c in dropped)), "list": dropped},
+        "dropped_components": {
+            "min_area": spec.min_area,
+            "count": len(dropped),
+            "by_category": dict(Counter(c["category"] for c in dropped)),
+            "list": dropped,
+        },
         "unmapped_labels": dict(unmapped),
         "duplicates": {
             "exact": sum(pair["kind"] == "exact" for pair in pairs),
@@ -73,7 +88,10 @@ def write_dataset_manifest(out_dir: Path, spec, raw_dir: Path, plan, sidecars: l
             "pairs": pairs,
         },
         "metadata_files": plan.metadata_files,
-        "shards": [{"path": sidecar["shard"], "rows": sidecar["rows"], "bytes": sidecar["bytes"], "sha256": sidecar["sha256"]} for sidecar in sidecars],
+        "shards": [
+            {"path": sidecar["shard"], "rows": sidecar["rows"], "bytes": sidecar["bytes"], "sha256": sidecar["sha256"]}
+            for sidecar in sidecars
+        ],
         "raw_sha256": dict(sorted(raw_sha256.items())),
     }
     write_json(out_dir / "manifest.json", manifest)
@@ -85,13 +103,80 @@ def write_run_manifest(out_dir: Path, manifests: dict, not_built: dict) -> dict:
     summary = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "datasets": {
-            slug: {key: manifest[key] for key in ("items", "rows", "skip_reasons", "instances", "groups", "license", "redistribution")}
-            | {"duplicates": {key: value for key, value in manifest["duplicates"].items() if key != "pairs"}, "shards": len(manifest["shards"])}
+            slug: {
+                key: manifest[key]
+                for key in (
+                    "items",
+                    "rows",
+                    "skip_reasons",
+                    "instances",
+                    "groups",
+                    "license",
+                    "redistribution",
+                    "licence_note",
+                )
+            }
+            | {
+                "duplicates": {key: value for key, value in manifest["duplicates"].items() if key != "pairs"},
+                "shards": len(manifest["shards"]),
+            }
             for slug, manifest in manifests.items()
         },
         "not_built": not_built,
     }
     pairs = [pair for manifest in manifests.values() for pair in manifest["duplicates"]["pairs"]]
     write_json(out_dir / "manifest.json", summary)
-    write_json(out_dir / "duplicates.json", {"pairs": pairs, "cross_dataset": [pair for pair in pairs if pair["row"]["dataset"] != pair["earlier"]["dataset"]]})
+    write_json(
+        out_dir / "duplicates.json",
+        {
+            "pairs": pairs,
+            "cross_dataset": [pair for pair in pairs if pair["row"]["dataset"] != pair["earlier"]["dataset"]],
+        },
+    )
     return summary
+
+
+def licence_mix(build_dir) -> dict:
+    """Datasets, rows and source items of a build per licence (from its per-dataset manifests), for a model card.
+
+    `build_dir` is an `ultrasam data build --out` folder (`<slug>/manifest.json` per dataset) or one dataset folder.
+    Rows are the 2-D images in the shards (what a model trains on); items are the raw images, volumes or videos they
+    came from. Returns::
+
+        {"licences": {licence id: {"datasets": [slug], "rows": n, "rows_by_split": {split: n}, "items": n}},
+         "datasets": {slug: {"license", "redistribution", "licence_note", "rows", "rows_by_split", "items"}}}
+    """
+    build_dir = Path(build_dir)
+    paths = (
+        [build_dir / "manifest.json"]
+        if "dataset" in read_json(build_dir / "manifest.json")
+        else sorted(build_dir.glob("*/manifest.json"))
+    )
+    if not paths:
+        raise FileNotFoundError(
+            f"no dataset manifest in {build_dir} (expected <slug>/manifest.json from `ultrasam data build`)"
+        )
+    datasets, licences = {}, {}
+    for path in paths:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        by_split = {split: int(count) for split, count in sorted(manifest["rows"].items())}
+        entry = {
+            "license": manifest["license"],
+            "redistribution": manifest.get("redistribution", "unknown"),
+            "licence_note": manifest.get("licence_note", ""),
+            "rows": sum(by_split.values()),
+            "rows_by_split": by_split,
+            "items": manifest["items"]["converted"],
+        }
+        datasets[manifest["dataset"]] = entry
+        total = licences.setdefault(entry["license"], {"datasets": [], "rows": 0, "rows_by_split": {}, "items": 0})
+        total["datasets"].append(manifest["dataset"])
+        total["rows"] += entry["rows"]
+        total["items"] += entry["items"]
+        for split, count in by_split.items():
+            total["rows_by_split"][split] = total["rows_by_split"].get(split, 0) + count
+    return {"licences": dict(sorted(licences.items())), "datasets": dict(sorted(datasets.items()))}
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -2,14 +2,18 @@
 
 One row = one 2-D ultrasound image (a still, a volume slice or a video frame) with all its annotated instances:
 
-- `image`: `datasets.Image` (PNG or the source's own PNG/JPEG bytes; grey `L` or `RGB`).
+- `image`: `datasets.Image`, pixels only (grey `L` or `RGB`): the source's PNG/JPEG pixel data with every metadata
+  chunk / segment removed, or a lossless PNG of the decoded pixels (see `pixels_only.py`).
 - `dataset` (card slug, e.g. `"bus-bra"`), `image_id` (unique within the dataset, e.g. `"bus_0001-l"`,
   `"case01#slice012"`), `group_id` (the patient or scan id that splits are made on; the image id itself when the
   release has none), `frame_index` (slice / frame number in its volume or video, `None` for stills).
 - `split`: `"train"`, `"validation"` or `"test"`.
 - `height`, `width`: image size in pixels.
-- `pixel_spacing_mm`: `[row, column]` spacing in millimetres, `None` when the release does not give it.
-- `license`: Hugging Face licence id of the source dataset.
+- `pixel_spacing_mm`: `[row, column]` spacing in millimetres (always two values), `None` when the release does not
+  give it. Stored as a variable-length list: a nullable fixed-size list written by pyarrow >= 26 cannot be read by
+  the older pyarrow that `datasets` admits ("Expected all lists to be of size=2").
+- `license`: Hugging Face licence id of the source dataset (its card's `license`); `licence_mix(build_dir)` sums a
+  build by licence.
 - `source_files`: raw files (relative to the raw folder) the row was made from.
 - `objects`: one entry per instance, an instance being a connected component of one label value (UltraSam):
     - `mask`: COCO RLE `{"counts": str, "size": [height, width]}` (`pycocotools.mask.encode`, Fortran order);
@@ -45,7 +49,7 @@ FEATURES = Features(
         "split": Value("string"),
         "height": Value("int32"),
         "width": Value("int32"),
-        "pixel_spacing_mm": List(Value("float32"), length=2),
+        "pixel_spacing_mm": List(Value("float32")),
         "license": Value("string"),
         "source_files": List(Value("string")),
         "objects": List(OBJECT_FEATURES),

@@ -11,6 +11,8 @@ Rules (card `ultrasam.split`):
     official_folder: {test: regex, val?: regex, val_fraction?}: a regex on the item's raw paths (USGRA test/)
 Groups (`group_from`): {file, id_column, group_column} table, {regex} with one capture group on the item key,
 or nothing: every item is its own group (say so in the card).
+An item the group or fold table does not list stops the dataset's build with an error naming it, unless the card
+says `unlisted: skip`: then it is recorded as a skip ("not in release table: ...") and the rest is built.
 """
 
 import hashlib
@@ -31,6 +33,22 @@ def hash_split(seed, dataset: str, group: str, val: float, test: float) -> str:
     if fraction < test + val:
         return "validation"
     return "train"
+
+
+def unlisted_items(root, items: list, split: dict) -> dict:
+    """-> {item id: reason} for items missing from the release's group table or official fold table."""
+    unlisted = {}
+    tables = [(split.get("group_from"), "group_column", "group")]
+    if split["rule"] == "official_folds":
+        tables.append((split, "fold_column", "fold"))
+    for source, column, what in tables:
+        if not source or "file" not in source:
+            continue
+        table = read_table(root, source, column)
+        for item in items:
+            if item.key not in table and not item.skip_reason and item.item_id not in unlisted:
+                unlisted[item.item_id] = f"not in release table: {source['file']} has no {what} for {item.key!r}"
+    return unlisted
 
 
 def assign_groups(root, items: list, split: dict) -> dict:

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..tables import read_table
 from .base import Frame, RawItem, SkipItem, as_list, fill_template, glob_relative, matches_any, path_fields
-from .image_io import labels_to_layers, read_grey_mask, read_image, read_label_image
+from .image_io import fill_holes, labels_to_layers, read_grey_mask, read_image, read_label_image
 
 
 OPTIONS = frozenset(
@@ -110,9 +110,7 @@ def per_category_frame(root, item, spec, categories, image, image_bytes, spacing
             mask = resize_to(read_grey_mask(Path(root) / mask_path), image.shape[:2], spec, mask_path) > threshold
             layers[key] = layers[key] | mask if key in layers else mask
     if spec.get("fill_holes"):
-        from scipy import ndimage
-
-        layers = {key: ndimage.binary_fill_holes(layer) for key, layer in layers.items()}
+        layers = {key: fill_holes(layer) for key, layer in layers.items()}
     layers = {key: layer for key, layer in layers.items() if layer.any()}
     return Frame(layers=layers, image=image, image_bytes=image_bytes, pixel_spacing_mm=spacing, unmapped=unmapped)
 
@@ -120,9 +118,7 @@ def per_category_frame(root, item, spec, categories, image, image_bytes, spacing
 def table_category_layers(labels: np.ndarray, key: str, categories: dict, spec: dict) -> tuple:
     foreground = labels > float(spec.get("threshold", 0))
     if spec.get("fill_holes"):
-        from scipy import ndimage
-
-        foreground = ndimage.binary_fill_holes(foreground)
+        foreground = fill_holes(foreground)
     if not foreground.any():
         return {}, {}
     if key not in categories:

@@ -24,7 +24,7 @@ from .base import (
     normalise,
     path_fields,
 )
-from .image_io import labels_to_layers, read_grey_mask, read_label_image
+from .image_io import fill_holes, labels_to_layers, read_grey_mask, read_label_image
 from .video_io import read_video_frames
 
 
@@ -119,9 +119,7 @@ def load_frames(root: Path, item: RawItem, spec: dict, categories: dict):
             elif (labels > threshold).any():
                 layers[key] = labels > threshold
         if spec.get("fill_holes") and any(key is not None for key in wanted[index]):
-            from scipy import ndimage
-
-            layers = {key: ndimage.binary_fill_holes(layer) for key, layer in layers.items()}
+            layers = {key: fill_holes(layer) for key, layer in layers.items()}
         yield Frame(
             layers=layers, image=image, frame_index=index, image_id=f"{item.item_id}#{index:05d}", unmapped=unmapped
         )
