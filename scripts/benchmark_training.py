@@ -20,7 +20,7 @@ import torch
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.training.module import UltraSamTrainingModule
-from ultrasam_hf.training.trainer import low_res_size
+from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.variants import VARIANTS, apply_variant, count_parameters, trains_encoder
 
 
@@ -89,9 +89,10 @@ def pipeline_benchmark(args) -> list[str]:
     from ultrasam_hf.training.data import ExampleBuilder, MixingSampler, TrainDataset, collate, load_split
     from ultrasam_hf.training.losses import LossWeights
     from ultrasam_hf.training.pack import ResidentBatches
-    from ultrasam_hf.training.trainer import make_image_processor
+    from ultrasam_hf.training.trainer import configure_device, make_image_processor
 
     device = torch.device(args.device)
+    configure_device(device)
     now = _step_timer(device)
     model = (UltraSamModel.from_pretrained(args.init) if args.init else UltraSamModel(UltraSamConfig.from_preset(args.preset))).to(device)
     processor = make_image_processor(model.config, args.init)

@@ -34,12 +34,16 @@ def test_predict_matches_processor_and_model_path(predictor):
 
 
 def test_points_several_objects_and_mask_input(predictor):
-    masks, scores, logits = predictor.predict(points=[[20, 30], [50, 60]], labels=[1, 0])
+    # SAM's rule by default: three candidates for one click per object, one mask for anything less ambiguous
+    masks, scores, logits = predictor.predict(points=[[20, 30]])
     assert masks.shape == (1, 3, 120, 160) and scores.shape == (1, 3)
-    refined, _, _ = predictor.predict(points=[[20, 30]], mask_input=logits[:, 0], multimask_output=False)
+    masks, scores, logits = predictor.predict(points=[[20, 30], [50, 60]], labels=[1, 0])
+    assert masks.shape == (1, 1, 120, 160) and scores.shape == (1, 1)
+    assert predictor.predict(points=[[20, 30], [50, 60]], labels=[1, 0], multimask_output=True)[0].shape[1] == 3
+    refined, _, _ = predictor.predict(points=[[20, 30]], mask_input=logits[:, 0])
     assert refined.shape == (1, 1, 120, 160)
     many, _, _ = predictor.predict(boxes=[[20, 30, 90, 100], [0, 0, 50, 50]], points=[[[30, 40]], [[10, 10]]])
-    assert many.shape == (2, 3, 120, 160)
+    assert many.shape == (2, 1, 120, 160)
     logit_masks, _, _ = predictor.predict(boxes=[20, 30, 90, 100], return_logits=True)
     assert logit_masks.dtype == np.float32
 

@@ -7,7 +7,8 @@ import torch
 from ultrasam_hf import UltraSamConfig
 from ultrasam_hf.training.data import ExampleBuilder, load_split
 from ultrasam_hf.training.pack import ResidentBatches, build_pack, read_pack_summary
-from ultrasam_hf.training.trainer import low_res_size, make_image_processor
+from ultrasam_hf.models.transforms import low_res_size
+from ultrasam_hf.training.trainer import make_image_processor
 
 from conftest import run_python
 

@@ -1,7 +1,6 @@
 """End-to-end runs of scripts/pretrain.py on generated shards (tiny preset, a few steps each)."""
 
 import json
-import time
 
 import pytest
 import torch
@@ -19,14 +18,10 @@ def test_accelerate_launch_tiny_end_to_end(tiny_shards, tmp_path):
     from ultrasam_hf.training.trackers import read_csv_metrics
 
     out = tmp_path / "run"
-    start = time.perf_counter()
     result = run_script(
         [*COMMON[:-2], "--data", tiny_shards, "--output-dir", out, "--max-steps", "4", "--clicks", "1", "--log-every", "2",
          "--eval-every", "4", "--log-with", "csv"]
     )
-    elapsed = time.perf_counter() - start
-    print(f"accelerate launch tiny 4 steps: {elapsed:.1f} s")
-    assert elapsed < 120
     assert "eval step 4 | alpha box" in result.stdout and "point" in result.stdout
     model = UltraSamModel.from_pretrained(out)
     assert model.config.preset == "tiny"

@@ -103,6 +103,7 @@ def test_interior_points_favour_the_middle_and_stay_inside():
         assert mask[0][points[:, 1].round().long().clamp(max=79), points[:, 0].round().long().clamp(max=79)].all()
         return (points - centre).norm(dim=1).mean()
 
+    assert mean_distance("interior") < mean_distance("mixed") < mean_distance("uniform")
     assert mean_distance("interior") < 0.8 * mean_distance("uniform")
     weights = interior_weights(mask[:1])
     assert weights[0, 2, 40] > 0 and weights[0, 40, 40] > weights[0, 12, 40] > weights[0, 10, 40] and weights[0, 7, 7] == 0

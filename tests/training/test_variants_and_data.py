@@ -5,7 +5,8 @@ import torch
 from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.training.data import ExampleBuilder, MixingSampler, collate, load_split, mixing_weights
 from ultrasam_hf.training.module import UltraSamTrainingModule
-from ultrasam_hf.training.trainer import low_res_size, lr_lambda, make_image_processor
+from ultrasam_hf.models.transforms import low_res_size
+from ultrasam_hf.training.trainer import lr_lambda, make_image_processor
 from ultrasam_hf.training.variants import apply_variant
 
 

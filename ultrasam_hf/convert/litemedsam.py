@@ -50,7 +50,8 @@ def convert_litemedsam_state_dict(state_dict: dict[str, torch.Tensor], config: U
     """A loaded `UltraSamModel` (eval mode, `lite` preset) from a LiteMedSAM state dict."""
     from ..models.modeling_ultrasam import UltraSamModel
 
-    model = UltraSamModel(config or UltraSamConfig.from_preset("lite"))
+    # LiteMedSAM was trained (on boxes) with the single-mask output only: its multimask tokens are untrained
+    model = UltraSamModel(config or UltraSamConfig.from_preset("lite", multimask_output_default=False))
     return load_strictly(model, litemedsam_to_hf_state_dict(state_dict))
 
 

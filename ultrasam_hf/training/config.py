@@ -91,14 +91,8 @@ class TrainingConfig:
     record_samples: bool = field(default=False, metadata={"help": "Write the sample keys each rank trained on (tests)."})
 
 
-# the training record every run leaves in its output folder (the flat TrainingConfig); `ultrasam demo` reads it
+# the training record every run leaves in its output folder (the flat TrainingConfig), for provenance
 TRAINING_RECORD = "training_config.json"
-
-
-def read_training_record(model_dir) -> dict:
-    """The training record of a model folder, or {} for a folder not written by `scripts/pretrain.py`."""
-    record = Path(model_dir) / TRAINING_RECORD
-    return json.loads(record.read_text()) if record.is_file() else {}
 
 
 def load_config_file(path) -> dict:

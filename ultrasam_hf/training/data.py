@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..models.image_loading import load_frames
+from ..models.transforms import resized_size
 from .prompt_sampling import select_instances
 
 
@@ -138,20 +140,8 @@ def row_key(row: dict, flip: bool = False) -> str:
 
 
 def image_array(image) -> np.ndarray:
-    """A row's `image` (PIL, array or `{"bytes"|"path"}`) as `HxWx3 uint8`."""
-    if isinstance(image, dict):
-        import io
-
-        image = Image.open(io.BytesIO(image["bytes"])) if image.get("bytes") else Image.open(image["path"])
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.dtype != np.uint8:
-        low, high = float(image.min()), float(image.max())
-        image = ((image - low) / max(high - low, 1e-8) * 255).round().astype(np.uint8)
-    return image
+    """A row's `image` (`{"bytes"|"path"}`, PIL or array) as `HxWx3 uint8`, decoded by the package's one decoder."""
+    return load_frames(image)[0]
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int], pad_to: int) -> np.ndarray:
@@ -161,12 +151,6 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int], pad_to: int) -> np.ndar
     out = np.zeros((pad_to, pad_to), dtype=bool)
     out[: size[0], : size[1]] = np.asarray(resized) >= 128
     return out
-
-
-def resized_size(height: int, width: int, longest: int) -> tuple[int, int]:
-    """SAM's `ResizeLongestSide` target size (h, w)."""
-    scale = longest / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
 @dataclass
@@ -272,7 +256,6 @@ __all__ = [
     "load_split",
     "mixing_weights",
     "resize_mask",
-    "resized_size",
     "row_key",
     "shard_files",
 ]

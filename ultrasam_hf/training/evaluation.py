@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
 
 from ..evaluation.metrics import dice
-from .data import decode_instance_mask, image_array, resized_size
+from ..models.transforms import resized_size, scale_coordinates, upscale_logits
+from .data import decode_instance_mask, image_array
 from ..evaluation.prompts import box_from_mask, centroid_point
 
 PROMPT_TYPES = ("box", "point")
-
-
-def upscale_logits(logits: torch.Tensor, input_size: int, resized: tuple[int, int], original: tuple[int, int]) -> torch.Tensor:
-    """`(N, h, w)` low-res logits -> `(N, H, W)` logits at the original image size."""
-    logits = F.interpolate(logits[:, None].float(), size=(input_size, input_size), mode="bilinear", align_corners=False)
-    logits = logits[..., : resized[0], : resized[1]]
-    return F.interpolate(logits, size=original, mode="bilinear", align_corners=False)[:, 0]
 
 
 @torch.no_grad()
@@ -68,9 +62,8 @@ def evaluate_dice(model, rows, image_processor, *, multimask: bool = True, max_i
             continue
         per_dataset = scores.setdefault(row["dataset"], {kind: [] for kind in prompt_types})
         for kind in prompt_types:
-            prompts = np.asarray([box_from_mask(m) if kind == "box" else centroid_point(m) for m in masks], np.float32)
-            prompts[:, 0::2] *= new_size[1] / width  # original -> model-input pixels, as the processor scales them
-            prompts[:, 1::2] *= new_size[0] / height
+            prompts = [box_from_mask(m) if kind == "box" else centroid_point(m) for m in masks]
+            prompts = scale_coordinates(prompts, (height, width), new_size, dtype=np.float32)
             logits = predict_instances(model, embeddings, kind, prompts, multimask)
             predicted = (upscale_logits(logits, input_size, new_size, (height, width)) > 0).cpu().numpy()
             per_dataset[kind] += [dice(p, m) for p, m in zip(predicted, masks)]
@@ -94,4 +87,4 @@ def flatten_results(results: dict, prefix: str = "val") -> dict:
     return {f"{prefix}/{name}/{kind}_dice": value for name, values in results.items() for kind, value in values.items() if kind != "instances"}
 
 
-__all__ = ["PROMPT_TYPES", "evaluate_dice", "flatten_results", "predict_instances", "summary_line", "upscale_logits"]
+__all__ = ["PROMPT_TYPES", "evaluate_dice", "flatten_results", "predict_instances", "summary_line"]

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import MixingSampler, decode_instance_mask, image_array, load_split, resize_mask, resized_size
+from ..models.transforms import resized_size
+from .data import MixingSampler, decode_instance_mask, image_array, load_split, resize_mask
 
 PACK_FORMAT = "ultrasam-training-pack/1"
 CODECS = ("png", "webp")

@@ -21,6 +21,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 
+from ..models.transforms import low_res_size
 from .config import TRAINING_RECORD, TrainingConfig
 from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
 from .embedding_cache import build_embedding_cache
@@ -48,32 +49,20 @@ def load_model(config: TrainingConfig):
 
 
 def make_image_processor(model_config, init: str | None = None):
-    """The processor the checkpoint was saved with, else one built from the model config (its preprocessing mode,
-    its input size; masks at the decoder's low-res size)."""
+    """The processor the checkpoint was saved with, else the one its config implies (`from_model_config`)."""
+    from ..inference.predictor import load_processor
+
+    if init:
+        return load_processor(init, model_config).image_processor
     from ..models.image_processing_ultrasam import UltraSamImageProcessor
 
-    if init and (Path(init) / "preprocessor_config.json").is_file():
-        return UltraSamImageProcessor.from_pretrained(init)
-    size = int(model_config.prompt_encoder_config.image_size)
-    low_res = low_res_size(model_config)
-    return UltraSamImageProcessor(
-        preprocessing=model_config.preprocessing,
-        size={"longest_edge": size},
-        pad_size={"height": size, "width": size},
-        mask_size={"longest_edge": low_res},
-        mask_pad_size={"height": low_res, "width": low_res},
-    )
+    return UltraSamImageProcessor.from_model_config(model_config)
 
 
 def make_processor(image_processor):
     from ..models.processing_ultrasam import UltraSamProcessor
 
     return UltraSamProcessor(image_processor)
-
-
-def low_res_size(model_config) -> int:
-    """Side of the decoder's low-res logits: 4x the image-embedding grid (256 for vit-b and lite)."""
-    return 4 * int(model_config.prompt_encoder_config.image_embedding_size)
 
 
 def lr_lambda(warmup_steps: int, start_factor: float, milestones, gamma: float):
@@ -85,6 +74,14 @@ def lr_lambda(warmup_steps: int, start_factor: float, milestones, gamma: float):
         return warm * gamma ** sum(step >= m for m in milestones)
 
     return factor
+
+
+def configure_device(device) -> None:
+    """Every decoder call of a step has another number of prompts; on CUDA, cuDNN's attention plans a graph per new
+    shape, which cost ~9 ms of CPU per call and left the GPU idle (torch.profiler on an H200): use the other SDPA
+    kernels."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def weights_digest(model) -> str:
@@ -189,6 +186,7 @@ class Trainer:
             model, config.variant, config.lora_targets.split(","), config.lora_rank, config.lora_alpha, config.lora_dropout
         )
         self.trainable, self.total = count_parameters(model)
+        configure_device(accelerator.device)
         if config.compile:
             model.vision_encoder.compile()  # in place: parameter names (and the saved weights) stay as they are
         module = UltraSamTrainingModule(
@@ -421,6 +419,8 @@ class Trainer:
                 fresh.load_state_dict({k.removeprefix("model."): v for k, v in full_state.items()})
                 unwrapped = fresh
         if accelerator.is_main_process:
+            # what the checkpoint was trained to output for an ambiguous click (the predictor's default)
+            unwrapped.config.multimask_output_default = bool(config.multimask)
             export_model(unwrapped, self.output_dir, make_processor(self.image_processor), config.keep_adapter, self.base_dir)
             (self.output_dir / TRAINING_RECORD).write_text(json.dumps(_flat_config(config), indent=1))
             if last_eval is not None:
@@ -438,4 +438,7 @@ def train(config: TrainingConfig) -> dict:
     return Trainer(config).train()
 
 
-__all__ = ["Trainer", "latest_checkpoint", "load_model", "load_model_config", "low_res_size", "lr_lambda", "make_image_processor", "train", "weights_digest"]
+__all__ = [
+    "Trainer",
+    "configure_device",
+    "latest_checkpoint", "load_model", "load_model_config", "low_res_size", "lr_lambda", "make_image_processor", "train", "weights_digest"]
