@@ -75,4 +75,4 @@ def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):
 
     predictor = UltraSamPredictor.from_pretrained("camma/ultrasam-tiny", cache_dir=cache)
     predictor.set_image(np.zeros((40, 50), dtype=np.uint8) + 60)
-    assert predictor.predict(boxes=[5, 5, 30, 30])[0].shape == (1, 3, 40, 50)
+    assert predictor.predict(boxes=[5, 5, 30, 30])[0].shape == (1, 1, 40, 50)  # a box gives one mask (SAM rule)

@@ -17,7 +17,10 @@ from .variants import VARIANTS
 @dataclass
 class TrainingConfig:
     # model
-    preset: str = field(default="vit-b", metadata={"help": "UltraSam preset when --init is not given (vit-b, lite, tiny, tiny-lite)."})
+    preset: str | None = field(
+        default=None,
+        metadata={"help": "UltraSam preset when --init is not given (vit-b (default), lite, tiny, tiny-lite)."},
+    )
     init: str | None = field(default=None, metadata={"help": "Any UltraSam folder (from_pretrained) to start from."})
     variant: str = field(default="full", metadata={"help": f"One of {', '.join(VARIANTS)}.", "choices": VARIANTS})
     lora_targets: str = field(default="qkv", metadata={"help": "Comma-separated encoder Linear names for LoRA."})

@@ -36,7 +36,7 @@ def load_model_config(init: str | None, preset: str | None):
     """The UltraSam config of `init` (a model folder) or of a preset."""
     from ..models.configuration_ultrasam import UltraSamConfig
 
-    return UltraSamConfig.from_pretrained(init) if init else UltraSamConfig.from_preset(preset)
+    return UltraSamConfig.from_pretrained(init) if init else UltraSamConfig.from_preset(preset or "vit-b")
 
 
 def load_model(config: TrainingConfig):
@@ -45,7 +45,7 @@ def load_model(config: TrainingConfig):
 
     if config.init:
         return UltraSamModel.from_pretrained(config.init)
-    return UltraSamModel(UltraSamConfig.from_preset(config.preset))
+    return UltraSamModel(load_model_config(None, config.preset))
 
 
 def make_image_processor(model_config, init: str | None = None):
@@ -128,6 +128,7 @@ class Trainer:
     def setup(self):
         config, accelerator = self.config, self.accelerator
         model = load_model(config)
+        config.preset = getattr(model.config, "preset", None) or config.preset  # the record names what was trained
         self.image_processor = make_image_processor(model.config, config.init)
         self.input_size = int(model.config.prompt_encoder_config.image_size)
         self.low_res = low_res_size(model.config)
