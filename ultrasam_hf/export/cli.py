@@ -39,6 +39,9 @@ def run_export_onnx(args) -> int:
     if not onnxruntime_available():
         raise ValueError("exporting needs onnx and onnxruntime: pip install 'ultrasam-hf[onnx]'")
     source = args.model or default_model_dir()
+    looks_local = Path(source).is_absolute() or str(source).startswith(".") or str(source).count("/") > 1
+    if looks_local and not Path(source).is_dir():
+        raise FileNotFoundError(f"model folder {source} does not exist")
     model = UltraSamModel.from_pretrained(source).eval()
     image = load_frames(Path(args.check_image))[0] if args.check_image else None
     folder = export_onnx(model, load_processor(source, model.config), args.out, int8=args.int8, image=image)
