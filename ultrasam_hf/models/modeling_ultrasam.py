@@ -42,6 +42,7 @@ from transformers.utils.generic import TransformersKwargs, can_return_tuple, mer
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_ultrasam import UltraSamConfig
+from .modeling_nano import UltraSamNanoEncoder
 from .modeling_tinyvit import UltraSamTinyVitEncoder
 
 
@@ -145,6 +146,8 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
         self.shared_image_embedding = SamPositionalEmbedding(config.vision_config)
         if config.vision_config.encoder_type == "tiny_vit":
             self.vision_encoder = UltraSamTinyVitEncoder(config.vision_config)
+        elif config.vision_config.encoder_type == "nano":
+            self.vision_encoder = UltraSamNanoEncoder(config.vision_config)
         else:
             self.vision_encoder = SamVisionEncoder(config.vision_config)
         self.prompt_encoder = SamPromptEncoder(config)
