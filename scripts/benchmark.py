@@ -1,7 +1,7 @@
 """Benchmarks: speed and memory measured as ratios against a baseline in the same run, written as tables in docs/.
 
     python scripts/benchmark.py                 # inference suite -> docs/inference_benchmark.md
-    python scripts/benchmark.py --suite all     # + data build and training throughput (their own scripts)
+    python scripts/benchmark.py --suite all     # + data build, training throughput, runtimes (their own scripts)
 
 The inference suite compares, on this machine's CPU:
 - UltraSamModel with refinement off vs transformers' SamModel, same weights (the overhead of the subclass);
@@ -19,7 +19,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SUITE_SCRIPTS = {"data": "scripts/benchmark_data.py", "training": "scripts/benchmark_training.py"}
+SUITE_SCRIPTS = {
+    "data": "scripts/benchmark_data.py",
+    "training": "scripts/benchmark_training.py",
+    "runtimes": "scripts/benchmark_runtimes.py",  # PyTorch / ONNX Runtime / SamModel / LiteMedSAM -> docs/benchmarks.md
+}
 
 
 def best_time(function, repeats: int) -> float:
@@ -160,7 +164,7 @@ def write_table(rows, path: Path, command: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=["inference", "data", "training", "all"], default="inference")
+    parser.add_argument("--suite", choices=["inference", *SUITE_SCRIPTS, "all"], default="inference")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "inference_benchmark.md")
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "ultrasam_hf.convert.cli",  # convert
     "ultrasam_hf.data.cli",  # data build / data info
     "ultrasam_hf.evaluation.cli",  # eval
+    "ultrasam_hf.export.cli",  # export onnx
 )
 
 

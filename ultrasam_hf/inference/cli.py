@@ -29,6 +29,13 @@ def register(subparsers) -> None:
     parser.add_argument("--frame", type=int, help="only this frame of a multi-frame DICOM")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--device", default=None, help="torch device (default: the model's)")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "pytorch", "onnx", "onnx-int8"),
+        default="auto",
+        help="auto (default): ONNX Runtime when `ultrasam export onnx` made graphs of this model and onnxruntime is "
+        "installed, else PyTorch; onnx / onnx-int8 export them on first use",
+    )
     parser.set_defaults(func=run_segment)
 
     demo = subparsers.add_parser(
@@ -63,7 +70,10 @@ def run_segment(args) -> int:
     indices = range(len(frames)) if args.frame is None else [args.frame]
     if args.frame is not None and not 0 <= args.frame < len(frames):
         raise ValueError(f"--frame {args.frame} is out of range: {image_path} has {len(frames)} frame(s)")
-    predictor = UltraSamPredictor.from_pretrained(args.model or default_model_dir(), device=args.device)
+    predictor = UltraSamPredictor.from_pretrained(
+        args.model or default_model_dir(), device=args.device, backend=args.backend
+    )
+    print(f"backend: {predictor.backend.description}")
 
     clicks = [(p, 1) for p in args.point or []] + [(p, 0) for p in args.negative or []]
     points = np.array([p for p, _ in clicks], dtype=np.float64) if clicks else None

@@ -17,6 +17,7 @@ from ..models.image_loading import load_frames
 from ..models.modeling_ultrasam import UltraSamModel
 from ..models.processing_ultrasam import UltraSamProcessor
 from ..models.transforms import scale_coordinates, upscale_logits
+from .backends import make_backend
 
 
 def load_processor(folder, config: UltraSamConfig) -> UltraSamProcessor:
@@ -53,19 +54,33 @@ class UltraSamPredictor:
     ```
     """
 
-    def __init__(self, model: UltraSamModel, processor: UltraSamProcessor | None = None, device=None):
+    def __init__(
+        self,
+        model: UltraSamModel,
+        processor: UltraSamProcessor | None = None,
+        device=None,
+        backend="auto",
+        model_dir=None,
+    ):
+        """`backend`: `"auto"` (ONNX Runtime when an export of these weights exists and onnxruntime is installed,
+        else PyTorch), `"pytorch"`, `"onnx"`, `"onnx-int8"` (see `inference/backends.py`), or a backend object.
+        `model_dir`: the model's folder, where an export in `onnx/` is looked for besides the cache."""
         self.model = model.eval()
         self.processor = processor or UltraSamProcessor.from_model_config(model.config)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
+        if isinstance(backend, str):
+            backend = make_backend(backend, self.model, self.processor, self.device, model_dir)
+        self.backend = backend
         self._image_key = None
         self.reset_image()
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id, device=None, **kwargs) -> "UltraSamPredictor":
+    def from_pretrained(cls, path_or_repo_id, device=None, backend="auto", **kwargs) -> "UltraSamPredictor":
         """Load a model folder or Hub repository (and its processor, or the one its config implies)."""
         model = UltraSamModel.from_pretrained(path_or_repo_id, **kwargs)
-        return cls(model, load_processor(path_or_repo_id, model.config), device=device)
+        processor = load_processor(path_or_repo_id, model.config)
+        return cls(model, processor, device=device, backend=backend, model_dir=path_or_repo_id)
 
     def reset_image(self) -> None:
         self.image_embeddings = None
@@ -84,14 +99,15 @@ class UltraSamPredictor:
         inputs = self.processor.image_processor(frames[index], return_tensors="pt")
         self.original_size = tuple(int(v) for v in inputs["original_sizes"][0])
         self.reshaped_input_size = tuple(int(v) for v in inputs["reshaped_input_sizes"][0])
-        self.image_embeddings = self.model.get_image_embeddings(inputs["pixel_values"].to(self.device))
+        self.image_embeddings = self.backend.encode(inputs["pixel_values"].to(self.device))
 
     def image_key(self) -> str:
         """What `set_image` depends on: this class, the encoder weights and the preprocessing. Predictors with equal
         keys compute the same embedding, so one can take another's (`use_image_of`) — e.g. a fine-tuned decoder and
-        its base model sharing a frozen encoder in an evaluation."""
+        its base model sharing a frozen encoder in an evaluation. The backend is part of it."""
         if self._image_key is None:
             digest = hashlib.sha256(type(self).__qualname__.encode())
+            digest.update(self.backend.key.encode())
             for name, tensor in sorted(self.model.vision_encoder.state_dict().items()):
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
@@ -160,19 +176,14 @@ class UltraSamPredictor:
                 )
         if multimask_output is None:
             multimask_output = self.default_multimask(input_boxes, input_points, input_masks)
-        outputs = self.model(
-            image_embeddings=self.image_embeddings,
-            input_boxes=input_boxes,
-            input_points=input_points,
-            input_labels=input_labels,
-            input_masks=input_masks,
-            multimask_output=multimask_output,
+        iou_scores, pred_masks = self.backend.decode(
+            self.image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output
         )
-        low_res_logits = outputs.pred_masks[0].cpu()  # (K, C, h, w)
+        low_res_logits = pred_masks[0].cpu()  # (K, C, h, w)
         pad = self.processor.image_processor.pad_size
         masks = upscale_logits(low_res_logits, (pad.height, pad.width), self.reshaped_input_size, self.original_size)
         masks = masks if return_logits else masks > 0.0  # SAM's mask threshold
-        return masks.numpy(), outputs.iou_scores[0].cpu().numpy(), low_res_logits.numpy()
+        return masks.numpy(), iou_scores[0].cpu().numpy(), low_res_logits.numpy()
 
     def default_multimask(self, input_boxes, input_points, input_masks) -> bool:
         """SAM's rule: three candidate masks only for an ambiguous prompt, one click per object with neither a box

@@ -24,7 +24,7 @@ from transformers.models.sam.configuration_sam import (
     SamVisionConfig,
 )
 
-ENCODER_TYPES = ("vit", "tiny_vit")
+ENCODER_TYPES = ("vit", "tiny_vit", "nano")
 PREPROCESSING_MODES = ("sam", "litemedsam")
 CLASSIFICATION_LOSSES = ("cross_entropy", "focal")
 
@@ -62,7 +62,11 @@ class UltraSamVisionConfig(SamVisionConfig):
         Stride of the patch-merging layer after each stage but the last (LiteMedSAM keeps the last merge at stride 1
         so that a 256 px input gives a 64x64 embedding).
     tiny_vit_mbconv_expand_ratio (`float`), tiny_vit_local_conv_size (`int`):
-        Expansion of the MBConv blocks of stage 0 and kernel of the depth-wise convolution between attention and MLP.
+        Expansion of the MBConv blocks of stage 0 and kernel of the depth-wise convolution between attention and MLP
+        (also used by the `nano` encoder).
+    nano_embed_dims, nano_depths (`list[int]`), nano_num_heads (`int`):
+        `encoder_type="nano"` (the untrained distillation student, `modeling_nano.py`): width and number of blocks at
+        strides 4 (MBConv), 8 (MBConv) and 16 (global attention, `nano_num_heads` heads).
     """
 
     model_type = "ultrasam_vision_model"
@@ -78,6 +82,9 @@ class UltraSamVisionConfig(SamVisionConfig):
     tiny_vit_downsample_strides: list[int] | tuple[int, ...] = (2, 2, 1)
     tiny_vit_mbconv_expand_ratio: float = 4.0
     tiny_vit_local_conv_size: int = 3
+    nano_embed_dims: list[int] | tuple[int, ...] = (48, 96, 160)
+    nano_depths: list[int] | tuple[int, ...] = (1, 2, 2)
+    nano_num_heads: int = 5
 
     def __post_init__(self, **kwargs):
         if self.encoder_type not in ENCODER_TYPES:
@@ -91,6 +98,11 @@ class UltraSamVisionConfig(SamVisionConfig):
                 raise ValueError(
                     f"tiny_vit_downsample_strides needs {stages - 1} entries, got {self.tiny_vit_downsample_strides}"
                 )
+        if self.encoder_type == "nano":
+            if len(self.nano_depths) != len(self.nano_embed_dims):
+                raise ValueError(f"nano_depths needs {len(self.nano_embed_dims)} entries, got {self.nano_depths}")
+            if self.nano_embed_dims[-1] % self.nano_num_heads:
+                raise ValueError(f"nano_num_heads={self.nano_num_heads} must divide {self.nano_embed_dims[-1]}")
         super().__post_init__(**kwargs)
 
 
@@ -151,7 +163,8 @@ class UltraSamConfig(SamConfig):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "UltraSamConfig":
-        """Build one of the named variants (`vit-b`, `lite`, `tiny`, `tiny-lite`); `overrides` set top-level fields."""
+        """Build one of the named variants (`vit-b`, `lite`, `nano`, `tiny`, `tiny-lite`); `overrides` set top-level
+        fields."""
         if name not in PRESETS:
             raise ValueError(f"Unknown UltraSam preset {name!r}; choose one of {sorted(PRESETS)}")
         kwargs = copy.deepcopy(PRESETS[name])
@@ -180,6 +193,19 @@ PRESETS = {
             "patch_size": 4,
             "hidden_size": 320,
             "layer_norm_eps": 1e-5,  # TinyViT's nn.LayerNorm defaults; the neck keeps SAM's 1e-6
+        },
+        "prompt_encoder_config": {"image_size": 256, "patch_size": 4},
+        "num_mask_refinements": 0,
+        "preprocessing": "litemedsam",
+    },
+    # untrained student for distilling `lite`: same prompt encoder, decoder and embedding, a ~10x cheaper encoder
+    "nano": {
+        "vision_config": {
+            "encoder_type": "nano",
+            "image_size": 256,
+            "patch_size": 4,
+            "hidden_size": 160,
+            "layer_norm_eps": 1e-5,
         },
         "prompt_encoder_config": {"image_size": 256, "patch_size": 4},
         "num_mask_refinements": 0,

@@ -72,6 +72,8 @@ class UltraSamBackboneConfig(BackboneConfigMixin, PreTrainedConfig):
             self.vision_config = UltraSamVisionConfig()
         elif isinstance(self.vision_config, dict):
             self.vision_config = UltraSamVisionConfig(**self.vision_config)
+        if self.vision_config.encoder_type == "nano":
+            raise ValueError("the nano encoder (an untrained distillation student) has no backbone wrapper yet")
         if self.feature_indices is None:
             self.feature_indices = default_feature_indices(self.vision_config)
         self.feature_indices = list(self.feature_indices)

@@ -42,6 +42,7 @@ from transformers.utils.generic import TransformersKwargs, can_return_tuple, mer
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_ultrasam import UltraSamConfig
+from .modeling_nano import UltraSamNanoEncoder
 from .modeling_tinyvit import UltraSamTinyVitEncoder
 
 
@@ -145,6 +146,8 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
         self.shared_image_embedding = SamPositionalEmbedding(config.vision_config)
         if config.vision_config.encoder_type == "tiny_vit":
             self.vision_encoder = UltraSamTinyVitEncoder(config.vision_config)
+        elif config.vision_config.encoder_type == "nano":
+            self.vision_encoder = UltraSamNanoEncoder(config.vision_config)
         else:
             self.vision_encoder = SamVisionEncoder(config.vision_config)
         self.prompt_encoder = SamPromptEncoder(config)
@@ -255,6 +258,26 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
                     "per image."
                 )
 
+    def cascade(self, decode, input_points, input_labels, input_boxes, input_masks, multimask_output: bool):
+        """The decoder passes of `forward` around a single-pass `decode(points, labels, boxes, masks, multimask) ->
+        (masks, iou)` (the ONNX Runtime backend passes its own): the first pass, `num_mask_refinements` cascaded
+        passes, the best mask kept when `multimask_output` is off. Returns the final masks and IoU, then the first
+        pass's."""
+        refinements = self.config.num_mask_refinements
+        masks, iou = decode(input_points, input_labels, input_boxes, input_masks, multimask_output and not refinements)
+        first_masks, first_iou = masks, iou
+        for _ in range(refinements):
+            best = iou.argmax(dim=-1)
+            previous = torch.gather(masks, 2, best[..., None, None, None].expand(-1, -1, 1, *masks.shape[-2:]))
+            previous = previous.squeeze(2)
+            points, labels, boxes = self._refinement_prompts(input_points, input_labels, input_boxes, previous)
+            masks, iou = decode(points, labels, boxes, previous, True)
+        if refinements and not multimask_output:
+            best = iou.argmax(dim=-1, keepdim=True)
+            masks = torch.gather(masks, 2, best[..., None, None].expand(-1, -1, 1, *masks.shape[-2:]))
+            iou = torch.gather(iou, 2, best)
+        return masks, iou, first_masks, first_iou
+
     @merge_with_config_defaults
     @capture_outputs
     def forward(
@@ -305,18 +328,9 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
             )
 
         refinements = self.config.num_mask_refinements
-        masks, iou = decode(input_points, input_labels, input_boxes, input_masks, multimask_output and not refinements)
-        first_masks, first_iou = masks, iou
-        for _ in range(refinements):
-            best = iou.argmax(dim=-1)
-            previous = torch.gather(masks, 2, best[..., None, None, None].expand(-1, -1, 1, *masks.shape[-2:]))
-            previous = previous.squeeze(2)
-            points, labels, boxes = self._refinement_prompts(input_points, input_labels, input_boxes, previous)
-            masks, iou = decode(points, labels, boxes, previous, True)
-        if refinements and not multimask_output:
-            best = iou.argmax(dim=-1, keepdim=True)
-            masks = torch.gather(masks, 2, best[..., None, None].expand(-1, -1, 1, *masks.shape[-2:]))
-            iou = torch.gather(iou, 2, best)
+        masks, iou, first_masks, first_iou = self.cascade(
+            decode, input_points, input_labels, input_boxes, input_masks, multimask_output
+        )
         return UltraSamImageSegmentationOutput(
             iou_scores=iou,
             pred_masks=masks,

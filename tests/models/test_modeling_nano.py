@@ -1,0 +1,62 @@
+"""The `nano` preset: the untrained student encoder gives SAM's embedding and runs in the full model."""
+
+import pytest
+import torch
+
+from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf.models.configuration_ultrasam_backbone import UltraSamBackboneConfig
+
+
+def small_nano_config(**overrides):
+    # the nano geometry at 64 px (16x16 embedding), narrow, so that the test is fast
+    return UltraSamConfig.from_preset(
+        "nano",
+        vision_config={
+            "encoder_type": "nano",
+            "image_size": 64,
+            "patch_size": 4,
+            "hidden_size": 32,
+            "output_channels": 32,
+            "num_pos_feats": 16,
+            "nano_embed_dims": [8, 16, 32],
+            "nano_depths": [1, 1, 1],
+            "nano_num_heads": 2,
+        },
+        prompt_encoder_config={"hidden_size": 32, "image_size": 64, "patch_size": 4, "mask_input_channels": 8},
+        mask_decoder_config={"hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2, "iou_head_hidden_dim": 32},
+        **overrides,
+    )
+
+
+def test_nano_preset_gives_the_lite_embedding_shape_with_a_smaller_encoder():
+    nano, lite = UltraSamConfig.from_preset("nano"), UltraSamConfig.from_preset("lite")
+    model = UltraSamModel(nano).eval()
+    with torch.no_grad():
+        embedding = model.get_image_embeddings(torch.rand(1, 3, 256, 256))
+    assert embedding.shape == (1, 256, 64, 64)
+    assert nano.preprocessing == lite.preprocessing and nano.prompt_encoder_config == lite.prompt_encoder_config
+    encoder_parameters = sum(p.numel() for p in model.vision_encoder.parameters())
+    assert encoder_parameters < 0.3 * sum(p.numel() for p in UltraSamModel(lite).vision_encoder.parameters())
+
+
+def test_nano_model_segments_saves_and_reloads(tmp_path):
+    model = UltraSamModel(small_nano_config()).eval()
+    pixels = torch.rand(2, 3, 64, 64)
+    boxes = torch.tensor([[[8.0, 8.0, 40.0, 40.0]], [[4.0, 10.0, 30.0, 50.0]]])
+    with torch.no_grad():
+        out = model(pixel_values=pixels, input_boxes=boxes, output_hidden_states=True)
+    assert out.pred_masks.shape == (2, 1, 3, 16 * 4, 16 * 4)
+    assert [h.shape[-1] for h in out.vision_hidden_states] == [16, 8, 4]  # strides 4, 8, 16 at 64 px
+    model.save_pretrained(tmp_path)
+    reloaded = UltraSamModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded(pixel_values=pixels, input_boxes=boxes).pred_masks, out.pred_masks)
+
+
+def test_nano_config_checks_its_geometry():
+    with pytest.raises(ValueError, match="nano_depths"):
+        small_nano_config().vision_config.__class__(encoder_type="nano", nano_depths=[1, 1])
+    with pytest.raises(ValueError, match="nano_num_heads"):
+        small_nano_config().vision_config.__class__(encoder_type="nano", nano_num_heads=7)
+    with pytest.raises(ValueError, match="no backbone"):
+        UltraSamBackboneConfig(vision_config={"encoder_type": "nano"})

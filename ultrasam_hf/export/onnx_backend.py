@@ -1,0 +1,103 @@
+"""ONNX Runtime backend of `UltraSamPredictor`: the exported graphs on the CPU, same inputs and outputs (torch
+tensors) as the PyTorch backend, so the predictor's pre- and post-processing are shared."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .graphs import prompt_arrays
+from .onnx_export import read_manifest
+
+
+def session_options(threads: int | None = None):
+    """ONNX Runtime options for a shared CPU: `threads` intra-op threads (default: torch's count, i.e. this
+    process's CPU budget) and no spin-waiting, which on a busy machine burns the cores other processes need."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(threads or os.environ.get("ULTRASAM_ORT_THREADS") or torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: ORT warns about unused initializers of a folded graph
+    return options
+
+
+class OnnxBackend:
+    """Runs `encoder(_int8).onnx` / `decoder(_int8).onnx` of an export folder made from `model` (whose config drives
+    the refinement cascade, run by `UltraSamModel.cascade` as in PyTorch)."""
+
+    def __init__(self, model, folder, precision: str = "fp32", threads: int | None = None):
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise ImportError(
+                "The onnx backend needs onnxruntime: pip install 'ultrasam-hf[onnx]'"
+            ) from error
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        if self.manifest is None:
+            raise FileNotFoundError(f"{self.folder} holds no ONNX export (no ultrasam_onnx.json)")
+        if precision not in self.manifest["graphs"]:
+            raise FileNotFoundError(
+                f"{self.folder} has no {precision} graphs (it has {sorted(self.manifest['graphs'])}); "
+                f"run `ultrasam export onnx MODEL --out {self.folder}{' --int8' if precision == 'int8' else ''}`"
+            )
+        self.model = model
+        self.precision = precision
+        self.name = "onnxruntime" if precision == "fp32" else f"onnxruntime-{precision}"
+        self.key = f"{self.name}:{self.manifest['model_fingerprint']}"
+        options = session_options(threads)
+        graphs = self.manifest["graphs"][precision]
+        self.encoder = onnxruntime.InferenceSession(
+            str(self.folder / graphs["encoder"]), options, providers=["CPUExecutionProvider"]
+        )
+        self.decoder = onnxruntime.InferenceSession(
+            str(self.folder / graphs["decoder"]), options, providers=["CPUExecutionProvider"]
+        )
+        self.mask_size = int(self.manifest["preprocessing"]["mask_size"])
+        self.description = f"ONNX Runtime {precision} ({options.intra_op_num_threads} threads, {self.folder})"
+
+    def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        pixels = np.ascontiguousarray(pixel_values.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(self.encoder.run(None, {"pixel_values": pixels})[0])
+
+    def decode_pass(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
+        """One decoder pass for one image, `UltraSamModel._decode`'s inputs and outputs."""
+        if image_embeddings.shape[0] != 1:
+            raise ValueError(f"the onnx backend decodes one image at a time, got {image_embeddings.shape[0]}")
+        coords, labels = prompt_arrays(input_points, input_labels, input_boxes)
+        has_mask = input_masks is not None
+        if has_mask:
+            masks = input_masks.detach().cpu().numpy().astype(np.float32)
+            masks = masks.reshape(-1, 1, *masks.shape[-2:])  # (1 or K, 1, h, w): per image or per prompt
+        else:
+            masks = np.zeros((1, 1, self.mask_size, self.mask_size), np.float32)
+        iou, logits = self.decoder.run(
+            None,
+            {
+                "image_embeddings": np.ascontiguousarray(image_embeddings.detach().cpu().numpy(), dtype=np.float32),
+                "point_coords": coords,
+                "point_labels": labels,
+                "mask_input": masks,
+                "has_mask_input": np.array([float(has_mask)], np.float32),
+            },
+        )
+        selected = slice(1, None) if multimask_output else slice(0, 1)
+        return torch.from_numpy(logits[None, :, selected]), torch.from_numpy(iou[None, :, selected])
+
+    def decode(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
+        """`(iou_scores, pred_masks)` as `UltraSamModel.forward` returns them."""
+
+        def decode(points, labels, boxes, masks, multimask):
+            return self.decode_pass(image_embeddings, points, labels, boxes, masks, multimask)
+
+        masks, iou, _, _ = self.model.cascade(
+            decode, input_points, input_labels, input_boxes, input_masks, multimask_output
+        )
+        return iou, masks
+
+
+__all__ = ["OnnxBackend", "session_options"]
