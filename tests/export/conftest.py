@@ -15,16 +15,23 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def tiny_model(preset: str, seed: int = 0) -> UltraSamModel:
+def make_tiny_model(preset: str, seed: int = 0) -> UltraSamModel:
     torch.manual_seed(seed)
     return UltraSamModel(UltraSamConfig.from_preset(preset)).eval()
+
+
+@pytest.fixture
+def tiny_model():
+    """`tiny_model(preset, seed=0)`: a seeded, randomly initialised model of a tiny preset (a fixture, so tests
+    need not import this conftest by name, which another folder's conftest may shadow)."""
+    return make_tiny_model
 
 
 @pytest.fixture(scope="module", params=["tiny-lite", "tiny"])
 def exported(request, tmp_path_factory):
     """(model, processor, folder) of a tiny preset exported once per module: `tiny-lite` has the lite layout
     (TinyViT, LiteMedSAM preprocessing), `tiny` the vit-b one (SAM ViT, SAM preprocessing, one refinement pass)."""
-    model = tiny_model(request.param)
+    model = make_tiny_model(request.param)
     processor = UltraSamProcessor.from_model_config(model.config)
     folder = export_onnx(model, processor, tmp_path_factory.mktemp(request.param))
     return model, processor, folder

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-from conftest import tiny_model
 from PIL import Image
 
 from ultrasam_hf import UltraSamProcessor
@@ -9,7 +8,7 @@ from ultrasam_hf.cli import main
 from ultrasam_hf.export.onnx_export import MANIFEST, parity_image
 
 
-def test_export_then_segment_picks_onnxruntime(tmp_path, capsys):
+def test_export_then_segment_picks_onnxruntime(tmp_path, capsys, tiny_model):
     model_dir = tmp_path / "model"
     model = tiny_model("tiny-lite")
     model.save_pretrained(model_dir)

@@ -4,7 +4,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_model
 
 from ultrasam_hf import UltraSamPredictor
 from ultrasam_hf.export.onnx_backend import OnnxBackend
@@ -73,7 +72,7 @@ def test_dynamic_prompt_counts(exported):
     assert_parity(stats, 1.0)
 
 
-def test_auto_backend_uses_an_export_of_these_weights_only(exported, private_cache):
+def test_auto_backend_uses_an_export_of_these_weights_only(exported, private_cache, tiny_model):
     model, processor, folder = exported
     assert UltraSamPredictor(model, processor).backend.name == "pytorch"  # nothing in the cache, none in a folder
     assert UltraSamPredictor(model, processor, model_dir=folder.parent).backend.name == "pytorch"  # not named onnx/
@@ -85,7 +84,7 @@ def test_auto_backend_uses_an_export_of_these_weights_only(exported, private_cac
     assert UltraSamPredictor(other, processor).backend.name == "pytorch"
 
 
-def test_explicit_onnx_backend_exports_once_with_a_message(private_cache, capsys):
+def test_explicit_onnx_backend_exports_once_with_a_message(private_cache, capsys, tiny_model):
     model = tiny_model("tiny-lite")
     predictor = UltraSamPredictor(model, backend="onnx")
     assert "exporting it once into the cache" in capsys.readouterr().out
@@ -103,7 +102,7 @@ def test_image_key_depends_on_backend(exported):
         torch_predictor.use_image_of(onnx_predictor)
 
 
-def test_bad_backend_names_and_devices_are_refused():
+def test_bad_backend_names_and_devices_are_refused(tiny_model):
     model = tiny_model("tiny-lite")
     with pytest.raises(ValueError, match="backend must be one of"):
         UltraSamPredictor(model, backend="tensorrt")
@@ -111,7 +110,7 @@ def test_bad_backend_names_and_devices_are_refused():
         UltraSamPredictor(model, backend="onnx", device="meta")
 
 
-def test_int8_graphs_are_written_and_run(private_cache):
+def test_int8_graphs_are_written_and_run(private_cache, tiny_model):
     model = tiny_model("tiny-lite")
     predictor = UltraSamPredictor(model, backend="pytorch")
     folder = export_onnx(model, predictor.processor, private_cache / "int8", int8=True)
@@ -125,6 +124,6 @@ def test_int8_graphs_are_written_and_run(private_cache):
     assert int8.backend.name == "onnxruntime-int8"
 
 
-def test_missing_export_folder_is_a_clear_error(tmp_path):
+def test_missing_export_folder_is_a_clear_error(tmp_path, tiny_model):
     with pytest.raises(FileNotFoundError, match="no ONNX export"):
         OnnxBackend(tiny_model("tiny-lite"), tmp_path)
