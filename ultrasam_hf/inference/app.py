@@ -48,6 +48,7 @@ class AppSession:
         self.history = {}  # frame -> undo actions, last first out
         self.corner = None  # (frame, (x, y)): the first corner of a box being drawn
         self.masks = {}  # frame -> (mask, predicted IoU, source)
+        self.propagated_from = None  # the start frame of the last propagation
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -141,6 +142,7 @@ class AppSession:
             index: (result.masks[index], float(result.scores[index]), result.sources[index])
             for index in range(len(self.frames))
         }
+        self.propagated_from = start
 
     # --------------------------------------------------------------------------------------------------- showing
 
@@ -167,6 +169,12 @@ class AppSession:
             parts.append(f"mask {int(mask.sum())} px ({SOURCE_WORDS.get(source, source)}{iou})")
         else:
             parts.append("no mask yet: click the object, or draw a box")
+        if self.propagated_from is not None:
+            lost = sum(source == "lost" for _, _, source in self.masks.values())
+            parts.append(
+                f"propagated through {len(self.frames)} frames from frame {self.propagated_from + 1}"
+                + (f", object lost on {lost}" if lost else "")
+            )
         return " · ".join(parts)
 
     # -------------------------------------------------------------------------------------------------- exporting

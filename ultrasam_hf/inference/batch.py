@@ -17,6 +17,7 @@ import csv
 import glob
 import json
 import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -446,7 +447,7 @@ def run_batch(args) -> int:
         except (ValueError, FileNotFoundError, OSError, RuntimeError) as error:
             failures += 1
             writer.skipped.append({"file": key, "reason": f"error: {error}"})
-            tqdm.write(f"ultrasam segment: {key}: {error}")
+            tqdm.write(f"ultrasam segment: {key}: {error}", file=sys.stderr)
     writer.write(out / COCO_FILE)
     done = len({image["file_name"] for image in writer.images})
     print(
