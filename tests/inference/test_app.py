@@ -45,7 +45,11 @@ def test_clicks_boxes_undo_and_reset(tmp_path, predictor):
     session.click(0, 5, 6, BOX)
     assert "opposite corner" in session.status(0) and session.prompts[0]["box"] is None
     session.click(0, 40, 30, BOX)
-    assert session.prompts[0] == {"box": [5.0, 6.0, 40.0, 30.0], "points": [[10.0, 12.0], [30.0, 25.0]], "labels": [0, 1]}
+    assert session.prompts[0] == {
+        "box": [5.0, 6.0, 40.0, 30.0],
+        "points": [[10.0, 12.0], [30.0, 25.0]],
+        "labels": [0, 1],
+    }
     session.undo(0)  # the box
     assert session.prompts[0]["box"] is None
     session.undo(0)  # the first corner
@@ -85,7 +89,9 @@ def test_propagate_then_refine_a_frame_and_export(tmp_path, predictor, cine):
     coco = json.loads(files[1].read_text())
     assert [image["frame"] for image in coco["images"]] == [0, 1, 2, 3, 4]
     assert coco["annotations"][2]["prompt"]["box"] == [10.0, 11.0, 24.0, 25.0]
-    rle = dict(coco["annotations"][4]["segmentation"], counts=coco["annotations"][4]["segmentation"]["counts"].encode())
+    rle = dict(
+        coco["annotations"][4]["segmentation"], counts=coco["annotations"][4]["segmentation"]["counts"].encode()
+    )
     np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool), session.masks[4][0])
     nifti = sitk.ReadImage(str(files[2]))
     assert nifti.GetSpacing() == pytest.approx((0.3, 0.3, 1.5))  # the input volume's geometry

@@ -57,7 +57,9 @@ def test_folder_with_json_prompts_objects_frames_and_propagation(tmp_path, scans
     assert main([*args, "--model", str(model_dir), "--out", str(out)]) == 0
     coco = json.loads((out / "segment_coco.json").read_text())
     assert {image["file_name"] for image in coco["images"]} == {"a.png", "left/b.png", "v.nii.gz"}
-    assert coco["skipped"] == [{"file": "ghost.png", "reason": f"named in {tmp_path / 'prompts.json'} but not among the inputs"}]
+    assert coco["skipped"] == [
+        {"file": "ghost.png", "reason": f"named in {tmp_path / 'prompts.json'} but not among the inputs"}
+    ]
     # one object: a 0/255 PNG equal to its RLE; two objects: a label map 1, 2
     a_mask = np.array(Image.open(out / "a_mask.png"))
     (a_annotation,) = [x for x in coco["annotations"] if x["image_id"] == 1]

@@ -192,7 +192,9 @@ class AppSession:
         png = folder / (f"{self.name}_mask.png" if single else f"{self.name}_frame{frame:03d}_mask.png")
         current = self.masks.get(frame, (np.zeros(self.frames[frame].shape[:2], dtype=bool),))[0]
         Image.fromarray(current.astype(np.uint8) * 255).save(png)
-        writer = CocoWriter({"description": "ultrasam app", "model": str(getattr(self.predictor.model, "name_or_path", ""))})
+        writer = CocoWriter(
+            {"description": "ultrasam app", "model": str(getattr(self.predictor.model, "name_or_path", ""))}
+        )
         labels = np.zeros((len(self.frames), *shape), dtype=np.uint8)
         for index in sorted(self.masks):
             mask, score, source = self.masks[index]
@@ -304,7 +306,7 @@ def build_app(model=None, device=None, predictor=None):
         return (*frame_outputs(session, frame), None)
 
     @fail_clearly
-    def on_propagate(session, frame, progress=gr.Progress()):
+    def on_propagate(session, frame, progress=gr.Progress()):  # noqa: B008 (how Gradio injects a progress bar)
         if session is None:
             raise ValueError("Upload a cine or volume first.")
         session.propagate(int(frame or 0), progress=lambda done, total: progress(done / total, desc="propagating"))
