@@ -97,7 +97,7 @@ def report(name: str, split: str, count: int, started: float, per_protocol: dict
     print(f"{name} ({split}, {count} frames, {time.time() - started:.0f} s): {means}", file=sys.stderr)
 
 
-def run(root: Path, model: Path, only: list | None, shifts: list, shift_frames: int) -> dict:
+def run(root: Path, model: Path, only: list | None, shifts: list, shift_frames: int, simulated_only=False) -> dict:
     predictor = UltraSamPredictor.from_pretrained(model)
     results = {"scans": {}, "simulated": {}}
     for scan, paths in scans(root).items():
@@ -107,14 +107,15 @@ def run(root: Path, model: Path, only: list | None, shifts: list, shift_frames: 
         started = time.time()
         frames = [np.array(Image.open(path).convert("RGB")) for path in paths]
         truths = [ground_truth(root, path) for path in paths]
-        per_protocol = evaluate_sequence(predictor, frames, truths)
-        results["scans"][scan] = {
-            "split": split,
-            "slices": [int(re.search(r"_slice_(\d+)", path.name).group(1)) for path in paths],
-            "dice": per_protocol,
-            "seconds": round(time.time() - started, 1),
-        }
-        report(scan, split, len(paths), started, per_protocol)
+        if not simulated_only:
+            per_protocol = evaluate_sequence(predictor, frames, truths)
+            results["scans"][scan] = {
+                "split": split,
+                "slices": [int(re.search(r"_slice_(\d+)", path.name).group(1)) for path in paths],
+                "dice": per_protocol,
+                "seconds": round(time.time() - started, 1),
+            }
+            report(scan, split, len(paths), started, per_protocol)
         for shift in shifts:
             started = time.time()
             moving = [shift_left(frames[0], shift * t) for t in range(shift_frames)]
@@ -233,6 +234,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scans", nargs="+", help="only these scan ids (default: all)")
     parser.add_argument("--shifts", nargs="*", type=int, default=[], help="simulated cines: px per frame")
     parser.add_argument("--shift-frames", type=int, default=8, help="frames of each simulated cine")
+    parser.add_argument("--simulated-only", action="store_true", help="run the simulated cines only")
     parser.add_argument("--json", help="write the per-frame Dice here (default: next to --out)")
     parser.add_argument("--from-json", nargs="+", help="render --out from these JSON files instead of running")
     parser.add_argument("--command", action="append", default=[], help="a command line to print in the report")
@@ -246,7 +248,7 @@ def main(argv=None) -> int:
         if not (root / "US images").is_dir():
             print(f"No carotid data at {root} (expected 'US images/' and 'Expert mask images/')", file=sys.stderr)
             return 1
-        results = run(root, model, args.scans, args.shifts, args.shift_frames)
+        results = run(root, model, args.scans, args.shifts, args.shift_frames, args.simulated_only)
     commands = args.command or ["PYTHONPATH=. python scripts/propagation_carotid.py " + " ".join(sys.argv[1:])]
     Path(args.json or Path(args.out).with_suffix(".json")).write_text(json.dumps(results, indent=1))
     Path(args.out).write_text(to_markdown(results, commands, model.name))
