@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test benchmark clean
+.PHONY: install demo test test-browser benchmark clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,13 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# `ultrasam app` in a real headless Chromium: Debian's chromium (apt, as root) driven by the playwright package with
+# executable_path=/usr/bin/chromium (Playwright's own browser download is never used).
+test-browser: install
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -q chromium chromium-driver)
+	$(PIP) install -q -e ".[app]" playwright
+	$(PY) -m pytest -q -p no:cacheprovider -rs tests/inference/test_app.py tests/inference/test_app_browser.py
 
 benchmark: install
 	$(PY) scripts/benchmark.py

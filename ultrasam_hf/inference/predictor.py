@@ -203,13 +203,34 @@ class UltraSamPredictor:
         Returns:
             `mask` `(H, W)` bool at the original size and its predicted IoU.
         """
-        masks, scores, _ = self.predict(
+        mask, score, _ = self.predict_object(box=box, points=points, labels=labels)
+        return mask, score
+
+    def predict_object(
+        self, box=None, points=None, labels=None, mask_input=None
+    ) -> tuple[np.ndarray, float, np.ndarray]:
+        """
+        [`predict_mask`] that also takes and returns low-res logits: `mask_input` `(h, w)` (the third output of a
+        previous call, e.g. on the previous frame of a cine) refines the prompt.
+
+        Returns:
+            `mask` `(H, W)` bool, its predicted IoU and its low-res logits `(h, w)`.
+        """
+        masks, scores, low_res = self.predict(
             boxes=box,
             points=None if points is None else np.asarray(points, dtype=np.float64).reshape(1, -1, 2),
             labels=labels,
+            mask_input=None if mask_input is None else np.asarray(mask_input)[None],
         )
         best = choose_mask(masks[0], scores[0], box is not None)
-        return masks[0, best], float(scores[0, best])
+        return masks[0, best], float(scores[0, best]), low_res[0, best]
+
+    def propagate(self, frames, start_frame: int = 0, prompt=None, **kwargs):
+        """Segment one object through a cine loop or volume: the mask of each frame prompts the next. See
+        [`~ultrasam_hf.inference.propagation.propagate`] for the arguments."""
+        from .propagation import propagate
+
+        return propagate(self, frames, start_frame=start_frame, prompt=prompt, **kwargs)
 
     def _prompts(self, boxes, points, labels):
         """Check prompts against the image (the processor's rules) and map them to the model's input frame."""
