@@ -421,7 +421,14 @@ class Trainer:
                 fresh.load_state_dict({k.removeprefix("model."): v for k, v in full_state.items()})
                 unwrapped = fresh
         if accelerator.is_main_process:
-            export_model(unwrapped, self.output_dir, make_processor(self.image_processor), config.keep_adapter, self.base_dir)
+            export_model(
+                unwrapped,
+                self.output_dir,
+                make_processor(self.image_processor),
+                config.keep_adapter,
+                self.base_dir,
+                training_record=_flat_config(config),
+            )
             (self.output_dir / TRAINING_RECORD).write_text(json.dumps(_flat_config(config), indent=1))
             if last_eval is not None:
                 (self.output_dir / "eval_results.json").write_text(json.dumps(last_eval, indent=1))
