@@ -55,7 +55,9 @@ def refresh(target: Path, card=None, results=None, model_name=None, repo_id=None
     card_text = Path(card).read_text(encoding="utf-8") if card is not None else None
     if card_text is None and (target / "README.md").is_file():
         card_text = (target / "README.md").read_text(encoding="utf-8")
-    return write_folder_card(target, card_text, repo_id=repo_id, results=results, model_name=model_name, **card_overrides)
+    return write_folder_card(
+        target, card_text, repo_id=repo_id, results=results, model_name=model_name, **card_overrides
+    )
 
 
 def main(argv=None) -> int:

@@ -4,12 +4,11 @@
 import shutil
 
 import pytest
+from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 from datasets import load_dataset
+from test_loading import FolderApi
 
 from ultrasam_hf.data.hub import ALL_CONFIG, push_to_hub, root_card, write_root_card
-
-from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
-from test_loading import FolderApi
 
 SLUGS = ("fixture-a", "fixture-b")
 
@@ -23,8 +22,11 @@ def build_dir(tmp_path):
     split = {"rule": "group_hash", "seed": 0, "val": 0.0, "test": 0.34}
     for slug in SLUGS:
         spec = make_spec(
-            "image_mask_pairs", {"images": "images/*.png", "mask": "masks/{name}"}, {1: "nerve", 2: "vessel"},
-            split=split, slug=slug,
+            "image_mask_pairs",
+            {"images": "images/*.png", "mask": "masks/{name}"},
+            {1: "nerve", 2: "vessel"},
+            split=split,
+            slug=slug,
         )
         build(spec, raw, tmp_path / "out")
     return tmp_path / "out"

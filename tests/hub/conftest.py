@@ -44,7 +44,9 @@ class FolderHub:
             self._write(repo_id, operation.path_in_repo, operation.path_or_fileobj)
         return SimpleNamespace(commit_url=f"local://{repo_id}", oid=COMMIT)
 
-    def upload_folder(self, repo_id, folder_path, path_in_repo="", allow_patterns=None, ignore_patterns=None, **kwargs):
+    def upload_folder(
+        self, repo_id, folder_path, path_in_repo="", allow_patterns=None, ignore_patterns=None, **kwargs
+    ):
         folder = Path(folder_path)
         for path in sorted(folder.rglob("*")):
             relative = path.relative_to(folder).as_posix()
@@ -77,7 +79,12 @@ def run_without_package(script: str, *args, cwd) -> subprocess.CompletedProcess:
     """Run `script` (after `BLOCK_PACKAGE`) in a fresh interpreter where `import ultrasam_hf` fails; asserts success."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(Path(cwd) / "modules")}
     result = subprocess.run(
-        [sys.executable, "-c", BLOCK_PACKAGE + script, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd
+        [sys.executable, "-c", BLOCK_PACKAGE + script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import as_hub_cache, run_without_package
 from PIL import Image
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
@@ -20,8 +21,6 @@ from ultrasam_hf.hub.repo_ids import MEDSAM_REPO
 from ultrasam_hf.inference.default_model import PACKAGED_MODEL
 from ultrasam_hf.models.pipeline_ultrasam import mask_generation_pipeline
 from ultrasam_hf.training.variants import apply_variant, export_model
-
-from conftest import as_hub_cache, run_without_package
 
 REPO = Path(__file__).resolve().parents[2]
 # thresholds at 0: random weights still give masks, so the comparison covers the pipeline's whole path
@@ -110,7 +109,12 @@ def package_outputs(folder, image):
 
 def run_remote(jobs, image, tmp_path):
     np.save(tmp_path / "image.npy", image)
-    args = (json.dumps({k: str(v) for k, v in jobs.items()}), tmp_path / "image.npy", tmp_path / "out.pt", json.dumps(BOX))
+    args = (
+        json.dumps({k: str(v) for k, v in jobs.items()}),
+        tmp_path / "image.npy",
+        tmp_path / "out.pt",
+        json.dumps(BOX),
+    )
     run_without_package(REMOTE_LOAD, *args, cwd=tmp_path)
     return torch.load(tmp_path / "out.pt", weights_only=False)
 
@@ -120,7 +124,9 @@ def test_every_folder_kind_loads_by_remote_code_alone(folders, image, tmp_path):
         assert check_model_repo(folder) == [] or kind == "saved", (kind, check_model_repo(folder))
         config = json.loads((folder / "config.json").read_text())
         assert {"AutoConfig", "AutoModel", "AutoModelForMaskGeneration"} <= set(config["auto_map"]), kind
-        assert config["custom_pipelines"]["mask-generation"]["impl"] == "pipeline_ultrasam.UltraSamMaskGenerationPipeline"
+        assert (
+            config["custom_pipelines"]["mask-generation"]["impl"] == "pipeline_ultrasam.UltraSamMaskGenerationPipeline"
+        )
     for kind in ("shipped", "exported", "converted"):  # the package's writers: every model file, byte for byte
         for source in remote_code_files():
             assert (folders[kind] / source.name).read_bytes() == source.read_bytes(), (kind, source.name)
@@ -166,7 +172,9 @@ def test_kept_adapter_loads_with_auto_peft_model_alone(tiny, tmp_path):
     assert adapter_config["base_model_name_or_path"] == base_repo
     assert adapter_config["auto_mapping"] == {"base_model_class": "AutoModel", "parent_library": "transformers"}
     card = (tmp_path / "adapter" / "README.md").read_text()
-    assert f"base_model: {base_repo}" in card and "base_model_relation: adapter" in card and "library_name: peft" in card
+    assert (
+        f"base_model: {base_repo}" in card and "base_model_relation: adapter" in card and "library_name: peft" in card
+    )
     inputs = {"pixel_values": torch.rand(1, 3, 64, 64), "input_boxes": torch.tensor([[[4.0, 4.0, 40.0, 40.0]]])}
     torch.save(inputs, tmp_path / "inputs.pt")
     args = (tmp_path / "adapter", cache, tmp_path / "inputs.pt", tmp_path / "out.pt")
@@ -219,5 +227,7 @@ def test_shipped_asset_is_current_and_loads_by_remote_code(image, tmp_path):
     processor = UltraSamProcessor.from_pretrained(PACKAGED_MODEL)
     inputs = processor(images=image, input_boxes=BOX, return_tensors="pt")
     with torch.no_grad():
-        torch.testing.assert_close(remote["pred_masks"], model(**inputs, multimask_output=False).pred_masks, rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            remote["pred_masks"], model(**inputs, multimask_output=False).pred_masks, rtol=0, atol=1e-5
+        )
     assert remote["points_per_crop"] == model.config.mask_generation["points_per_crop"]

@@ -15,7 +15,9 @@ LICENCES_FILE = "LICENSE.md"
 ALL_CONFIG = "all"
 
 
-def root_card(build_dir, datasets=None, registry=None, pretty_name: str = "US-43d (ultrasam-hf build)") -> tuple[str, str]:
+def root_card(
+    build_dir, datasets=None, registry=None, pretty_name: str = "US-43d (ultrasam-hf build)"
+) -> tuple[str, str]:
     """`(README.md, LICENSE.md)` texts of a build folder's root: a `configs` entry per dataset slug (its splits'
     shards, `<slug>/<split>/*.parquet`, so the `.parquet.json` sidecars and `manifest.json` are never read as data),
     plus a default `all` config of every listed dataset; the licence of each dataset in `LICENSE.md`."""
@@ -102,7 +104,17 @@ def write_root_card(build_dir, datasets=None, registry=None) -> Path:
     return path
 
 
-def push_to_hub(build_dir, repo_id: str, datasets=None, *, private: bool = False, token=None, registry=None, api=None, dry_run: bool = False) -> dict:
+def push_to_hub(
+    build_dir,
+    repo_id: str,
+    datasets=None,
+    *,
+    private: bool = False,
+    token=None,
+    registry=None,
+    api=None,
+    dry_run: bool = False,
+) -> dict:
     """Upload `build_dir/<slug>/` (shards + manifest + dataset card) to `repo_id` for each allowed dataset, and the
     root card ([`root_card`]) of the pushed datasets.
 
@@ -122,7 +134,11 @@ def push_to_hub(build_dir, repo_id: str, datasets=None, *, private: bool = False
         elif slug not in registry:
             skipped[slug] = "no valid dataset card"
         elif registry[slug].redistribution != "allowed":
-            skipped[slug] = f"redistribution {registry[slug].redistribution!r} ({registry[slug].license}): {registry[slug].licence_note}".strip(": ")
+            skipped[slug] = (
+                f"redistribution {registry[slug].redistribution!r} ({registry[slug].license}): {registry[slug].licence_note}".strip(
+                    ": "
+                )
+            )
         else:
             pushed.append(slug)
     if dry_run or not pushed:
@@ -141,8 +157,20 @@ def push_to_hub(build_dir, repo_id: str, datasets=None, *, private: bool = False
             allow_patterns=["*.parquet", "manifest.json"],
             commit_message=f"Add {slug} ({registry[slug].license})",
         )
-        api.upload_file(repo_id=repo_id, repo_type="dataset", path_or_fileobj=registry[slug].card_path, path_in_repo=f"{slug}/README.md", commit_message=f"Card of {slug}")
+        api.upload_file(
+            repo_id=repo_id,
+            repo_type="dataset",
+            path_or_fileobj=registry[slug].card_path,
+            path_in_repo=f"{slug}/README.md",
+            commit_message=f"Card of {slug}",
+        )
     readme, licences = root_card(build_dir, pushed, registry)
     for name, text in ((LICENCES_FILE, licences), (ROOT_CARD, readme)):
-        api.upload_file(repo_id=repo_id, repo_type="dataset", path_or_fileobj=text.encode(), path_in_repo=name, commit_message=f"Root {name}")
+        api.upload_file(
+            repo_id=repo_id,
+            repo_type="dataset",
+            path_or_fileobj=text.encode(),
+            path_in_repo=name,
+            commit_message=f"Root {name}",
+        )
     return {"pushed": pushed, "skipped": skipped}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import textwrap
+from collections.abc import Mapping
+from typing import Any
 
 
 def usage_section(repo_id: str, multimask_output: bool = True, adapter: bool = False) -> str:
@@ -91,10 +93,16 @@ def licence_terms(model_name: str, base_weights: str, base_licence: str, dataset
             raise ValueError(f"no dataset card for {slug!r}: its licence cannot be stated")
         rows.append(f"| {spec.pretty_name} | `{spec.license}` | {spec.source} |")
     table = "\n".join(rows)
+    weights = textwrap.fill(
+        f"The weights of this repository were fine-tuned from {base_weights}, released under the {base_licence}; "
+        "the same licence applies to these weights.",
+        width=116,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
     return f"""# {model_name}: terms of use
 
-The weights of this repository were fine-tuned from {base_weights}, released under the {base_licence}; the same
-licence applies to these weights.
+{weights}
 
 They were trained on the following public ultrasound datasets. Their licences require attribution: cite them (see
 the model card) when you use or redistribute the model.

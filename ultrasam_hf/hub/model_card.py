@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
+import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
@@ -65,7 +67,7 @@ def eval_results_from_eval_json(
     if not isinstance(results, Mapping):
         results = json.loads(Path(results).read_text(encoding="utf-8"))
     if "summary" not in results:
-        raise ValueError("not an `ultrasam eval` results.json: it has no 'summary' (its keys: " f"{sorted(results)})")
+        raise ValueError(f"not an `ultrasam eval` results.json: it has no 'summary' (its keys: {sorted(results)})")
     settings = results.get("settings") or {}
     split = settings.get("split") or "test"
     tolerance = settings.get("nsd_tolerance")
@@ -99,7 +101,7 @@ def eval_results_from_eval_json(
                     dataset_split=split,
                     metric_type=metric,
                     metric_value=round(float(stats["mean"]), 4),
-                    metric_name=f"{label} ({prompt} prompt{suffix})",
+                    metric_name=f"{label} ({prompt}{suffix})",
                 )
             )
     return entries
@@ -159,7 +161,7 @@ def check_model_card(text: str, folder: str | Path | None = None) -> list[str]:
     With `folder`, a `license_link` to a file must name a file in it."""
     try:
         card = ModelCard(text, ignore_metadata_errors=False)
-    except Exception as error:  # huggingface_hub raises ValueError / YAML errors for a broken header
+    except (ValueError, yaml.YAMLError) as error:  # a broken header
         return [f"the metadata does not parse: {error}"]
     data = card.data.to_dict()
     problems = []
@@ -410,8 +412,8 @@ __all__ = [
     "hub_dataset_ids",
     "hub_id_of",
     "render_model_card",
-    "write_folder_card",
     "widget_entries",
+    "write_folder_card",
     "write_model_card",
     "write_widget_examples",
 ]

@@ -89,7 +89,9 @@ def _write_json(path: Path, data: dict) -> None:
 def _architecture(config: dict, folder: Path) -> str:
     architectures = config.get("architectures") or ["UltraSamModel"]
     if architectures[0] not in MODEL_AUTO_MAP:
-        raise ValueError(f"{folder}/config.json: architecture {architectures[0]!r} is not one of {sorted(MODEL_AUTO_MAP)}")
+        raise ValueError(
+            f"{folder}/config.json: architecture {architectures[0]!r} is not one of {sorted(MODEL_AUTO_MAP)}"
+        )
     return architectures[0]
 
 
@@ -193,7 +195,9 @@ def check_model_repo(folder: str | Path) -> list[str]:
                 "model first and pass its id (prepare_model_repo(folder, base_model_id=...))"
             )
         if adapter.get("auto_mapping") != ADAPTER_AUTO_MAPPING:
-            problems.append(f"adapter_config.json auto_mapping is {adapter.get('auto_mapping')}, not {ADAPTER_AUTO_MAPPING}")
+            problems.append(
+                f"adapter_config.json auto_mapping is {adapter.get('auto_mapping')}, not {ADAPTER_AUTO_MAPPING}"
+            )
     card = folder / "README.md"
     if not card.is_file():
         problems.append("no model card (README.md)")

@@ -41,7 +41,7 @@ def stored_float_dtype(checkpoint_files) -> torch.dtype | None:
     if not files:
         return None
     with safe_open(files[0], framework="pt") as handle:
-        for key in handle.keys():
+        for key in handle.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
             dtype = _SAFETENSORS_FLOAT_DTYPES.get(handle.get_slice(key).get_dtype())
             if dtype is not None:
                 return dtype
