@@ -132,11 +132,15 @@ class SourceInfo:
     source: str  # sam | medsam | litemedsam | ultrasam
     title: str
     checkpoint: str
-    licence: str
+    licence: str  # in words, for the card's text
     citation: str
     homepage: str
     intended_use: str
     notes: list[str] = field(default_factory=list)
+    base_model: str | None = None  # Hub id of the same or the parent weights (`ultrasam_hf.hub.repo_ids`)
+    license_id: str = "apache-2.0"  # the Hub licence identifier
+    license_name: str | None = None  # with license_id "other"
+    license_link: str | None = None  # with license_id "other": a URL
 
 
 def _package_version() -> str:
@@ -150,8 +154,10 @@ def _package_version() -> str:
         return __version__
 
 
-def model_card(info: SourceInfo, config, command: str) -> str:
-    """Markdown model card for a converted folder."""
+def model_card(info: SourceInfo, config, command: str, repo_id: str = "<this folder>") -> str:
+    """Markdown body of a converted folder's card (its metadata: `ultrasam_hf.hub.model_card`)."""
+    from ..hub.card_texts import usage_section
+
     today = datetime.date.today().isoformat()
     vision = config.vision_config
     encoder = (
@@ -160,18 +166,7 @@ def model_card(info: SourceInfo, config, command: str) -> str:
         else f"ViT ({vision.hidden_size} wide, {vision.num_hidden_layers} layers, {vision.image_size} px)"
     )
     notes = "".join(f"- {note}\n" for note in info.notes)
-    return f"""---
-library_name: transformers
-license: {info.licence.split()[0].lower()}
-tags:
-- ultrasam
-- segment-anything
-- medical-imaging
-- ultrasound
-pipeline_tag: mask-generation
----
-
-# {info.title} (UltraSam / transformers format)
+    return f"""# {info.title} (UltraSam / transformers format)
 
 Weights of **{info.title}** converted to `UltraSamModel` (a `transformers` `SamModel` subclass) by
 the `ultrasam-hf` package (UltraSam: https://github.com/CAMMA-public/UltraSam). The numbers are the original ones: only names (and, where
@@ -187,19 +182,7 @@ noted, a mathematically equivalent re-parameterisation) changed.
 
 Not a medical device: outputs are research results and must not be used for diagnosis.
 
-## How to use
-
-```python
-from ultrasam_hf import UltraSamModel
-from ultrasam_hf.models.processing_ultrasam import UltraSamProcessor
-
-model = UltraSamModel.from_pretrained("<this folder>")
-processor = UltraSamProcessor.from_pretrained("<this folder>")
-inputs = processor(images="image.png", input_boxes=[[[x0, y0, x1, y1]]], return_tensors="pt")
-outputs = model(**{{k: v for k, v in inputs.items() if k.startswith(("pixel", "input"))}})
-masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
-```
-
+{usage_section(repo_id, bool(config.multimask_output_default))}
 ## How it was converted
 
 - Command: `{command}`
@@ -215,11 +198,25 @@ masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"
 
 
 def save_converted(model, processor, out_dir: str | Path, info: SourceInfo, command: str) -> Path:
-    """Write `model.safetensors` + `config.json`, the processor config and `README.md` to `out_dir`."""
+    """Write `model.safetensors` + `config.json`, the processor config and `README.md` to `out_dir`: a
+    self-contained Hub repository (remote code, complete auto_map, Hub-valid card; `ultrasam_hf.hub`)."""
+    from ..hub.model_card import default_repo_id, write_model_card
+    from ..hub.model_repo import prepare_model_repo
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     if processor is not None:
         processor.save_pretrained(out_dir)
-    (out_dir / "README.md").write_text(model_card(info, model.config, command), encoding="utf-8")
+    prepare_model_repo(out_dir)
+    repo_id = default_repo_id(out_dir)
+    write_model_card(
+        out_dir,
+        model_card(info, model.config, command, repo_id),
+        repo_id=repo_id,
+        base_model=info.base_model,
+        license=info.license_id,
+        license_name=info.license_name,
+        license_link=info.license_link,
+    )
     return out_dir

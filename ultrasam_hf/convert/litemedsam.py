@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..models.configuration_ultrasam import UltraSamConfig
+from ..hub.repo_ids import MEDSAM_REPO
 from .checkpoint_io import SourceInfo, load_state_dict, load_strictly, save_converted
 from .sam import MEDSAM_CITATION, sam_to_hf_state_dict
 
@@ -81,6 +82,7 @@ def convert_litemedsam(checkpoint: str | Path, out_dir: str | Path, command: str
         title="LiteMedSAM",
         checkpoint=Path(checkpoint).name,
         licence="Apache-2.0",
+        base_model=MEDSAM_REPO,  # LiteMedSAM has no Hub repository; its encoder was distilled from MedSAM ViT-B
         citation=LITEMEDSAM_CITATION,
         homepage="https://github.com/bowang-lab/MedSAM/tree/LiteMedSAM",
         intended_use="Fast box-prompted segmentation of medical images at 256 px (CPU friendly), research only. "

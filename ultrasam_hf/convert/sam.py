@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
+from ..hub.repo_ids import MEDSAM_REPO, SAM_REPOS
 from .checkpoint_io import SourceInfo, load_state_dict, load_strictly, save_converted
 
 # width -> (depth, heads, global-attention layers) of Meta's three encoders
@@ -177,6 +178,7 @@ def convert_sam(checkpoint: str | Path, out_dir: str | Path, source: str = "sam"
             title=f"Segment Anything (SAM) {size}",
             checkpoint=Path(checkpoint).name,
             licence="Apache-2.0",
+            base_model=SAM_REPOS[{"ViT-B": "vit_b", "ViT-L": "vit_l", "ViT-H": "vit_h"}[size]],
             citation=SAM_CITATION,
             homepage="https://github.com/facebookresearch/segment-anything",
             intended_use="Promptable segmentation of natural images (points, boxes, masks); the baseline UltraSam "
@@ -188,6 +190,7 @@ def convert_sam(checkpoint: str | Path, out_dir: str | Path, source: str = "sam"
             title=f"MedSAM {size}",
             checkpoint=Path(checkpoint).name,
             licence="Apache-2.0",
+            base_model=MEDSAM_REPO if size == "ViT-B" else None,
             citation=MEDSAM_CITATION,
             homepage="https://github.com/bowang-lab/MedSAM",
             intended_use="Box-prompted segmentation of medical images (CT, MR, ultrasound, ...), research only.",

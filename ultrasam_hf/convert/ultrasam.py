@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..hub.repo_ids import SAM_REPOS
 from .checkpoint_io import SourceInfo, read_checkpoint, save_converted, unwrap_state_dict
 from .mmdet_layout import mmdet_to_sam_state_dict
 from .sam import SAM_CITATION, convert_sam_state_dict, infer_sam_config, sam_processor
@@ -109,6 +110,10 @@ def convert_ultrasam(checkpoint: str | Path, out_dir: str | Path, ffn_identity: 
         title="UltraSam",
         checkpoint=Path(checkpoint).name,
         licence="other: the licence of the official weights (see https://github.com/CAMMA-public/UltraSam) applies",
+        license_id="other",
+        license_name="ultrasam-official-weights",
+        license_link="https://github.com/CAMMA-public/UltraSam",
+        base_model=SAM_REPOS["vit_b"],  # the release fine-tuned SAM ViT-B
         citation=ULTRASAM_CITATION,
         homepage=ULTRASAM_URL,
         intended_use="Promptable (point / box) segmentation of ultrasound images, research only; SAM ViT-B fine-tuned "

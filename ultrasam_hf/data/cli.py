@@ -1,4 +1,4 @@
-"""`ultrasam data build` / `ultrasam data info` (wired into the `ultrasam` entry point by ultrasam_hf/cli.py)."""
+"""`ultrasam data build` / `info` / `card` / `push` (wired into the `ultrasam` entry point by ultrasam_hf/cli.py)."""
 
 import json
 from pathlib import Path
@@ -31,6 +31,21 @@ def register(subparsers) -> None:
     info.add_argument("--json", action="store_true", help="print the build's manifest (+ licence_mix) as JSON")
     info.add_argument("--cards", help="dataset card folder")
     info.set_defaults(func=run_info)
+
+    card = commands.add_parser("card", help="write a build folder's root README.md (a config per dataset) + LICENSE.md")
+    card.add_argument("build_dir")
+    card.add_argument("--datasets", nargs="+", metavar="SLUG", help="dataset slugs (default: every built one)")
+    card.add_argument("--cards", help="dataset card folder")
+    card.set_defaults(func=run_card)
+
+    push = commands.add_parser("push", help="upload a build to a Hub dataset repository (redistributable datasets)")
+    push.add_argument("build_dir")
+    push.add_argument("repo_id", nargs="?", help="Hub dataset repository (default: ultrasam_hf.hub.repo_ids.DATASETS_REPO)")
+    push.add_argument("--datasets", nargs="+", metavar="SLUG", help="dataset slugs (default: every built one)")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--dry-run", action="store_true", help="only say what would be pushed and skipped")
+    push.add_argument("--cards", help="dataset card folder")
+    push.set_defaults(func=run_push)
     data.set_defaults(func=lambda args: data.print_help() or 2)
 
 
@@ -125,3 +140,25 @@ def print_build_info(build_dir: Path, as_json: bool) -> int:
             f"{', '.join(entry['datasets'])}"
         )
     return 0
+
+
+def run_card(args) -> int:
+    from .cards import load_registry
+    from .hub import write_root_card
+
+    print(write_root_card(args.build_dir, args.datasets, load_registry(args.cards, strict=False)))
+    return 0
+
+
+def run_push(args) -> int:
+    from ..hub.repo_ids import DATASETS_REPO
+    from .cards import load_registry
+    from .hub import push_to_hub
+
+    registry = load_registry(args.cards, strict=False)
+    repo_id = args.repo_id or DATASETS_REPO
+    result = push_to_hub(args.build_dir, repo_id, args.datasets, private=args.private, registry=registry, dry_run=args.dry_run)
+    print(f"{'would push' if args.dry_run else 'pushed'} to {repo_id}: {', '.join(result['pushed']) or 'nothing'}")
+    for slug, reason in result["skipped"].items():
+        print(f"skipped {slug}: {reason}")
+    return 0 if result["pushed"] else 1

@@ -27,6 +27,19 @@ from transformers.models.sam.configuration_sam import (
 ENCODER_TYPES = ("vit", "tiny_vit", "nano")
 PREPROCESSING_MODES = ("sam", "litemedsam")
 CLASSIFICATION_LOSSES = ("cross_entropy", "focal")
+# Arguments of transformers' mask-generation pipeline that `UltraSamConfig.mask_generation` may set.
+MASK_GENERATION_ARGUMENTS = (
+    "points_per_batch",
+    "points_per_crop",
+    "crops_n_layers",
+    "crop_overlap_ratio",
+    "crop_n_points_downscale_factor",
+    "pred_iou_thresh",
+    "stability_score_thresh",
+    "stability_score_offset",
+    "mask_threshold",
+    "crops_nms_thresh",
+)
 
 
 @strict
@@ -126,7 +139,11 @@ class UltraSamConfig(SamConfig):
         What the checkpoint was trained to output: `True` (SAM) for the three multimask outputs, `False` for a
         checkpoint trained on the single-mask output only (its other mask tokens are untrained).
         `UltraSamPredictor.predict` uses it when `multimask_output` is not given, and so do `ultrasam segment` and
-        `ultrasam demo`.
+        `ultrasam demo`, and so does the automatic mask generation of `pipeline("mask-generation")`.
+    mask_generation (`dict`, *optional*):
+        This checkpoint's settings of automatic mask generation (`pipeline("mask-generation")` on a saved folder, the
+        Hub widget): any of the pipeline's arguments in `MASK_GENERATION_ARGUMENTS` (`points_per_crop` is the number
+        of grid points per side). Arguments given to the pipeline win; `None` keeps transformers' SAM defaults.
 
     Example:
 
@@ -149,6 +166,7 @@ class UltraSamConfig(SamConfig):
     classifier_hidden_size: int = 256
     classification_loss: str = "cross_entropy"
     multimask_output_default: bool = True
+    mask_generation: dict | None = None
 
     def __post_init__(self, **kwargs):
         if self.preprocessing not in PREPROCESSING_MODES:
@@ -159,6 +177,9 @@ class UltraSamConfig(SamConfig):
             )
         if self.num_mask_refinements < 0:
             raise ValueError(f"num_mask_refinements must be >= 0, got {self.num_mask_refinements}")
+        unknown = sorted(set(self.mask_generation or {}) - set(MASK_GENERATION_ARGUMENTS))
+        if unknown:
+            raise ValueError(f"mask_generation has unknown arguments {unknown}; allowed: {MASK_GENERATION_ARGUMENTS}")
         super().__post_init__(**kwargs)
 
     @classmethod
@@ -265,5 +286,6 @@ __all__ = [
     "UltraSamMaskDecoderConfig",
     "UltraSamPromptEncoderConfig",
     "UltraSamVisionConfig",
+    "MASK_GENERATION_ARGUMENTS",
     "PRESETS",
 ]

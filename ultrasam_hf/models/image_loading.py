@@ -43,6 +43,8 @@ _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 def _import_pydicom():
+    # Every pydicom import goes through here, inside `try`: transformers' remote-code check (`check_imports`) then
+    # does not require pydicom from users who never read DICOM.
     try:
         import pydicom
         import pydicom.pixels  # noqa: F401
@@ -205,7 +207,7 @@ def load_frames(image, *, rgb: bool = True, return_spacing: bool = False):
 
 def _decode_dicom(ds, name: str) -> tuple[np.ndarray, dict]:
     pydicom = _import_pydicom()
-    from pydicom.pixels import get_decoder
+    get_decoder = pydicom.pixels.get_decoder
 
     transfer_syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID", None)
     if transfer_syntax is None:
@@ -241,7 +243,8 @@ def _first_value(value) -> float:
 
 def _monochrome_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
     """Modality LUT, then VOI LUT or window, then 0..255: the way a viewer shows a MONOCHROME image."""
-    from pydicom.pixels import apply_modality_lut, apply_voi
+    pixel_utils = _import_pydicom().pixels
+    apply_modality_lut, apply_voi = pixel_utils.apply_modality_lut, pixel_utils.apply_voi
 
     has_modality = "RescaleSlope" in ds or "RescaleIntercept" in ds or "ModalityLUTSequence" in ds
     if has_modality:
@@ -260,9 +263,7 @@ def _monochrome_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
 
 
 def _palette_to_uint8(pixels: np.ndarray, ds) -> np.ndarray:
-    from pydicom.pixels import apply_color_lut
-
-    rgb = apply_color_lut(pixels, ds)
+    rgb = _import_pydicom().pixels.apply_color_lut(pixels, ds)
     if rgb.dtype == np.uint8:
         return rgb
     # 16-bit LUT entries carry the colour in the high byte; some writers store 8-bit values in them.
@@ -301,7 +302,7 @@ def read_dicom(path_or_dataset, *, rgb: bool = True, return_spacing: bool = Fals
     ```
     """
     pydicom = _import_pydicom()
-    from pydicom.pixels import convert_color_space
+    convert_color_space = pydicom.pixels.convert_color_space
 
     if isinstance(path_or_dataset, (str, os.PathLike)):
         path = Path(path_or_dataset)

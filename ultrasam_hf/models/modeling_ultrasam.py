@@ -44,6 +44,7 @@ from transformers.utils.output_capturing import capture_outputs
 from .configuration_ultrasam import UltraSamConfig
 from .modeling_nano import UltraSamNanoEncoder
 from .modeling_tinyvit import UltraSamTinyVitEncoder
+from .saving import UltraSamSavingMixin
 
 
 @dataclass
@@ -89,20 +90,10 @@ class UltraSamPromptedClassificationOutput(ModelOutput):
     image_embeddings: torch.Tensor | None = None
 
 
-class UltraSamPreTrainedModel(SamPreTrainedModel):
+class UltraSamPreTrainedModel(UltraSamSavingMixin, SamPreTrainedModel):
     config: UltraSamConfig
     base_model_prefix = "ultrasam"
     _no_split_modules = ["SamVisionLayer", "UltraSamTinyVitBlock"]
-    # Auto classes that a saved folder's `auto_map` names besides `_auto_class` (`register_for_auto_class` keeps one).
-    _extra_auto_classes: tuple[str, ...] = ()
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        if self._auto_class is not None and self._extra_auto_classes:
-            name = f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__name__}"
-            auto_map = dict(getattr(self.config, "auto_map", None) or {})
-            auto_map.update(dict.fromkeys(self._extra_auto_classes, name))
-            self.config.auto_map = auto_map
-        return super().save_pretrained(save_directory, *args, **kwargs)
 
 
 def boxes_from_mask_logits(mask_logits: torch.Tensor, input_size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -422,7 +422,14 @@ class Trainer:
         if accelerator.is_main_process:
             # what the checkpoint was trained to output for an ambiguous click (the predictor's default)
             unwrapped.config.multimask_output_default = bool(config.multimask)
-            export_model(unwrapped, self.output_dir, make_processor(self.image_processor), config.keep_adapter, self.base_dir)
+            export_model(
+                unwrapped,
+                self.output_dir,
+                make_processor(self.image_processor),
+                config.keep_adapter,
+                self.base_dir,
+                training_record=_flat_config(config),
+            )
             (self.output_dir / TRAINING_RECORD).write_text(json.dumps(_flat_config(config), indent=1))
             if last_eval is not None:
                 (self.output_dir / "eval_results.json").write_text(json.dumps(last_eval, indent=1))

@@ -86,32 +86,54 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
-def export_model(model: nn.Module, output_dir, processor=None, keep_adapter: bool = False, base_dir=None, safe_max_shard_size="2GB"):
+def export_model(
+    model: nn.Module,
+    output_dir,
+    processor=None,
+    keep_adapter: bool = False,
+    base_dir=None,
+    safe_max_shard_size="2GB",
+    training_record=None,
+):
     """Write the trained model to `output_dir`: plain `UltraSamModel` weights (peft variants merged), or with
     `keep_adapter` the peft adapter (adapter + trained decoder) plus the base model it applies to.
 
     A kept adapter loads with `PeftModel.from_pretrained(UltraSamModel.from_pretrained(<base>), output_dir)`, the base
-    being `adapter_config.json`'s `base_model_name_or_path` = `base_dir` (the `--init` folder, or the initial weights
-    the trainer saved to `output_dir/base` when training started from a preset).
+    being `adapter_config.json`'s `base_model_name_or_path`: the Hub id of `base_dir` when it has one (a Hub id, the
+    shipped model), else `base_dir` itself (the `--init` folder, or the initial weights the trainer saved to
+    `output_dir/base` when training started from a preset), to be replaced by its Hub id before a push.
+
+    Either way the folder is a self-contained Hub repository (`ultrasam_hf.hub`: remote code, complete auto_map,
+    `AutoPeftModel`-ready adapter config, a card from `training_record`, the training configuration).
     """
     import peft
 
+    from ..hub.model_card import hub_id_of, write_folder_card
+    from ..hub.model_repo import prepare_model_repo
+
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    record = {"init": str(base_dir) if base_dir is not None else None, **dict(training_record or {})}
     if isinstance(model, peft.PeftModel):
         if keep_adapter:
             if base_dir is None:
                 raise ValueError("keep_adapter needs base_dir: the folder of the base model the adapter applies to")
-            model.peft_config["default"].base_model_name_or_path = str(base_dir)
+            base_id = hub_id_of(base_dir)
+            model.peft_config["default"].base_model_name_or_path = base_id or str(base_dir)
             model.save_pretrained(output_dir)
             model.get_base_model().config.save_pretrained(output_dir)
             if processor is not None:
                 processor.save_pretrained(output_dir)
+            prepare_model_repo(output_dir)
+            write_folder_card(output_dir, training_record=record)  # replaces peft's empty template
             return output_dir
         model = model.merge_and_unload()
+    model._loaded_weights_dtype = None  # a trained model is saved in the dtype it trained in, not its init's
     model.save_pretrained(output_dir, max_shard_size=safe_max_shard_size)
     if processor is not None:
         processor.save_pretrained(output_dir)
+    prepare_model_repo(output_dir)
+    write_folder_card(output_dir, training_record=record)
     return output_dir
 
 

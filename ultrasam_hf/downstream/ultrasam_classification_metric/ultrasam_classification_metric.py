@@ -27,7 +27,7 @@ Args:
 Returns:
     accuracy, balanced_accuracy, f1, roc_auc (NaN when scores are missing or a class is absent), count.
 Examples:
-    >>> metric = ultrasam_hf.downstream.load_classification_metric()
+    >>> metric = evaluate.load("ultrasam/ultrasam_classification_metric")  # or this folder
     >>> metric.compute(predictions=[0, 1, 1], references=[0, 1, 0], scores=[[.9, .1], [.2, .8], [.4, .6]])["roc_auc"]
     1.0
 """

@@ -11,7 +11,9 @@ import datasets
 import evaluate
 import numpy as np
 
-from ultrasam_hf.evaluation.metrics import segmentation_metrics
+# metrics.py here links to ultrasam_hf/evaluation/metrics.py (numpy + scipy only): evaluate copies it with this
+# script, so the module runs without ultrasam_hf (no trailing comment here: evaluate reads one as a download URL)
+from .metrics import segmentation_metrics
 
 _DESCRIPTION = """
 Per-instance binary segmentation metrics, averaged over instances: Dice, IoU, normalised surface Dice
@@ -29,7 +31,7 @@ Args:
 Returns:
     mean_dice, mean_iou, mean_nsd, mean_hd95 (floats) and count (number of instances).
 Examples:
-    >>> metric = ultrasam_hf.evaluation.load_metric()
+    >>> metric = evaluate.load("ultrasam/ultrasam_segmentation_metric")  # or this folder
     >>> metric.compute(predictions=[[[0, 1], [1, 1]]], references=[[[0, 1], [1, 1]]])["mean_dice"]
     1.0
 """

@@ -1,0 +1,182 @@
+"""The push commands of docs/hub.md, run against folders standing in for the Hub: `hf upload` (huggingface_hub's own
+CLI, its HfApi uploads redirected into a folder), `ultrasam data push`, `push_model_repo` and `model.push_to_hub`.
+What lands there loads, by Hub repository id where a Hub cache can stand in, without ultrasam_hf."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import as_hub_cache, run_without_package
+from huggingface_hub import HfApi
+from huggingface_hub.cli.hf import app as hf_app
+from safetensors import safe_open
+from test_model_repo import load_ship, pydicom_data_available
+from transformers.utils import hub as transformers_hub
+
+from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf.evaluation import METRIC_PATH
+from ultrasam_hf.hub import check_model_repo, push_model_repo
+from ultrasam_hf.hub.repo_ids import METRIC_REPOS, MODEL_REPOS
+from ultrasam_hf.inference.default_model import PACKAGED_MODEL
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSIFICATION_METRIC = REPO / "ultrasam_hf" / "downstream" / "ultrasam_classification_metric"
+
+
+@pytest.fixture
+def hf_cli(monkeypatch, folder_hub):
+    """`hf ...` in-process, with HfApi's create_repo / upload_folder / upload_file writing into `folder_hub`."""
+    for name in ("create_repo", "upload_folder", "upload_file"):
+        monkeypatch.setattr(
+            HfApi, name, lambda self, *args, _name=name, **kwargs: getattr(folder_hub, _name)(*args, **kwargs)
+        )
+
+    def run(*args):
+        result = CliRunner().invoke(hf_app, [str(arg) for arg in args])
+        assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+
+    return run
+
+
+@pytest.fixture
+def asset_copy(tmp_path):
+    """The shipped model folder as git holds it (no remote code, no examples)."""
+    target = tmp_path / PACKAGED_MODEL.name
+    shutil.copytree(PACKAGED_MODEL, target, ignore=shutil.ignore_patterns("*.py", "examples", "__pycache__"))
+    return target
+
+
+REMOTE_BY_REPO_ID = """
+sys.modules["pydicom"] = None  # a Hub user without pydicom: the processor's code must not require it
+import numpy as np
+from PIL import Image
+from transformers import AutoModel, AutoProcessor, pipeline
+
+repo = sys.argv[1]
+model = AutoModel.from_pretrained(repo, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
+image = np.load(sys.argv[2])
+inputs = processor(images=image, input_boxes=[[[10.0, 8.0, 60.0, 50.0]]], return_tensors="pt")
+with torch.no_grad():
+    torch.save(model(**inputs, multimask_output=False).pred_masks, sys.argv[3])
+generator = pipeline("mask-generation", model=repo, trust_remote_code=True)
+assert type(generator).__name__ == "UltraSamMaskGenerationPipeline"
+generator(Image.fromarray(image))
+"""
+
+
+@pytest.mark.skipif(not pydicom_data_available(), reason="the widget examples come from pydicom-data")
+def test_shipped_model_push_with_hf_upload_then_load_by_repo_id(asset_copy, hf_cli, folder_hub, tmp_path, monkeypatch):
+    repo_id = MODEL_REPOS["ultrasam-lite-us"]
+    load_ship().refresh(asset_copy)  # docs/hub.md: python scripts/ship_checkpoint.py --refresh <folder>
+    hf_cli("upload", repo_id, asset_copy, ".", "--exclude", "__pycache__/*")
+    pushed = folder_hub.root / repo_id
+    assert check_model_repo(pushed) == []
+    cache = tmp_path / "cache"
+    as_hub_cache(pushed, cache, repo_id)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    image = np.random.default_rng(3).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    np.save(tmp_path / "image.npy", image)
+    run_without_package(REMOTE_BY_REPO_ID, repo_id, tmp_path / "image.npy", tmp_path / "masks.pt", cwd=tmp_path)
+    assert torch.load(tmp_path / "masks.pt").shape[-1] == 256
+
+
+def test_push_model_repo_prepares_a_copy_and_leaves_the_folder_alone(asset_copy, folder_hub):
+    before = sorted(path.name for path in asset_copy.iterdir())
+    push_model_repo(asset_copy, "org/lite", api=folder_hub)
+    assert sorted(path.name for path in asset_copy.iterdir()) == before
+    pushed = folder_hub.root / "org" / "lite"
+    assert (pushed / "modeling_ultrasam.py").is_file() and check_model_repo(pushed) == []
+
+
+def test_push_model_repo_refuses_a_folder_with_a_broken_card(asset_copy, folder_hub):
+    card = asset_copy / "README.md"
+    card.write_text(card.read_text().replace("base_model: wanglab/medsam-vit-base", "base_model: LiteMedSAM (Drive)"))
+    with pytest.raises(ValueError, match="base_model 'LiteMedSAM"):
+        push_model_repo(asset_copy, "org/lite", api=folder_hub)
+    assert not (folder_hub.root / "org" / "lite").exists()
+
+
+def test_model_push_to_hub_keeps_the_loaded_card_and_fp16(tmp_path, folder_hub, monkeypatch):
+    torch.manual_seed(0)
+    model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
+    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    model.save_pretrained(tmp_path / "shipped", state_dict=half)
+    (tmp_path / "shipped" / "README.md").write_text("---\nlicense: apache-2.0\n---\n# the shipped card\n")
+    monkeypatch.setattr(transformers_hub, "hf_api", lambda: folder_hub)
+    UltraSamModel.from_pretrained(tmp_path / "shipped").push_to_hub("org/tiny")
+    pushed = folder_hub.root / "org" / "tiny"
+    assert (pushed / "README.md").read_text() == (tmp_path / "shipped" / "README.md").read_text()
+    with safe_open(str(pushed / "model.safetensors"), framework="pt") as handle:
+        assert "F16" in {handle.get_slice(key).get_dtype() for key in handle.keys()}  # noqa: SIM118 (a safetensors handle)
+    assert (pushed / "pipeline_ultrasam.py").is_file()
+
+
+METRIC_RUN = """
+import json
+import evaluate
+
+module = evaluate.load(sys.argv[1], keep_in_memory=True)
+print(json.dumps(module.compute(**json.loads(sys.argv[2]))))
+"""
+
+
+@pytest.mark.parametrize(
+    "name, folder, inputs",
+    [
+        (
+            "ultrasam_segmentation_metric",
+            METRIC_PATH,
+            {"predictions": [[[0, 1], [1, 1]]], "references": [[[0, 1], [1, 0]]], "tolerance": 1.0},
+        ),
+        (
+            "ultrasam_classification_metric",
+            CLASSIFICATION_METRIC,
+            {"predictions": [0, 1, 1], "references": [0, 1, 0], "scores": [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]]},
+        ),
+    ],
+)
+def test_metric_space_push_then_load_without_the_package(name, folder, inputs, hf_cli, folder_hub, tmp_path):
+    """`hf upload --repo-type space` of the module folder; the pushed copy runs with evaluate + numpy/scipy only."""
+    import evaluate
+
+    hf_cli("upload", METRIC_REPOS[name], folder, ".", "--repo-type", "space", "--exclude", "__pycache__/*")
+    pushed = folder_hub.root / METRIC_REPOS[name]
+    assert {"README.md", "app.py", "requirements.txt", f"{name}.py"} <= {p.name for p in pushed.iterdir()}
+    assert "sdk: gradio" in (pushed / "README.md").read_text()
+    assert not any(path.is_symlink() for path in pushed.iterdir())  # the link to metrics.py travels as a file
+    result = run_without_package(METRIC_RUN, pushed, json.dumps(inputs), cwd=tmp_path)
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = evaluate.load(str(folder), keep_in_memory=True).compute(**inputs)
+    assert remote == pytest.approx(expected, nan_ok=True)
+
+
+def test_dataset_push_command(tmp_path, folder_hub, monkeypatch):
+    """`ultrasam data push BUILD REPO`: the redistributable datasets, their cards and the root card."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "data"))
+    from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
+
+    from ultrasam_hf.cli import main
+
+    raw = tmp_path / "raw"
+    for index in range(4):
+        save(raw / "images" / f"im{index}.png", ultrasound_like(seed=index))
+        save(raw / "masks" / f"im{index}.png", two_blobs())
+    spec = make_spec(
+        "image_mask_pairs", {"images": "images/*.png", "mask": "masks/{name}"}, {1: "nerve"}, slug="usgra"
+    )
+    build(spec, raw, tmp_path / "build")
+    for name in ("create_repo", "upload_folder", "upload_file"):
+        monkeypatch.setattr(
+            HfApi, name, lambda self, *args, _name=name, **kwargs: getattr(folder_hub, _name)(*args, **kwargs)
+        )
+    assert main(["data", "push", str(tmp_path / "build"), "org/us43d"]) == 0
+    pushed = folder_hub.root / "org" / "us43d"
+    assert (pushed / "README.md").is_file() and (pushed / "usgra" / "README.md").is_file()
+    assert list((pushed / "usgra" / "train").glob("*.parquet"))
