@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import SMALL, small_config
+from small_sam import SMALL, small_config
 from reference_models import build_meta_sam, meta_sam_predict
 
 from ultrasam_hf.convert.sam import convert_sam_state_dict, infer_sam_config, sam_to_hf_state_dict

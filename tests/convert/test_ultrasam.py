@@ -3,7 +3,7 @@ converted back, compared with Meta's code (and with the release's decoder MLP id
 
 import pytest
 import torch
-from conftest import small_config
+from small_sam import small_config
 from reference_models import meta_sam_predict
 
 from ultrasam_hf.convert.mmdet_layout import LABEL_EMBEDDING_KEY, mmdet_to_sam_state_dict, sam_to_mmdet_state_dict

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import as_hub_cache, run_without_package
+from hub_helpers import as_hub_cache, run_without_package
 from PIL import Image
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor

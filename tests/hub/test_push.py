@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import as_hub_cache, run_without_package
+from hub_helpers import as_hub_cache, run_without_package
 from huggingface_hub import HfApi
 from huggingface_hub.cli.hf import app as hf_app
 from safetensors import safe_open

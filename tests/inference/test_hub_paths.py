@@ -1,9 +1,6 @@
 """The real Hub code paths, against local folders: `push_to_hub` (its HfApi calls recorded into a folder) and
 `from_pretrained("org/name")` resolved offline from a Hub-layout cache."""
 
-import shutil
-from types import SimpleNamespace
-
 import numpy as np
 import torch
 from transformers import AutoModel, AutoProcessor
@@ -11,40 +8,7 @@ from transformers.utils import hub as transformers_hub
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamPredictor, UltraSamProcessor
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-class FolderHub:
-    """Stands in for `HfApi`: every commit writes its files under `root/<repo_id>/`."""
-
-    def __init__(self, root):
-        self.root = root
-
-    def create_repo(self, repo_id, **kwargs):
-        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
-        return SimpleNamespace(repo_id=repo_id)
-
-    def create_commit(self, repo_id, operations, **kwargs):
-        for operation in operations:
-            target = self.root / repo_id / operation.path_in_repo
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = operation.path_or_fileobj
-            if isinstance(source, (bytes, bytearray)):
-                target.write_bytes(source)
-            else:
-                shutil.copyfile(source, target)
-        return SimpleNamespace(commit_url=f"local://{repo_id}", oid=COMMIT)
-
-    def __getattr__(self, name):  # anything else the push path asks for is a no-op here
-        return lambda *args, **kwargs: None
-
-
-def as_hub_cache(repo_folder, cache_dir, repo_id):
-    """Lay `repo_folder` out as huggingface_hub's cache does after a download of `repo_id`."""
-    repo_cache = cache_dir / f"models--{repo_id.replace('/', '--')}"
-    (repo_cache / "refs").mkdir(parents=True)
-    (repo_cache / "refs" / "main").write_text(COMMIT)
-    shutil.copytree(repo_folder, repo_cache / "snapshots" / COMMIT)
+from hub_helpers import FolderHub, as_hub_cache
 
 
 def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):

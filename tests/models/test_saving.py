@@ -12,7 +12,8 @@ from ultrasam_hf import UltraSamConfig, UltraSamModel
 def stored_dtypes(folder) -> set:
     """The floating dtypes of a folder's tensors (integer buffers keep theirs)."""
     with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
-        return {handle.get_slice(key).get_dtype() for key in handle.keys()}  # noqa: SIM118 (a safetensors handle) - {"I64", "I32", "BOOL"}
+        dtypes = {handle.get_slice(key).get_dtype() for key in handle.keys()}  # noqa: SIM118 (a safetensors handle)
+    return dtypes - {"I64", "I32", "BOOL"}
 
 
 def fp16_folder(tmp_path):

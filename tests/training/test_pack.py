@@ -10,7 +10,7 @@ from ultrasam_hf.training.pack import ResidentBatches, build_pack, read_pack_sum
 from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.trainer import make_image_processor
 
-from conftest import run_python
+from script_runs import run_python
 
 
 @pytest.fixture(scope="module", params=["tiny-lite", "tiny"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_script
+from script_runs import run_script
 
 COMMON = ["--preset", "tiny", "--batch-size", "3", "--warmup-steps", "2", "--milestones", "4", "--no-progress", "--log-with", "none"]
 
@@ -46,7 +46,7 @@ def test_two_processes_disjoint_data_identical_weights(tiny_shards, tmp_path):
 
 def test_resume_reaches_the_uninterrupted_weights(tiny_shards, tmp_path):
     args = [*COMMON, "--data", tiny_shards, "--gradient-accumulation-steps", "2", "--clicks", "1", "--save-every", "2", "--record-samples"]
-    from conftest import run_python
+    from script_runs import run_python
 
     run_python([*args, "--output-dir", tmp_path / "a", "--max-steps", "5"])
     run_python([*args, "--output-dir", tmp_path / "b", "--max-steps", "2"])
@@ -59,7 +59,7 @@ def test_resume_reaches_the_uninterrupted_weights(tiny_shards, tmp_path):
 
 
 def test_lora_merged_and_kept_adapter_agree(tiny_shards, tiny_init, tmp_path):
-    from conftest import run_python
+    from script_runs import run_python
     from peft import PeftModel
 
     from ultrasam_hf import UltraSamModel
@@ -86,7 +86,7 @@ def test_lora_merged_and_kept_adapter_agree(tiny_shards, tiny_init, tmp_path):
 
 
 def test_frozen_encoder_uses_the_embedding_cache(tiny_shards, tmp_path):
-    from conftest import run_python
+    from script_runs import run_python
 
     from ultrasam_hf import UltraSamModel
     from ultrasam_hf.training.data import image_array, load_split, row_key
@@ -110,7 +110,7 @@ def test_frozen_encoder_uses_the_embedding_cache(tiny_shards, tmp_path):
 
 
 def test_streaming_and_config_file(tiny_shards, tmp_path):
-    from conftest import run_python
+    from script_runs import run_python
 
     config = tmp_path / "run.yaml"
     config.write_text(f"preset: tiny\nbatch-size: 2\nmax_steps: 2\nstreaming: true\ndata: [{tiny_shards}]\nmixing_temperature: 2.0\n")
@@ -123,7 +123,7 @@ def test_streaming_and_config_file(tiny_shards, tmp_path):
 
 def test_a_mid_run_checkpoint_exports_as_a_model_folder(tiny_shards, tmp_path):
     """`--resume <checkpoint> --max-steps <its step> --output-dir <new>` writes that checkpoint as a model folder."""
-    from conftest import run_python
+    from script_runs import run_python
     from safetensors.torch import load_file
 
     args = [*COMMON, "--data", tiny_shards, "--save-every", "2"]
