@@ -3,10 +3,13 @@
 Everything here is shared by the per-layout converters (`sam.py`, `litemedsam.py`, `ultrasam.py`):
 
 - [`read_checkpoint`] opens `.pth`/`.pt`/`.bin` with `torch.load(weights_only=True)` (never full unpickling: a file
-  that needs arbitrary Python objects is refused with a `ValueError` that says why) and `.safetensors` files.
+  that needs arbitrary Python objects is refused with a [`CheckpointError`] that says why) and `.safetensors` files.
+  Whatever the bytes, it returns a dict or raises a [`CheckpointError`] (`tests/convert/test_checkpoint_fuzz.py`).
 - [`unwrap_state_dict`] accepts a bare state dict or the usual `{"model": ...}` / `{"state_dict": ...}` wrappers.
 - [`load_strictly`] checks every key and shape against the target model and names each missing, unexpected or
-  mis-shaped key in one `ValueError` before loading.
+  mis-shaped key in one [`CheckpointError`] before loading.
+
+[`CheckpointError`] subclasses `ValueError` (`CheckpointNotFoundError` also `FileNotFoundError`).
 - [`save_converted`] writes `model.safetensors`, `config.json`, the processor config and a model card.
 """
 
@@ -14,12 +17,14 @@ from __future__ import annotations
 
 import datetime
 import pickle
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+
+from ..models.errors import CheckpointError, CheckpointNotFoundError
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl")
 WRAPPER_KEYS = ("model", "state_dict")
@@ -27,35 +32,78 @@ WRAPPER_KEYS = ("model", "state_dict")
 IGNORABLE_SOURCE_KEYS = ("pixel_mean", "pixel_std")
 
 
+# what a torch.save file starts with: a zip archive (since torch 1.6), or a pickle (protocol 2+) for legacy files
+_ZIP_MAGIC, _PICKLE_MAGIC = b"PK\x03\x04", b"\x80"
+_AGAIN = "download or copy it again"
+
+
+def _reason(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw object stored in `path` (a dict), read without unpickling arbitrary objects.
 
-    Raises `FileNotFoundError` for a missing file and `ValueError` for a file that is truncated, not a checkpoint,
-    or needs full (unsafe) unpickling.
+    Raises [`CheckpointNotFoundError`] for a missing file and [`CheckpointError`] for a file that is empty,
+    truncated, corrupt, not a checkpoint, or needs full (unsafe) unpickling; never another exception type.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint not found: {path}")
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder: give the checkpoint file (.pth, .pt, .bin or .safetensors).")
+        raise CheckpointNotFoundError(f"Checkpoint not found: {path} (check the path)")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        raise CheckpointError(f"Cannot read {path}: {error.strerror or error}.") from error
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes): the download or copy did not finish; {_AGAIN}.")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
-            return dict(load_file(str(path), device="cpu"))
+            obj = dict(load_file(str(path), device="cpu"))
         except Exception as error:  # safetensors raises its own SafetensorError for corrupt headers/data
-            raise ValueError(f"{path} is not a readable .safetensors file (truncated or corrupt?): {error}") from error
+            raise CheckpointError(
+                f"{path} is not a readable .safetensors file (truncated or corrupt?): {_reason(error)}; {_AGAIN}."
+            ) from error
+        return obj
+    if not head.startswith((_ZIP_MAGIC, _PICKLE_MAGIC)):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle: it starts with "
+            f"{head!r}); give a .pth/.pt/.bin written by torch.save, or a .safetensors file."
+        )
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings(record=True) as caught:  # torch warns about odd pickle protocols of bad bytes
+            warnings.simplefilter("always")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            warnings.warn(f"{path}: {message}", UserWarning, stacklevel=2)
     except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error) and "was not an allowed global" not in str(error):
+            raise CheckpointError(
+                f"{path} could not be read as a PyTorch checkpoint (truncated or corrupt?): {_reason(error)}; "
+                f"{_AGAIN}."
+            ) from error
         # weights_only refuses every global that is not a tensor/container; say so plainly.
-        raise ValueError(
+        raise CheckpointError(
             f"Refusing to load {path}: it needs full unpickling of Python objects, which can run arbitrary code "
-            f"(torch.load(weights_only=True) said: {str(error).splitlines()[0]}). Only plain state dicts of tensors "
+            f"(torch.load(weights_only=True) said: {_reason(error)}). Only plain state dicts of tensors "
             "are converted; re-save the weights with `torch.save(model.state_dict(), ...)` or as .safetensors."
         ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise ValueError(f"{path} could not be read as a PyTorch checkpoint (truncated or corrupt?): {error}") from error
+    except MemoryError as error:
+        raise CheckpointError(f"{path}: not enough memory to read it (or a corrupt size field); {_AGAIN}.") from error
+    except Exception as error:  # torch.load raises RuntimeError, EOFError, KeyError, IndexError, ... on bad bytes
+        raise CheckpointError(
+            f"{path} could not be read as a PyTorch checkpoint (truncated or corrupt?): {_reason(error)}; {_AGAIN}."
+        ) from error
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, not a dict of tensors (state dict).")
+        raise CheckpointError(
+            f"{path} holds a {type(obj).__name__}, not a dict of tensors (state dict): give the file of "
+            "`torch.save(model.state_dict(), ...)`."
+        )
     return dict(obj)
 
 
@@ -65,14 +113,17 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any], source: str | Path = "check
         if key in checkpoint and isinstance(checkpoint[key], Mapping):
             checkpoint = checkpoint[key]
             break
+    not_names = [k for k in checkpoint if not isinstance(k, str)]
+    if not_names:
+        raise CheckpointError(f"{source}: not a state dict; these keys are not names: {not_names[:10]!r:.200}")
     not_tensors = sorted(k for k, v in checkpoint.items() if not isinstance(v, torch.Tensor))
     if not_tensors:
-        raise ValueError(
+        raise CheckpointError(
             f"{source}: not a state dict of tensors; these entries are not tensors: {not_tensors[:10]}"
             + (f" (and {len(not_tensors) - 10} more)" if len(not_tensors) > 10 else "")
         )
     if not checkpoint:
-        raise ValueError(f"{source}: the state dict is empty.")
+        raise CheckpointError(f"{source}: the state dict is empty.")
     return {k: v for k, v in checkpoint.items() if k not in IGNORABLE_SOURCE_KEYS}
 
 
@@ -112,7 +163,7 @@ def check_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tens
     if mis_shaped:
         problems.append(f"mis-shaped keys ({len(mis_shaped)}): {mis_shaped}")
     if problems:
-        raise ValueError("The converted state dict does not fit the model: " + "; ".join(problems))
+        raise CheckpointError("The converted state dict does not fit the model: " + "; ".join(problems))
 
 
 def load_strictly(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> torch.nn.Module:

@@ -7,6 +7,8 @@ import sys
 
 
 def _convert(args) -> int:
+    from ..cli import check_output_folder
+    from ..models.errors import UsageError
     from . import convert
 
     command = "ultrasam " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["convert"] else None
@@ -16,7 +18,8 @@ def _convert(args) -> int:
     if args.source == "ultrasam":
         kwargs["ffn_identity"] = args.ffn_identity
     elif args.ffn_identity != "auto":
-        raise ValueError("--ffn-identity only applies to --from ultrasam")
+        raise UsageError("--ffn-identity only applies to --from ultrasam")
+    check_output_folder(args.out)
     model = convert(args.source, args.checkpoint, args.out, **kwargs)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Converted {args.checkpoint} ({args.source}, {n_params / 1e6:.1f} M parameters) -> {args.out}")

@@ -13,6 +13,7 @@ import torch
 
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..hub.repo_ids import MEDSAM_REPO
+from ..models.errors import CheckpointError
 from .checkpoint_io import SourceInfo, load_state_dict, load_strictly, save_converted
 from .sam import MEDSAM_CITATION, sam_to_hf_state_dict
 
@@ -38,7 +39,7 @@ TINYVIT_RULES = (
 def litemedsam_to_hf_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a LiteMedSAM state dict to `UltraSamModel`'s names (`lite` preset)."""
     if "image_encoder.patch_embed.seq.0.c.weight" not in state_dict:
-        raise ValueError(
+        raise CheckpointError(
             "Not a LiteMedSAM checkpoint: 'image_encoder.patch_embed.seq.0.c.weight' is missing "
             f"(first keys: {sorted(state_dict)[:5]}). Use --from sam/medsam/ultrasam for other layouts."
         )

@@ -12,6 +12,8 @@ import re
 
 import torch
 
+from ..models.errors import CheckpointError
+
 ATTENTION_MODULES = ("self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token", "final_attn_token_to_image")
 # rows of `prompt_encoder.label_encoder.label_embedding.weight`, in order, and how many rows each takes
 LABEL_EMBEDDING_ROWS = (
@@ -114,7 +116,7 @@ def mmdet_to_sam_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, to
         elif key == LABEL_EMBEDDING_KEY:
             expected_rows = sum(rows for _, rows in LABEL_EMBEDDING_ROWS)
             if value.shape[0] != expected_rows:
-                raise ValueError(
+                raise CheckpointError(
                     f"{LABEL_EMBEDDING_KEY} has {value.shape[0]} rows, expected {expected_rows} (no_mask_embed, "
                     "4 point embeddings, not_a_point_embed, 4 mask tokens, iou token)."
                 )

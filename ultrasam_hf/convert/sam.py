@@ -14,6 +14,7 @@ import torch
 
 from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
 from ..hub.repo_ids import MEDSAM_REPO, SAM_REPOS
+from ..models.errors import CheckpointError, UsageError
 from .checkpoint_io import SourceInfo, load_state_dict, load_strictly, save_converted
 
 # width -> (depth, heads, global-attention layers) of Meta's three encoders
@@ -111,15 +112,16 @@ def infer_sam_config(state_dict: dict[str, torch.Tensor], num_mask_refinements: 
     """An `UltraSamConfig` whose ViT matches the checkpoint (B/L/H from the patch-embedding width and depth)."""
     key = "image_encoder.patch_embed.proj.weight"
     if key not in state_dict:
-        raise ValueError(
+        raise CheckpointError(
             f"Not a segment_anything-layout checkpoint: {key!r} is missing "
             f"(first keys: {sorted(state_dict)[:5]}). Use --from litemedsam or --from ultrasam for other layouts."
         )
-    width = state_dict[key].shape[0]
-    depth = 1 + max(int(m.group(1)) for k in state_dict if (m := re.match(r"image_encoder\.blocks\.(\d+)\.", k)))
+    width = state_dict[key].shape[0] if state_dict[key].dim() == 4 else None
+    blocks = [int(m.group(1)) for k in state_dict if (m := re.match(r"image_encoder\.blocks\.(\d+)\.", k))]
+    depth = 1 + max(blocks, default=-1)
     if width not in VIT_SIZES or VIT_SIZES[width][1] != depth:
         known = ", ".join(f"ViT-{n.upper()} {w}/{d}" for w, (n, d, _, _) in VIT_SIZES.items())
-        raise ValueError(f"Unknown SAM encoder: width {width}, depth {depth} (known: {known}).")
+        raise CheckpointError(f"Unknown SAM encoder: width {width}, depth {depth} (known: {known}).")
     name, depth, heads, global_attn = VIT_SIZES[width]
     kwargs = {k: v for k, v in PRESETS["vit-b"].items()}
     kwargs["vision_config"] = {
@@ -165,7 +167,7 @@ def sam_processor(preprocessing: str = "sam", input_size: int = 1024):
 def convert_sam(checkpoint: str | Path, out_dir: str | Path, source: str = "sam", command: str | None = None):
     """Convert a SAM (`source="sam"`) or MedSAM (`"medsam"`) checkpoint to a folder; returns the loaded model."""
     if source not in ("sam", "medsam"):
-        raise ValueError(f"source must be 'sam' or 'medsam', got {source!r}")
+        raise UsageError(f"source must be 'sam' or 'medsam', got {source!r}")
     state_dict = load_state_dict(checkpoint)
     # MedSAM feeds min-max normalised pixels ([0, 1], no ImageNet mean/std) to the encoder.
     preprocessing = "sam" if source == "sam" else "litemedsam"

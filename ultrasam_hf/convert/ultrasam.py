@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..hub.repo_ids import SAM_REPOS
+from ..models.errors import CheckpointError, UsageError
 from .checkpoint_io import SourceInfo, read_checkpoint, save_converted, unwrap_state_dict
 from .mmdet_layout import mmdet_to_sam_state_dict
 from .sam import SAM_CITATION, convert_sam_state_dict, infer_sam_config, sam_processor
@@ -56,7 +57,7 @@ def ffn_identity_from_config_text(cfg_text: str | None) -> str | None:
 def resolve_ffn_identity(mode: str, meta) -> tuple[str, str]:
     """`(mode, reason)` with `mode` in {"add", "none"}."""
     if mode not in FFN_IDENTITY_MODES:
-        raise ValueError(f"ffn_identity must be one of {FFN_IDENTITY_MODES}, got {mode!r}")
+        raise UsageError(f"ffn_identity must be one of {FFN_IDENTITY_MODES}, got {mode!r}")
     if mode != "auto":
         return mode, "chosen explicitly"
     cfg_text = meta.get("cfg") if isinstance(meta, dict) else None
@@ -79,7 +80,7 @@ def fold_ffn_identity(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Te
     folded = dict(state_dict)
     names = [k for k in state_dict if re.match(r"mask_decoder\.transformer\.layers\.\d+\.mlp\.lin2\.(weight|bias)$", k)]
     if not names:
-        raise ValueError("No decoder MLP (mask_decoder.transformer.layers.*.mlp.lin2) found to fold the FFN identity into.")
+        raise CheckpointError("No decoder MLP (mask_decoder.transformer.layers.*.mlp.lin2) found to fold the FFN identity into.")
     for name in names:
         folded[name] = state_dict[name] * 0.5
     return folded
@@ -90,8 +91,14 @@ def convert_ultrasam_state_dict(
 ):
     """A loaded `UltraSamModel` from the release's mmdet-layout state dict; returns `(model, ffn_mode, reason)`.
     `config` defaults to the `vit-b` geometry read from the shapes, with `num_mask_refinements` passes."""
-    mode, reason = resolve_ffn_identity(ffn_identity, meta or {})
     sam_layout = mmdet_to_sam_state_dict(state_dict)
+    has_decoder = any(re.match(r"mask_decoder\.transformer\.layers\.\d+\.mlp\.lin2\.", key) for key in sam_layout)
+    if "image_encoder.patch_embed.proj.weight" not in sam_layout or not has_decoder:  # before any FFN warning
+        raise CheckpointError(
+            "Not an UltraSam (mmdet-layout) checkpoint: no image encoder patch embedding or decoder MLP "
+            f"(first keys: {sorted(state_dict)[:5]}). Use --from sam, medsam or litemedsam for other layouts."
+        )
+    mode, reason = resolve_ffn_identity(ffn_identity, meta or {})
     if mode == "add":
         sam_layout = fold_ffn_identity(sam_layout)
     config = config or infer_sam_config(sam_layout, num_mask_refinements=num_mask_refinements)

@@ -57,6 +57,7 @@ def register(subparsers) -> None:
 
 
 def run_eval(args) -> int:
+    from ..cli import check_output_folder
     from ..data.loading import load_rows
     from .runner import (
         EvalSettings,
@@ -78,10 +79,16 @@ def run_eval(args) -> int:
         limit=args.limit,
         worst=args.worst,
     )
-    folders = [check_model_folder(folder) for folder in args.model]  # fail before loading any data
+    folders = [check_model_folder(folder) for folder in args.model]
+    check_output_folder(args.out)
     names = model_names(folders)
-    rows = load_rows(args.data, args.datasets, args.split, args.limit)
+    if args.no_progress:
+        import datasets
+
+        datasets.disable_progress_bars()
+    # every model loads strictly before any data is read: a broken folder fails fast, with nothing written
     models = {name: load_predictor(folder, args.preprocessing, args.device) for name, folder in zip(names, folders)}
+    rows = load_rows(args.data, args.datasets, args.split, args.limit)
     result = evaluate(models, rows, settings, progress=not args.no_progress)
     context = {
         "command": "ultrasam " + shlex.join(sys.argv[1:])

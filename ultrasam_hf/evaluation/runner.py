@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..models.errors import UsageError
 from .aggregate import instance_record, interactive_record, mean_curves, summarize, to_markdown, write_json
 from .protocols import BASELINES, PROMPTS, Prediction, baseline_protocol, run_protocol
 
@@ -49,31 +50,29 @@ class EvalSettings:
         self.prompts = tuple(dict.fromkeys(self.prompts))
         unknown = [p for p in self.prompts if p not in PROMPTS]
         if unknown or not self.prompts:
-            raise ValueError(f"unknown prompt protocol(s) {unknown or self.prompts}; choose from {PROMPTS}")
+            raise UsageError(f"unknown prompt protocol(s) {unknown or self.prompts}; choose from {PROMPTS}")
         if self.clicks < 1:
-            raise ValueError(f"--clicks must be >= 1, got {self.clicks}")
+            raise UsageError(f"--clicks must be >= 1, got {self.clicks}")
         if not math.isfinite(self.nsd_tolerance) or self.nsd_tolerance < 0:
-            raise ValueError(f"--nsd-tolerance must be a finite number >= 0, got {self.nsd_tolerance}")
+            raise UsageError(f"--nsd-tolerance must be a finite number >= 0, got {self.nsd_tolerance}")
         if self.preprocessing not in PREPROCESSING:
-            raise ValueError(f"--preprocessing must be one of {PREPROCESSING}, got {self.preprocessing!r}")
+            raise UsageError(f"--preprocessing must be one of {PREPROCESSING}, got {self.preprocessing!r}")
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"--limit must be >= 1, got {self.limit}")
+            raise UsageError(f"--limit must be >= 1, got {self.limit}")
         if self.worst < 0:
-            raise ValueError(f"--worst must be >= 0, got {self.worst}")
+            raise UsageError(f"--worst must be >= 0, got {self.worst}")
 
 
 # ---------------------------------------------------------------------------------------------------- models
 
 
 def check_model_folder(path: str | Path) -> Path:
-    """A local UltraSam folder (`save_pretrained` output): FileNotFoundError / ValueError with the reason otherwise."""
-    folder = Path(path)
-    if not folder.exists():
-        raise FileNotFoundError(f"model folder {folder} does not exist")
-    if not folder.is_dir():
-        raise ValueError(f"--model {folder} is a file: give the folder written by save_pretrained / ultrasam convert")
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"model folder {folder} has no config.json: not a save_pretrained / ultrasam convert output")
+    """The folder of an UltraSam model (a local folder or a Hub id), checked as every loader checks it
+    (`inference.model_loading`): `ModelLoadError` / `ModelNotFoundError` with the reason otherwise."""
+    from ..inference.model_loading import check_model_folder as check, resolve_model_folder
+
+    folder = resolve_model_folder(path)
+    check(folder)
     return folder
 
 
@@ -85,10 +84,10 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
         if len(set(names)) == len(names):
             break
     if len(set(names)) != len(names):
-        raise ValueError(f"the same model folder is given twice: {[str(f) for f in folders]}")
+        raise UsageError(f"the same model folder is given twice: {[str(f) for f in folders]}")
     taken = [n for n in names if n in BASELINES]
     if taken:
-        raise ValueError(f"model folder name(s) {taken} clash with the baselines' names; rename the folder")
+        raise UsageError(f"model folder name(s) {taken} clash with the baselines' names; rename the folder")
     return names
 
 
@@ -99,7 +98,7 @@ def load_predictor(folder: str | Path, preprocessing: str = "model", device=None
 
     folder = check_model_folder(folder)
     if preprocessing not in PREPROCESSING:
-        raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
+        raise UsageError(f"preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
     cls = _stretch_predictor_class() if preprocessing == "stretch" else UltraSamPredictor
     return cls.from_pretrained(folder, device=device)
 
@@ -124,7 +123,7 @@ def _stretch_predictor_class():
             frames = load_frames(image)
             index = 0 if frame is None else frame
             if not 0 <= index < len(frames):
-                raise ValueError(f"frame={frame} is out of range for an input with {len(frames)} frame(s).")
+                raise UsageError(f"frame={frame} is out of range for an input with {len(frames)} frame(s).")
             size = int(self.model.config.vision_config.image_size)
             pixels = torch.from_numpy(np.ascontiguousarray(frames[index])).permute(2, 0, 1).float()[None]
             if pixels.max() > 1:

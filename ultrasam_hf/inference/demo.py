@@ -51,11 +51,11 @@ def run_demo(out_dir: str | Path = "ultrasam-demo", model_dir: str | Path | None
     from .predictor import UltraSamPredictor
 
     model_dir = Path(model_dir) if model_dir else default_model.default_model_dir(verbose=verbose)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if verbose:
         print(f"Model: {model_dir}")
-    predictor = UltraSamPredictor.from_pretrained(model_dir)
+    predictor = UltraSamPredictor.from_pretrained(model_dir)  # strict: a folder that is not a model fails here
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     results, current = [], None
     for case in DEMO_CASES:
         path = get_testdata_file(case.dicom)

@@ -4,6 +4,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+BAND_ROWS = 256
+
 
 def draw_overlay(
     image: np.ndarray, mask: np.ndarray, box=None, points=None, labels=None, alpha: float = 0.35
@@ -12,12 +14,14 @@ def draw_overlay(
     mask = np.asarray(mask, dtype=bool)
     if image.shape[:2] != mask.shape:
         raise ValueError(f"mask of shape {mask.shape} does not match the image of shape {image.shape[:2]}")
-    canvas = image.astype(np.float32).copy()
+    canvas = np.array(image, dtype=np.uint8, copy=True)
     colour = np.array([0, 200, 255], dtype=np.float32)
-    canvas[mask] = (1 - alpha) * canvas[mask] + alpha * colour
+    for start in range(0, canvas.shape[0], BAND_ROWS):  # in bands: the float copy stays small on large images
+        band, band_mask = canvas[start : start + BAND_ROWS], mask[start : start + BAND_ROWS]
+        band[band_mask] = ((1 - alpha) * band[band_mask].astype(np.float32) + alpha * colour).astype(np.uint8)
     outline = mask & ~ndimage.binary_erosion(mask, iterations=max(1, min(mask.shape) // 300))
-    canvas[outline] = colour
-    result = Image.fromarray(canvas.clip(0, 255).astype(np.uint8))
+    canvas[outline] = colour.astype(np.uint8)
+    result = Image.fromarray(canvas)
     draw = ImageDraw.Draw(result)
     radius = max(3, min(mask.shape) // 100)
     if box is not None:

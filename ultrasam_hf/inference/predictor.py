@@ -7,24 +7,33 @@ coordinates of the image given to `set_image`. Masks come back at that image's s
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..models.configuration_ultrasam import UltraSamConfig
+from ..models.errors import PromptError, UsageError
 from ..models.image_loading import load_frames
 from ..models.modeling_ultrasam import UltraSamModel
 from ..models.processing_ultrasam import UltraSamProcessor
 from ..models.transforms import scale_coordinates, upscale_logits
 from .backends import make_backend
+from .model_loading import load_model_and_processor, load_processor
 
 
-def load_processor(folder, config: UltraSamConfig) -> UltraSamProcessor:
-    """The folder's saved processor when it has one, else the one its config implies (`from_model_config`)."""
-    if Path(folder, "preprocessor_config.json").is_file() or Path(folder, "processor_config.json").is_file():
-        return UltraSamProcessor.from_pretrained(folder)
-    return UltraSamProcessor.from_model_config(config)
+def torch_device(device) -> torch.device:
+    """`device` as a `torch.device` that exists on this machine; [`UsageError`] naming it otherwise."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise UsageError(f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1, mps): {error}") from None
+    available = {
+        "cpu": lambda: True,
+        "cuda": lambda: torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+        "mps": lambda: torch.backends.mps.is_available(),
+    }.get(device.type, lambda: True)
+    if not available():
+        raise UsageError(f"device '{device}' is not available on this machine (use --device cpu).")
+    return device
 
 
 def choose_mask(masks: np.ndarray, scores: np.ndarray, is_box: bool) -> int:
@@ -67,7 +76,7 @@ class UltraSamPredictor:
         `model_dir`: the model's folder, where an export in `onnx/` is looked for besides the cache."""
         self.model = model.eval()
         self.processor = processor or UltraSamProcessor.from_model_config(model.config)
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.device = torch_device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
         if isinstance(backend, str):
             backend = make_backend(backend, self.model, self.processor, self.device, model_dir)
@@ -77,9 +86,10 @@ class UltraSamPredictor:
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id, device=None, backend="auto", **kwargs) -> "UltraSamPredictor":
-        """Load a model folder or Hub repository (and its processor, or the one its config implies)."""
-        model = UltraSamModel.from_pretrained(path_or_repo_id, **kwargs)
-        processor = load_processor(path_or_repo_id, model.config)
+        """Load a model folder or Hub repository strictly (and its processor, or the one its config implies):
+        a folder that is not a complete UltraSam model raises [`ModelLoadError`] (see `model_loading.load_model`)."""
+        device = torch_device(device) if device is not None else None  # before the weights are read
+        model, processor = load_model_and_processor(path_or_repo_id, **kwargs)
         return cls(model, processor, device=device, backend=backend, model_dir=path_or_repo_id)
 
     def reset_image(self) -> None:
@@ -92,10 +102,10 @@ class UltraSamPredictor:
         """Embed `image` (anything `load_frames` accepts). A multi-frame input needs `frame=` to pick one."""
         frames = load_frames(image)
         if len(frames) > 1 and frame is None:
-            raise ValueError(f"The image has {len(frames)} frames: pass frame=<index> to choose one.")
+            raise UsageError(f"The image has {len(frames)} frames: pass frame=<index> to choose one.")
         index = 0 if frame is None else frame
         if not 0 <= index < len(frames):
-            raise ValueError(f"frame={frame} is out of range for an input with {len(frames)} frame(s).")
+            raise UsageError(f"frame={frame} is out of range for an input with {len(frames)} frame(s).")
         inputs = self.processor.image_processor(frames[index], return_tensors="pt")
         self.original_size = tuple(int(v) for v in inputs["original_sizes"][0])
         self.reshaped_input_size = tuple(int(v) for v in inputs["reshaped_input_sizes"][0])
@@ -118,9 +128,9 @@ class UltraSamPredictor:
     def use_image_of(self, other: "UltraSamPredictor") -> None:
         """Take the image set on `other` without re-encoding it; both must have the same `image_key()`."""
         if other.image_embeddings is None:
-            raise ValueError("The other predictor has no image set.")
+            raise UsageError("The other predictor has no image set.")
         if other.image_key() != self.image_key():
-            raise ValueError("The predictors differ in encoder weights or preprocessing: their embeddings differ.")
+            raise UsageError("The predictors differ in encoder weights or preprocessing: their embeddings differ.")
         self.image_embeddings = other.image_embeddings.to(self.device)
         self.original_size, self.reshaped_input_size = other.original_size, other.reshaped_input_size
 
@@ -153,10 +163,12 @@ class UltraSamPredictor:
             `(K, C, h, w)`.
         """
         if self.image_embeddings is None:
-            raise ValueError("Call set_image(image) before predict().")
+            raise UsageError("Call set_image(image) before predict().")
         if boxes is None and points is None and mask_input is None:
-            raise ValueError("No prompt given: pass boxes=, points= (with labels=) or mask_input=.")
-        input_boxes, input_points, input_labels = self._prompts(boxes, points, labels)
+            raise PromptError("No prompt given: pass boxes=, points= (with labels=) or mask_input=.")
+        if labels is not None and points is None:
+            raise PromptError("labels= were given without points=: labels go with points.")
+        input_boxes, input_points, input_labels = self._prompts(boxes, points, labels, mask_input is not None)
         num_objects = (
             next(t.shape[1] for t in (input_boxes, input_points) if t is not None)
             if (input_boxes is not None or input_points is not None)
@@ -167,10 +179,10 @@ class UltraSamPredictor:
             input_masks = torch.as_tensor(np.asarray(mask_input, dtype=np.float32), device=self.device)
             input_masks = input_masks.reshape(1, -1, *input_masks.shape[-2:])
             if not torch.isfinite(input_masks).all():
-                raise ValueError("mask_input contains NaN or infinite values.")
+                raise PromptError("mask_input contains NaN or infinite values.")
             low_res = self.image_embeddings.shape[-1] * 4
             if input_masks.shape[-2:] != (low_res, low_res) or input_masks.shape[1] not in (1, num_objects):
-                raise ValueError(
+                raise PromptError(
                     f"mask_input has shape {tuple(np.shape(mask_input))}: expected (K, {low_res}, {low_res}) low-res "
                     f"logits (the third output of predict) with K = 1 or the {num_objects} prompted objects."
                 )
@@ -218,7 +230,7 @@ class UltraSamPredictor:
         """
         masks, scores, low_res = self.predict(
             boxes=box,
-            points=None if points is None else np.asarray(points, dtype=np.float64).reshape(1, -1, 2),
+            points=None if points is None else _as_float_array(points, "points").reshape(1, -1, 2),
             labels=labels,
             mask_input=None if mask_input is None else np.asarray(mask_input)[None],
         )
@@ -232,25 +244,36 @@ class UltraSamPredictor:
 
         return propagate(self, frames, start_frame=start_frame, prompt=prompt, **kwargs)
 
-    def _prompts(self, boxes, points, labels):
+    def _prompts(self, boxes, points, labels, has_mask: bool = False):
         """Check prompts against the image (the processor's rules) and map them to the model's input frame."""
         height, width = self.original_size
         checked_boxes = checked_points = checked_labels = None
         if boxes is not None:
-            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            boxes = _as_float_array(boxes, "boxes")
+            if boxes.size == 0 or boxes.size % 4:
+                raise PromptError(f"boxes have shape {boxes.shape}: expected (4,) or (K, 4) as [x0, y0, x1, y1].")
+            boxes = boxes.reshape(-1, 4)
             checked_boxes = np.asarray(self.processor._check_and_clip_boxes([boxes.tolist()], [(height, width)])[0])
         if points is not None:
-            points = np.asarray(points, dtype=np.float64)
+            points = _as_float_array(points, "points")
+            if points.size == 0 or points.shape[-1] != 2 or points.ndim > 3:
+                raise PromptError(f"points have shape {points.shape}: expected (N, 2) or (K, N, 2) (x, y) pairs.")
             points = points.reshape(1, -1, 2) if points.ndim <= 2 else points
-            labels = np.ones(points.shape[:-1]) if labels is None else np.asarray(labels, dtype=np.float64)
+            labels = np.ones(points.shape[:-1]) if labels is None else _as_float_array(labels, "labels")
             labels = labels.reshape(points.shape[:-1]) if labels.size == np.prod(points.shape[:-1]) else labels
             if labels.shape != points.shape[:-1]:
-                raise ValueError(f"labels have shape {labels.shape} but points {points.shape}: one label per point.")
+                raise PromptError(f"labels have shape {labels.shape} but points {points.shape}: one label per point.")
             pad_value = self.processor.point_pad_value
-            self.processor._check_points([points.tolist()], [labels.tolist()], [(height, width)], pad_value)
+            self.processor._check_points(
+                [points.tolist()],
+                [labels.tolist()],
+                [(height, width)],
+                pad_value,
+                require_real=checked_boxes is None and not has_mask,
+            )
             checked_points, checked_labels = points, labels
             if checked_boxes is not None and len(checked_boxes) != len(checked_points):
-                raise ValueError(
+                raise PromptError(
                     f"{len(checked_boxes)} boxes and {len(checked_points)} point groups: give one point group per box."
                 )
         size = self.original_size
@@ -264,3 +287,11 @@ class UltraSamPredictor:
             else to_tensor(scale_coordinates(checked_points, size, self.reshaped_input_size)),
             None if checked_labels is None else to_tensor(checked_labels, torch.int64),
         )
+
+
+def _as_float_array(values, name: str) -> np.ndarray:
+    """A prompt as a float64 array; [`PromptError`] for anything that is not a regular array of numbers."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise PromptError(f"{name} must be a regular array of numbers, got {values!r:.80}: {error}") from None

@@ -13,9 +13,11 @@
 # limitations under the License.
 """Image processor class for UltraSam: SAM's, plus ultrasound inputs (DICOM, 16-bit) and the LiteMedSAM recipe."""
 
+import math
+
 import numpy as np
 from transformers.image_processing_utils import BatchFeature
-from transformers.image_utils import ImageInput
+from transformers.image_utils import ChannelDimension, ImageInput
 from transformers.models.sam.image_processing_pil_sam import (
     SamImageProcessorKwargs,
     SamImageProcessorPil,
@@ -24,9 +26,10 @@ from transformers.models.sam.image_processing_pil_sam import (
 from transformers.processing_utils import Unpack
 
 from .configuration_ultrasam import PREPROCESSING_MODES, UltraSamConfig
+from .errors import ImageLoadError, UsageError
 from .image_loading import load_frames
 from .nms import batched_nms
-from .transforms import input_size, low_res_size
+from .transforms import input_size, low_res_size, resized_size
 
 
 class UltraSamImageProcessorKwargs(SamImageProcessorKwargs, total=False):
@@ -43,7 +46,7 @@ class UltraSamImageProcessorKwargs(SamImageProcessorKwargs, total=False):
 def _mode_defaults(preprocessing: str, image_size: int, mask_size: int) -> dict:
     """Processor settings of a preprocessing mode at an input size (`image_size`) and a decoder low-res size."""
     if preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(f"preprocessing={preprocessing!r} is not one of {PREPROCESSING_MODES}.")
+        raise UsageError(f"preprocessing={preprocessing!r} is not one of {PREPROCESSING_MODES}.")
     defaults = {
         "preprocessing": preprocessing,
         "size": {"longest_edge": image_size},
@@ -66,6 +69,9 @@ class UltraSamImageProcessor(SamImageProcessorPil):
     - `preprocessing="litemedsam"`: resize the longest side to 256, min-max normalise each image to [0, 1], pad to
       256x256 (the LiteMedSAM recipe, no mean/std). `preprocessing="sam"` (default) is SAM's exactly.
     - `post_process_for_mask_generation` uses a pure-torch NMS.
+
+    Images reach SAM's steps channels-last, always: the layout is never guessed from the shape (a 3-pixel-high
+    image is not taken for channels-first). Pass `input_data_format="channels_first"` for `CxHxW` arrays.
 
     Example:
 
@@ -122,17 +128,38 @@ class UltraSamImageProcessor(SamImageProcessorPil):
             The segmentation maps to preprocess, one per image.
         """
         if kwargs.get("preprocessing", self.preprocessing) not in PREPROCESSING_MODES:
-            raise ValueError(f"preprocessing={kwargs['preprocessing']!r} is not one of {PREPROCESSING_MODES}.")
-        return super().preprocess(self.load_images(images), segmentation_maps, **kwargs)
+            raise UsageError(f"preprocessing={kwargs['preprocessing']!r} is not one of {PREPROCESSING_MODES}.")
+        data_format = kwargs.pop("input_data_format", None)
+        channels_first = data_format is not None and ChannelDimension(data_format) == ChannelDimension.FIRST
+        frames = self.load_images(images, channels_first=channels_first)
+        self._check_resizable(frames, kwargs.get("size") or self.size)
+        # load_frames gives HxWx3: say so, rather than let transformers guess from the shape
+        return super().preprocess(frames, segmentation_maps, input_data_format=ChannelDimension.LAST, **kwargs)
 
     @staticmethod
-    def load_images(images) -> list[np.ndarray]:
-        """Flatten `images` (one input or a possibly nested list) to a list of `HxWx3 uint8` RGB frames."""
+    def load_images(images, channels_first: bool = False) -> list[np.ndarray]:
+        """Flatten `images` (one input or a possibly nested list) to a list of `HxWx3 uint8` RGB frames;
+        `channels_first`: arrays and tensors are `CxHxW` (or `NxCxHxW`)."""
         if isinstance(images, (list, tuple)):
             if len(images) == 0:
-                raise ValueError("`images` is an empty list: pass at least one image.")
-            return [frame for image in images for frame in UltraSamImageProcessor.load_images(image)]
+                raise ImageLoadError("`images` is an empty list: pass at least one image.")
+            return [frame for image in images for frame in UltraSamImageProcessor.load_images(image, channels_first)]
+        if channels_first and hasattr(images, "ndim") and hasattr(images, "shape") and images.ndim in (3, 4):
+            images = np.moveaxis(np.asarray(images), -3, -1)
         return load_frames(images)
+
+    @staticmethod
+    def _check_resizable(frames: list[np.ndarray], size) -> None:
+        """An image so thin that its short side would resize to 0 px cannot be embedded: say so."""
+        longest_edge = size.get("longest_edge") if hasattr(size, "get") else None  # a dict or a SizeDict
+        for frame in frames if longest_edge else []:
+            height, width = frame.shape[:2]
+            if min(resized_size(height, width, int(longest_edge))) < 1:
+                raise ImageLoadError(
+                    f"The image is {width}x{height} (width x height): at the model's {longest_edge}-px input its "
+                    f"short side would be 0 px. With this long side the short side needs at least "
+                    f"{math.ceil(max(height, width) / (2 * int(longest_edge)))} px (pad or crop the image)."
+                )
 
     def _preprocess(self, images: list[np.ndarray], preprocessing: str = "sam", **kwargs):
         """SAM's resize → rescale → normalise → pad; `litemedsam` swaps rescale for per-image min-max."""

@@ -43,6 +43,14 @@ def resized_size(height: int, width: int, longest_edge: int) -> tuple[int, int]:
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
+def reduction_factor(height: int, width: int, max_side: int | None) -> int:
+    """The integer factor by which an image is reduced (box average) so that its long side is at most `max_side`:
+    `ceil(long side / max_side)`, 1 when it fits or `max_side` is 0 / `None` (`ultrasam segment --max-side`)."""
+    if not max_side or max(height, width) <= max_side:
+        return 1
+    return math.ceil(max(height, width) / max_side)
+
+
 def scale_coordinates(
     coords, original_size: tuple[int, int], resized: tuple[int, int], dtype=np.float64
 ) -> np.ndarray:
@@ -76,4 +84,4 @@ def upscale_logits(logits, padded_size, resized: tuple[int, int], original_size:
     return flat.reshape(*leading, *flat.shape[-2:])
 
 
-__all__ = ["input_size", "low_res_size", "resized_size", "scale_coordinates", "upscale_logits"]
+__all__ = ["input_size", "low_res_size", "reduction_factor", "resized_size", "scale_coordinates", "upscale_logits"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from ..models.errors import UsageError
 from .prompt_sampling import POINT_SAMPLINGS
 from .variants import VARIANTS
 
@@ -99,18 +101,27 @@ TRAINING_RECORD = "training_config.json"
 
 
 def load_config_file(path) -> dict:
-    text = Path(path).read_text()
-    if str(path).endswith((".yaml", ".yml")):
-        import yaml
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--config {path} cannot be read: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
 
-        values = yaml.safe_load(text) or {}
-    else:
-        values = json.loads(text)
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+    except Exception as error:  # yaml.YAMLError / json.JSONDecodeError
+        reason = " ".join(str(error).split())[:200]
+        raise UsageError(f"--config {path} is not valid {'YAML' if str(path).endswith(('.yaml', '.yml')) else 'JSON'}: {reason}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"--config {path} holds a {type(values).__name__}, not a mapping of flag names to values")
     names = {f.name for f in dataclasses.fields(TrainingConfig)}
-    values = {key.replace("-", "_"): value for key, value in values.items()}
+    values = {str(key).replace("-", "_"): value for key, value in values.items()}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ValueError(f"unknown keys in {path}: {unknown}")
+        raise UsageError(f"unknown keys in {path}: {unknown}")
     return values
 
 
@@ -131,8 +142,91 @@ def parse_args(argv=None) -> TrainingConfig:
     if isinstance(config.data, str):
         config.data = [config.data]
     if not config.data and not config.pack:
-        raise SystemExit("error: --data (shard folder) or --pack (training pack) is required")
+        raise UsageError("--data (shard folder) or --pack (training pack) is required")
     return config
 
 
-__all__ = ["TrainingConfig", "build_parser", "load_config_file", "parse_args"]
+# (field, test, what it must be): checked by `validate_config`; a config file bypasses argparse's own checks
+_RANGES = (
+    ("max_steps", lambda v: v >= 1, ">= 1"),
+    ("batch_size", lambda v: v >= 1, ">= 1"),
+    ("gradient_accumulation_steps", lambda v: v >= 1, ">= 1"),
+    ("max_instances", lambda v: v >= 1, ">= 1"),
+    ("learning_rate", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("weight_decay", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    ("warmup_steps", lambda v: v >= 0, ">= 0"),
+    ("warmup_start_factor", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("gamma", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("max_grad_norm", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("point_probability", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("flip_probability", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("box_jitter", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    ("mixing_temperature", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("clicks", lambda v: v >= 0, ">= 0"),
+    ("num_workers", lambda v: v >= 0, ">= 0"),
+    ("shuffle_buffer", lambda v: v >= 1, ">= 1"),
+    ("lora_rank", lambda v: v >= 1, ">= 1"),
+    ("lora_dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("save_every", lambda v: v >= 0, ">= 0"),
+    ("keep_checkpoints", lambda v: v >= 0, ">= 0"),
+    ("eval_every", lambda v: v >= 0, ">= 0"),
+    ("log_every", lambda v: v >= 1, ">= 1"),
+    ("max_minutes", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    ("focal_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    ("dice_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    ("iou_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+)
+
+
+def validate_config(config: TrainingConfig) -> None:
+    """Check every setting and input of a run before anything is created: value ranges and choices, the shard
+    folders (each with `<slug>/<train split>/*.parquet`, every `--datasets` slug present), `--pack`, `--init` (a
+    complete UltraSam folder), `--output-dir` and the `--resume` checkpoint. [`UsageError`], [`ModelLoadError`] or
+    [`CheckpointError`] naming the setting otherwise."""
+    from ..cli import check_output_folder
+    from ..models.configuration_ultrasam import PRESETS
+    from .data import shard_files
+
+    for name, test, expected in _RANGES:
+        value = getattr(config, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not test(value):
+            raise UsageError(f"--{name.replace('_', '-')} must be {expected}, got {value!r}")
+    for name, choices in (
+        ("variant", VARIANTS),
+        ("point_sampling", POINT_SAMPLINGS),
+        ("cache_dtype", ("float16", "bfloat16", "float32")),
+        ("mixed_precision", (None, "no", "bf16", "fp16")),
+    ):
+        if getattr(config, name) not in choices:
+            raise UsageError(f"--{name.replace('_', '-')} must be one of {[c for c in choices if c]}, got {getattr(config, name)!r}")
+    if any(not isinstance(m, int) or m < 0 for m in config.milestones):
+        raise UsageError(f"--milestones must be step numbers >= 0, got {config.milestones}")
+    if config.variant == "lora" and not [t for t in config.lora_targets.split(",") if t.strip()]:
+        raise UsageError("--variant lora needs --lora-targets (comma-separated Linear names, e.g. qkv)")
+    if config.init:
+        from ..inference.model_loading import check_model_folder, resolve_model_folder
+
+        check_model_folder(resolve_model_folder(config.init))
+    elif config.preset not in PRESETS:
+        raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
+    if config.pack and not Path(config.pack).exists():
+        raise UsageError(f"--pack {config.pack} does not exist (make one with scripts/make_training_pack.py)")
+    found: set[str] = set()
+    for folder in config.data:
+        if not Path(folder).is_dir():
+            raise UsageError(f"--data {folder} is not a folder (a build folder of `ultrasam data build --out`)")
+        files = shard_files(folder, config.train_split, config.datasets)
+        if not files and not config.pack:
+            raise UsageError(f"--data {folder} has no {config.train_split!r} shards (expected <slug>/{config.train_split}/*.parquet)")
+        found |= set(files)
+    missing = sorted(set(config.datasets or []) - found)
+    if missing and config.data:
+        raise UsageError(f"--datasets {missing} have no {config.train_split!r} shards under {config.data}")
+    check_output_folder(config.output_dir, "--output-dir")
+    if config.resume:
+        from .trainer import check_resume_checkpoint
+
+        check_resume_checkpoint(config.resume, config.output_dir)
+
+
+__all__ = ["TrainingConfig", "build_parser", "load_config_file", "parse_args", "validate_config"]

@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 
 from ..models.transforms import low_res_size
+from ..models.errors import CheckpointError, CheckpointNotFoundError, UltraSamError
 from .config import TRAINING_RECORD, TrainingConfig
 from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
 from .embedding_cache import build_embedding_cache
@@ -44,7 +45,9 @@ def load_model(config: TrainingConfig):
     from ..models.modeling_ultrasam import UltraSamModel
 
     if config.init:
-        return UltraSamModel.from_pretrained(config.init)
+        from ..inference.model_loading import load_model as load_strictly
+
+        return load_strictly(config.init, UltraSamModel)  # a folder that is not a complete model is an error
     return UltraSamModel(load_model_config(None, config.preset))
 
 
@@ -101,9 +104,49 @@ def force_cpu_processes() -> bool:
 
 
 def latest_checkpoint(output_dir) -> Path | None:
-    checkpoints = sorted((Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    checkpoints = [p for p in (Path(output_dir) / "checkpoints").glob("step_*") if p.name.split("_")[1].isdigit()]
+    checkpoints.sort(key=lambda p: int(p.name.split("_")[1]))
     complete = [p for p in checkpoints if (p / "trainer_state_rank0.json").is_file()]
     return complete[-1] if complete else None
+
+
+TRAINER_STATE_KEYS = ("step", "epoch", "batches_in_epoch", "prompt_generator")
+
+
+def read_trainer_state(path, process_index: int = 0) -> dict:
+    """The trainer state a checkpoint folder saved for one rank; [`CheckpointError`] naming the file when it is
+    missing, truncated or incomplete."""
+    state_file = Path(path) / f"trainer_state_rank{process_index}.json"
+    try:
+        state = json.loads(state_file.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"cannot resume from {path}: {state_file.name} is missing (an unfinished checkpoint?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"cannot resume from {path}: {state_file.name} is truncated or corrupt ({error})") from None
+    missing = [key for key in TRAINER_STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"cannot resume from {path}: {state_file.name} lacks {missing}")
+    return state
+
+
+def check_resume_checkpoint(resume, output_dir) -> Path | None:
+    """The checkpoint `--resume` names (`latest`: the newest complete one under `output_dir`, `None` when there is
+    none yet), checked before training starts: its rank-0 state and the headers of its safetensors files."""
+    path = latest_checkpoint(output_dir) if str(resume) == "latest" else Path(resume)
+    if path is None:
+        return None
+    if not path.is_dir():
+        raise CheckpointNotFoundError(f"--resume {path} is not a checkpoint folder (<output-dir>/checkpoints/step_N)")
+    read_trainer_state(path)
+    from safetensors import safe_open
+
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except Exception as error:  # safetensors' own error type: truncated or corrupt header
+            raise CheckpointError(f"cannot resume from {path}: {weights.name} is truncated or corrupt ({error})") from None
+    return path
 
 
 class Trainer:
@@ -282,8 +325,14 @@ class Trainer:
         if path is None:
             self.accelerator.print("--resume latest: no checkpoint yet, starting from scratch")
             return
-        self.accelerator.load_state(str(path))
-        state = json.loads((path / f"trainer_state_rank{self.accelerator.process_index}.json").read_text())
+        state = read_trainer_state(path, self.accelerator.process_index)
+        try:
+            self.accelerator.load_state(str(path))
+        except UltraSamError:
+            raise
+        except Exception as error:  # a truncated model / optimizer / RNG file: torch, safetensors or pickle errors
+            reason = " ".join(str(error).split())[:300]
+            raise CheckpointError(f"cannot resume from {path}: {type(error).__name__}: {reason}") from error
         generator_state = torch.tensor(state.pop("prompt_generator"), dtype=torch.uint8)
         self.accelerator.unwrap_model(self.module).set_generator_state(generator_state)
         self.state.update(state)
