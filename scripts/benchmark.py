@@ -87,7 +87,7 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
             f"{t_ultra / t_sam:.2f}x",
         )
     )
-    del sam
+    sam = None  # free it (not `del`: the timing lambdas above name it)
 
     # 2. refinement pass cost on cached embeddings (decoder only)
     refined = UltraSamModel(UltraSamConfig.from_preset("vit-b")).eval()
@@ -104,7 +104,7 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
             f"{t_refined / t_single:.2f}x",
         )
     )
-    del ultra, refined
+    ultra = refined = None  # free them
 
     # 3. predictor: embed once, prompt many times vs a full forward per prompt (lite)
     lite = UltraSamModel(UltraSamConfig.from_preset("lite")).eval()

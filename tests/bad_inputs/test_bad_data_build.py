@@ -41,4 +41,4 @@ def test_data_build_of_what_does_not_exist(argv, needles, tmp_path, capsys):
 def test_data_info_of_a_folder_without_manifest(tmp_path, capsys):
     code, _, err = run(["data", "info", tmp_path / "nothing"], capsys)
     assert code == 1
-    assert "no manifest.json in" in error_line(err, "ultrasam data info")
+    assert "no dataset manifest in" in error_line(err, "ultrasam data info")

@@ -99,9 +99,10 @@ def test_prompts_that_cannot_be_used(predictor, kwargs, message):
 
 def test_padding_points_with_a_box_or_a_mask_are_a_prompt(predictor):
     predictor.set_image(np.full((50, 60), 80, np.uint8))
-    assert predictor.predict(points=[[10, 10]], labels=[-1], boxes=[5, 5, 30, 30])[0].shape == (1, 3, 50, 60)
+    # one mask each: a box or a mask prompt is not ambiguous (SAM's rule)
+    assert predictor.predict(points=[[10, 10]], labels=[-1], boxes=[5, 5, 30, 30])[0].shape == (1, 1, 50, 60)
     logits = predictor.predict(boxes=[5, 5, 30, 30])[2][:, 0]
-    assert predictor.predict(points=[[10, 10]], labels=[-1], mask_input=logits)[0].shape == (1, 3, 50, 60)
+    assert predictor.predict(points=[[10, 10]], labels=[-1], mask_input=logits)[0].shape == (1, 1, 50, 60)
 
 
 def test_processor_prompt_rules(predictor):

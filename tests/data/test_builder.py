@@ -166,9 +166,9 @@ def test_decoder_errors_are_recorded_skips_never_aborts(tmp_path, monkeypatch):
     monkeypatch.setattr(pairs, "load_frames", load_frames)
     manifest, rows = build(make_spec("image_mask_pairs", PAIRS, {1: "nerve", 2: "vessel"}), raw, tmp_path / "out")
     reasons = {entry["item"]: entry["reason"] for entry in manifest["skipped"]}
-    assert reasons["bomb"].startswith("conversion error: DecompressionBombError: ")
+    assert reasons["bomb"].startswith("unreadable image: bomb.png: ") and "decompression bomb" in reasons["bomb"]
     assert reasons["im01"] == "conversion error: RuntimeError: codec exploded on two lines"
-    assert manifest["skip_reasons"] == {"conversion error": 2}
+    assert manifest["skip_reasons"] == {"conversion error": 1, "unreadable image": 1}
     assert [row["image_id"] for row in rows] == ["im00", "im02"]
     assert (tmp_path / "out" / "fixture" / "manifest.json").is_file()
 

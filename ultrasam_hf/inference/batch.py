@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..models.errors import ImageNotFoundError
 from ..models.image_loading import load_frames
 from .overlay import draw_overlay
 from .propagation import FrameEmbeddings, ObjectPrompt, propagate
@@ -65,10 +66,13 @@ def expand_inputs(specs) -> list[tuple[Path, str]]:
         elif any(char in str(spec) for char in "*?["):
             files += [Path(p) for p in sorted(glob.glob(str(spec), recursive=True)) if Path(p).is_file()]
         else:
-            raise FileNotFoundError(f"No such file, folder or matching glob: '{spec}'.")
+            raise ImageNotFoundError(f"No such file, folder or matching glob: '{spec}' (check the path).")
     files = sorted(set(files))
     if not files:
-        raise FileNotFoundError(f"No image, DICOM or volume file found in {', '.join(map(str, specs))}.")
+        raise ImageNotFoundError(
+            f"No image, DICOM or volume file found in {', '.join(map(str, specs))}: give a PNG, JPEG, BMP, TIFF, "
+            "DICOM, NIfTI, NRRD or MHA file, a folder or a glob of them."
+        )
     root = Path(os.path.commonpath([str(p.resolve().parent) for p in files]))
     return [(path, path.resolve().relative_to(root).as_posix()) for path in files]
 

@@ -197,7 +197,6 @@ def run_segment(args) -> int:
     predictor = UltraSamPredictor.from_pretrained(
         args.model or default_model_dir(), device=args.device, backend=args.backend
     )
-    print(f"backend: {predictor.backend.description}")
 
     height, width = frames[0].shape[:2]
     model_side = input_size(predictor.model.config)
@@ -249,6 +248,7 @@ def run_segment(args) -> int:
         "results": written,
     }
     (out / "segment.json").write_text(json.dumps(report, indent=2))
+    print(f"backend: {predictor.backend.description}")  # after the work: a refused input prints nothing
     for row in written:
         print(
             f"frame {row['frame']}: {row['area_px']} px, predicted IoU {row['predicted_iou']:.3f} -> "

@@ -445,7 +445,7 @@ def _read_dicom(path_or_dataset, rgb: bool, return_spacing: bool, limit: int | N
 
 
 def _dicom_frames(ds, name: str, rgb: bool, return_spacing: bool, limit: int | None):
-    from pydicom.pixels import convert_color_space
+    convert_color_space = _import_pydicom().pixels.convert_color_space
 
     if not any(keyword in ds for keyword in _PIXEL_DATA_KEYWORDS):
         raise ImageLoadError(

@@ -207,7 +207,7 @@ def validate_config(config: TrainingConfig) -> None:
         from ..inference.model_loading import check_model_folder, resolve_model_folder
 
         check_model_folder(resolve_model_folder(config.init))
-    elif config.preset not in PRESETS:
+    elif config.preset is not None and config.preset not in PRESETS:  # None: vit-b (`load_model_config`)
         raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
     if config.pack and not Path(config.pack).exists():
         raise UsageError(f"--pack {config.pack} does not exist (make one with scripts/make_training_pack.py)")
