@@ -22,6 +22,8 @@ demo: install
 	$(VENV)/bin/ultrasam demo
 
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # `ultrasam app` in a real headless Chromium: Debian's chromium (apt, as root) driven by the playwright package with

@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT / "tests" / "data"))  # the independent raw-mask che
 
 from ultrasam_hf.data import build_all, build_dataset, load_registry  # noqa: E402
 
-
 DEV_SETS = {"bus-bra": "bus-bra", "hc18": "hc18", "ccaui": "common-carotid-artery", "usgra": "usgra"}
 
 

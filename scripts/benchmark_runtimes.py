@@ -102,7 +102,9 @@ def measure_ultrasam(row, device, repeats, batch, export_dir):
         encoder = timed(lambda: predictor.backend.encode(pixels), repeats)
         predictor.set_image(image)
         prompt = timed(lambda: predictor.predict(boxes=BOX, multimask_output=False), repeats * 5)
-        click = timed(lambda: (predictor.set_image(image), predictor.predict(boxes=BOX, multimask_output=False)), repeats)
+        click = timed(
+            lambda: (predictor.set_image(image), predictor.predict(boxes=BOX, multimask_output=False)), repeats
+        )
         batched = timed(lambda: predictor.backend.encode(batch_pixels), max(1, repeats // 2))
     return {"encoder": encoder, "prompt": prompt, "click": click, "batch_ips": batch / batched}
 
@@ -110,7 +112,6 @@ def measure_ultrasam(row, device, repeats, batch, export_dir):
 def measure_litemedsam(device, repeats, batch):
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from reference_models import import_medsam_lite
 
     medsam_lite = import_medsam_lite()

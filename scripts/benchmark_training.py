@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel
-from ultrasam_hf.training.module import UltraSamTrainingModule
 from ultrasam_hf.models.transforms import low_res_size
+from ultrasam_hf.training.module import UltraSamTrainingModule
 from ultrasam_hf.training.variants import VARIANTS, apply_variant, count_parameters, trains_encoder
 
 
@@ -94,7 +94,11 @@ def pipeline_benchmark(args) -> list[str]:
     device = torch.device(args.device)
     configure_device(device)
     now = _step_timer(device)
-    model = (UltraSamModel.from_pretrained(args.init) if args.init else UltraSamModel(UltraSamConfig.from_preset(args.preset))).to(device)
+    model = (
+        UltraSamModel.from_pretrained(args.init)
+        if args.init
+        else UltraSamModel(UltraSamConfig.from_preset(args.preset))
+    ).to(device)
     processor = make_image_processor(model.config, args.init)
     if args.compile:
         model.vision_encoder.compile()
@@ -138,7 +142,9 @@ def pipeline_benchmark(args) -> list[str]:
 
     results = {}
     synthetic = synthetic_batch(model.config, args.batch_size, instances, device=device)
-    results["model only (synthetic batch)"] = rate(forever(lambda epoch: iter([synthetic] * 1000)), train_step, args.steps)
+    results["model only (synthetic batch)"] = rate(
+        forever(lambda epoch: iter([synthetic] * 1000)), train_step, args.steps
+    )
     results["pack loader alone"] = rate(forever(pack_epoch), lambda batch: None, args.steps)
     results["end to end, pack"] = rate(forever(pack_epoch), train_step, args.steps)
     if args.data:
@@ -147,8 +153,12 @@ def pipeline_benchmark(args) -> list[str]:
         builder = ExampleBuilder(processor, size, low_res_size(model.config), max_instances=args.max_instances)
         sampler = MixingSampler(list(rows["dataset"]))
         loader = torch.utils.data.DataLoader(
-            TrainDataset(rows, builder), batch_size=args.batch_size, sampler=sampler, collate_fn=collate,
-            num_workers=args.num_workers, persistent_workers=args.num_workers > 0,
+            TrainDataset(rows, builder),
+            batch_size=args.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=args.num_workers,
+            persistent_workers=args.num_workers > 0,
         )
 
         def shard_batches(epoch):
@@ -156,10 +166,16 @@ def pipeline_benchmark(args) -> list[str]:
             for batch in loader:
                 yield {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
-        results[f"shard loader alone ({args.num_workers} workers)"] = rate(forever(shard_batches), lambda batch: None, args.steps)
-        results[f"end to end, shards ({args.num_workers} workers)"] = rate(forever(shard_batches), train_step, args.steps)
+        results[f"shard loader alone ({args.num_workers} workers)"] = rate(
+            forever(shard_batches), lambda batch: None, args.steps
+        )
+        results[f"end to end, shards ({args.num_workers} workers)"] = rate(
+            forever(shard_batches), train_step, args.steps
+        )
     model_rate = results["model only (synthetic batch)"]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    )
     lines = [
         f"# Training pipeline throughput ({device.type})",
         "",

@@ -73,9 +73,11 @@ def main(argv=None) -> int:
     for record in result.records:
         dice[record["dataset"], record["prompt"], record["model"]].append(record["metrics"]["dice"])
     lines = [
-        "| dataset | prompt | n | " + " | ".join(args.backends) + " | " + " | ".join(
-            f"{b} - pytorch" for b in args.backends if b != "pytorch"
-        ) + " |",
+        "| dataset | prompt | n | "
+        + " | ".join(args.backends)
+        + " | "
+        + " | ".join(f"{b} - pytorch" for b in args.backends if b != "pytorch")
+        + " |",
         "|---|---|---|" + "---|" * (2 * len(args.backends) - 1),
     ]
     summary = {}

@@ -19,13 +19,13 @@ import time
 
 import numpy as np
 
+from ultrasam_hf.data import decoded_rows
 from ultrasam_hf.downstream.classification import (
     VARIANTS,
     ClassificationArguments,
     run_classification_benchmark,
     write_results,
 )
-from ultrasam_hf.data import decoded_rows
 from ultrasam_hf.downstream.data import bus_bra_folds
 from ultrasam_hf.downstream.scripts import report_intro, script_parser
 

@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from ultrasam_hf.training.pack import CODECS, build_pack
 from ultrasam_hf.models.transforms import low_res_size
+from ultrasam_hf.training.pack import CODECS, build_pack
 from ultrasam_hf.training.trainer import load_model_config, make_image_processor
 
 

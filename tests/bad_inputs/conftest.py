@@ -44,8 +44,9 @@ def bad_models(tmp_path_factory, model_dir) -> dict:
     from transformers import BertConfig, BertModel
 
     bert = root / "bert"
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                         vocab_size=99)).save_pretrained(bert)
+    BertModel(
+        BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37, vocab_size=99)
+    ).save_pretrained(bert)
     folders["bert"] = (bert, "'bert' model", "ultrasam convert")
 
     no_weights = copy("no-weights")

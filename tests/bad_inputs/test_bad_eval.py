@@ -28,7 +28,9 @@ def phi_shards(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         make_dicom_dataset(pixels, "MONOCHROME2", **PHI).save_as(path, enforce_file_format=True)
         save(root / "raw" / "masks" / f"{stem}.png", two_blobs())
-    spec = make_spec("image_mask_pairs", {"images": "images/*.dcm", "mask": "masks/{stem}.png"}, {1: "nerve", 2: "vessel"})
+    spec = make_spec(
+        "image_mask_pairs", {"images": "images/*.dcm", "mask": "masks/{stem}.png"}, {1: "nerve", 2: "vessel"}
+    )
     manifest, rows = build(spec, root / "raw", root / "shards")
     assert len(rows) == 2, manifest
     return root / "shards"
@@ -38,7 +40,18 @@ def phi_shards(tmp_path_factory):
 def test_eval_refuses_a_folder_that_is_not_a_complete_model(case, bad_models, phi_shards, tmp_path, capsys):
     folder, what, hint = bad_models[case]
     code, out, err = run(
-        ["eval", "--model", folder, "--data", phi_shards, "--split", "train", "--out", tmp_path / "o", "--no-progress"],
+        [
+            "eval",
+            "--model",
+            folder,
+            "--data",
+            phi_shards,
+            "--split",
+            "train",
+            "--out",
+            tmp_path / "o",
+            "--no-progress",
+        ],
         capsys,
     )
     assert code == 1
@@ -49,7 +62,9 @@ def test_eval_refuses_a_folder_that_is_not_a_complete_model(case, bad_models, ph
 def test_eval_refuses_out_naming_a_file(model_dir, phi_shards, tmp_path, capsys):
     taken = tmp_path / "results.json"
     taken.write_text("{}")
-    code, _, err = run(["eval", "--model", model_dir, "--data", phi_shards, "--split", "train", "--out", taken], capsys)
+    code, _, err = run(
+        ["eval", "--model", model_dir, "--data", phi_shards, "--split", "train", "--out", taken], capsys
+    )
     assert code == 1
     assert_one_line_error(err, "ultrasam eval", str(taken), "is an existing file")
     assert taken.read_text() == "{}"
@@ -57,8 +72,24 @@ def test_eval_refuses_out_naming_a_file(model_dir, phi_shards, tmp_path, capsys)
 
 def test_eval_of_data_built_from_dicoms_with_patient_tags_leaks_none(model_dir, phi_shards, tmp_path, capsys):
     code, out, err = run(
-        ["eval", "--model", model_dir, "--data", phi_shards, "--split", "train", "--prompts", "box", "point",
-         "--worst", "2", "--no-baselines", "--no-progress", "--out", tmp_path / "eval"],
+        [
+            "eval",
+            "--model",
+            model_dir,
+            "--data",
+            phi_shards,
+            "--split",
+            "train",
+            "--prompts",
+            "box",
+            "point",
+            "--worst",
+            "2",
+            "--no-baselines",
+            "--no-progress",
+            "--out",
+            tmp_path / "eval",
+        ],
         capsys,
     )
     assert code == 0, err

@@ -112,14 +112,25 @@ def test_a_damaged_resume_checkpoint_is_one_line(shards, tmp_path, capsys):
     cases = [
         ("truncated-state", state[:25], None, "is truncated or corrupt"),
         ("incomplete-state", json.dumps({"step": 2}), None, "lacks ['epoch', 'batches_in_epoch', 'prompt_generator']"),
-        ("truncated-weights", state, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"w\":", "model.safetensors is truncated"),
+        ("truncated-weights", state, b'\x10\x00\x00\x00\x00\x00\x00\x00{"w":', "model.safetensors is truncated"),
     ]
     for name, state_text, weights, needle in cases:
         run_dir = tmp_path / name
         checkpoint = checkpoint_folder(run_dir, state_text, weights)
         for resume in (checkpoint, "latest"):
-            argv = ["--data", shards, "--preset", "tiny", "--output-dir", run_dir, "--resume", resume, "--no-progress",
-                    "--log-with", "none"]
+            argv = [
+                "--data",
+                shards,
+                "--preset",
+                "tiny",
+                "--output-dir",
+                run_dir,
+                "--resume",
+                resume,
+                "--no-progress",
+                "--log-with",
+                "none",
+            ]
             code, _, err = run_pretrain(argv, capsys)
             assert code == 1, (name, resume)
             assert_one_line_error(err, "pretrain.py", "cannot resume from", str(checkpoint), needle)
@@ -148,22 +159,51 @@ def test_under_accelerate_launch_quiet_one_line_and_no_folder(tmp_path):
     accelerate = str(Path(sys.executable).with_name("accelerate"))
     for command in (
         [sys.executable, *script],
-        [accelerate, "launch", "-q", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "--cpu", *script],
+        [
+            accelerate,
+            "launch",
+            "-q",
+            "--num_processes",
+            "1",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--cpu",
+            *script,
+        ],
     ):
         result = _launch(command, tmp_path)
         assert result.returncode == 1, result.stderr
         errors = [line for line in result.stderr.splitlines() if "error" in line.lower() or "Traceback" in line]
-        assert errors == [f"pretrain.py: error: --data {tmp_path / 'nope'} is not a folder (a build folder of "
-                          "`ultrasam data build --out`)"], result.stderr
+        assert errors == [
+            f"pretrain.py: error: --data {tmp_path / 'nope'} is not a folder (a build folder of "
+            "`ultrasam data build --out`)"
+        ], result.stderr
         assert not out.exists()
 
 
 def test_a_damaged_optimizer_state_is_one_line(shards, tmp_path):
     """A real checkpoint whose optimizer file was cut: Accelerate's own loader fails, reported as one line."""
     run_dir = tmp_path / "run"
-    common = [str(REPO / "scripts" / "pretrain.py"), "--data", str(shards), "--preset", "tiny", "--batch-size", "2",
-              "--output-dir", str(run_dir), "--no-progress", "--log-with", "none", "--warmup-steps", "0"]
+    common = [
+        str(REPO / "scripts" / "pretrain.py"),
+        "--data",
+        str(shards),
+        "--preset",
+        "tiny",
+        "--batch-size",
+        "2",
+        "--output-dir",
+        str(run_dir),
+        "--no-progress",
+        "--log-with",
+        "none",
+        "--warmup-steps",
+        "0",
+    ]
     result = _launch([sys.executable, *common, "--max-steps", "1", "--save-every", "1"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (checkpoint,) = (run_dir / "checkpoints").iterdir()

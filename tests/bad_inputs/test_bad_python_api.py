@@ -23,8 +23,20 @@ def predictor(model_dir):
 
 @pytest.mark.parametrize(
     "case",
-    ["bert", "no-weights", "bad-json", "no-model-type", "foreign-weights", "other-preset-weights",
-     "truncated-weights", "nan-weights", "bad-processor", "a-file", "empty-folder", "missing"],
+    [
+        "bert",
+        "no-weights",
+        "bad-json",
+        "no-model-type",
+        "foreign-weights",
+        "other-preset-weights",
+        "truncated-weights",
+        "nan-weights",
+        "bad-processor",
+        "a-file",
+        "empty-folder",
+        "missing",
+    ],
 )
 def test_predictor_and_eval_load_strictly(case, bad_models):
     from ultrasam_hf.evaluation.runner import load_predictor

@@ -236,8 +236,9 @@ def test_a_large_image_is_reduced_and_says_so(model_dir, tmp_path, capsys):
 
 
 def test_a_box_partly_outside_is_clipped_with_one_warning_line(scan_png, model_dir, tmp_path, capsys):
-    code, _, err = run(["segment", scan_png, "--box", "10", "10", "500", "50", "--model", model_dir, "--out",
-                        tmp_path / "o"], capsys)
+    code, _, err = run(
+        ["segment", scan_png, "--box", "10", "10", "500", "50", "--model", model_dir, "--out", tmp_path / "o"], capsys
+    )
     assert code == 0
     (line,) = err.strip().splitlines()
     assert line.startswith("ultrasam segment: warning: Box [10.0, 10.0, 500.0, 50.0]") and "clipped to" in line

@@ -37,9 +37,21 @@ def ragged(leaf, depth):
     return strategy
 
 
-points_strategy = st.one_of(st.none(), ragged(coordinate, 4), hnp.arrays(np.float64, hnp.array_shapes(max_dims=5, max_side=3), elements=coordinate))
-labels_strategy = st.one_of(st.none(), ragged(label, 3), hnp.arrays(np.int64, hnp.array_shapes(max_dims=4, max_side=3), elements=st.integers(-20, 5)))
-boxes_strategy = st.one_of(st.none(), ragged(coordinate, 3), hnp.arrays(np.float64, hnp.array_shapes(max_dims=4, max_side=4), elements=coordinate))
+points_strategy = st.one_of(
+    st.none(),
+    ragged(coordinate, 4),
+    hnp.arrays(np.float64, hnp.array_shapes(max_dims=5, max_side=3), elements=coordinate),
+)
+labels_strategy = st.one_of(
+    st.none(),
+    ragged(label, 3),
+    hnp.arrays(np.int64, hnp.array_shapes(max_dims=4, max_side=3), elements=st.integers(-20, 5)),
+)
+boxes_strategy = st.one_of(
+    st.none(),
+    ragged(coordinate, 3),
+    hnp.arrays(np.float64, hnp.array_shapes(max_dims=4, max_side=4), elements=coordinate),
+)
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +143,23 @@ def test_cut_and_mutated_real_files_are_an_image_load_error(sample_files, suffix
     _load_file(root, suffix, bytes(data[: max(1, int(cut * len(data)))]))
 
 
-DTYPES = [np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.float16, np.float32,
-          np.float64, np.complex64, np.dtype("M8[s]"), np.dtype("m8[s]"), np.dtype("U3")]
+DTYPES = [
+    np.bool_,
+    np.uint8,
+    np.int8,
+    np.uint16,
+    np.int16,
+    np.int32,
+    np.uint32,
+    np.int64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.complex64,
+    np.dtype("M8[s]"),
+    np.dtype("m8[s]"),
+    np.dtype("U3"),
+]
 
 
 @settings(max_examples=100, **SETTINGS)

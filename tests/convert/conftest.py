@@ -7,10 +7,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for reference_models
 
 from reference_models import build_meta_sam, import_medsam_lite, litemedsam_checkpoint_path  # noqa: E402
-
-from ultrasam_hf import UltraSamConfig  # noqa: E402
-
-from small_sam import SMALL, small_config  # noqa: E402
+from small_sam import SMALL  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from small_sam import SMALL, small_config
 from reference_models import build_meta_sam, meta_sam_predict
+from small_sam import SMALL, small_config
 
 from ultrasam_hf.convert.sam import convert_sam_state_dict, infer_sam_config, sam_to_hf_state_dict
 
@@ -61,7 +61,11 @@ def test_vit_size_is_inferred_from_shapes(width, depth, name, global_attn):
     state.update({f"image_encoder.blocks.{i}.norm1.weight": torch.empty(width) for i in range(depth)})
     config = infer_sam_config(state)
     vision = config.vision_config
-    assert (vision.hidden_size, vision.num_hidden_layers, list(vision.global_attn_indexes)) == (width, depth, global_attn)
+    assert (vision.hidden_size, vision.num_hidden_layers, list(vision.global_attn_indexes)) == (
+        width,
+        depth,
+        global_attn,
+    )
     assert config.num_mask_refinements == 0 and vision.image_size == 1024
     assert config.mask_decoder_config.layer_norm_eps == 1e-5 and vision.layer_norm_eps == 1e-6
 
@@ -69,7 +73,10 @@ def test_vit_size_is_inferred_from_shapes(width, depth, name, global_attn):
 def test_unknown_layout_and_size_are_refused():
     with pytest.raises(ValueError, match="Not a segment_anything-layout"):
         infer_sam_config({"backbone.x": torch.zeros(1)})
-    state = {"image_encoder.patch_embed.proj.weight": torch.empty(96, 3, 16, 16), "image_encoder.blocks.0.x": torch.empty(1)}
+    state = {
+        "image_encoder.patch_embed.proj.weight": torch.empty(96, 3, 16, 16),
+        "image_encoder.blocks.0.x": torch.empty(1),
+    }
     with pytest.raises(ValueError, match="Unknown SAM encoder: width 96, depth 1"):
         infer_sam_config(state)
 
@@ -77,7 +84,9 @@ def test_unknown_layout_and_size_are_refused():
 @pytest.mark.slow
 def test_vit_b_sam_matches_meta_code():
     """Full ViT-B geometry at 1024 px (sam_vit_b layout), random weights."""
-    sam = build_meta_sam(width=768, depth=12, heads=12, global_attn=(2, 5, 8, 11), image_size=1024, patch=16, window=14)
+    sam = build_meta_sam(
+        width=768, depth=12, heads=12, global_attn=(2, 5, 8, 11), image_size=1024, patch=16, window=14
+    )
     state = sam.state_dict()
     config = infer_sam_config(state)
     assert config.vision_config.hidden_size == 768

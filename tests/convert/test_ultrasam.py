@@ -3,8 +3,8 @@ converted back, compared with Meta's code (and with the release's decoder MLP id
 
 import pytest
 import torch
-from small_sam import small_config
 from reference_models import meta_sam_predict
+from small_sam import small_config
 
 from ultrasam_hf.convert.mmdet_layout import LABEL_EMBEDDING_KEY, mmdet_to_sam_state_dict, sam_to_mmdet_state_dict
 from ultrasam_hf.convert.ultrasam import convert_ultrasam_state_dict, ffn_identity_from_config_text
@@ -42,7 +42,9 @@ def test_converted_release_matches_sam_with_refinement(meta_sam_small, pixel_val
     torch.testing.assert_close(out.first_pass_pred_masks[0], first, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(out.first_pass_iou_scores[0], first_iou, atol=1e-4, rtol=1e-4)
     # refinement pass: the same box, the first-pass logits as mask prompt, multimask on
-    final, final_iou = meta_sam_predict(meta_sam_small, pixel_values_small, boxes=BOXES, mask_input=first, multimask=True)
+    final, final_iou = meta_sam_predict(
+        meta_sam_small, pixel_values_small, boxes=BOXES, mask_input=first, multimask=True
+    )
     torch.testing.assert_close(out.pred_masks[0], final, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(out.iou_scores[0], final_iou, atol=1e-4, rtol=1e-4)
 

@@ -9,7 +9,6 @@ from PIL import Image
 from ultrasam_hf.data.builder import build_dataset
 from ultrasam_hf.data.cards import DatasetSpec
 
-
 SHARED_US = Path(__file__).resolve().parents[3] / "shared" / "us"
 
 

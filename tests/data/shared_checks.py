@@ -9,18 +9,20 @@ import os
 from pathlib import Path
 
 import numpy as np
+from data_fixtures import read_rows
 from PIL import Image
 from scipy import ndimage
 
 from ultrasam_hf.data import decode_instance_mask
 
-from data_fixtures import read_rows
-
-
 # dataset -> (raw folder name, image glob, {category: function(raw mask array) -> bool mask})
 DEV_SETS = {
     "bus-bra": ("bus-bra", "Images/*.png", {"lesion": lambda mask: mask > 0}),
-    "hc18": ("hc18", "training_set/*_HC.png", {"fetal head": lambda mask: ndimage.binary_fill_holes(grey(mask) > 127)}),
+    "hc18": (
+        "hc18",
+        "training_set/*_HC.png",
+        {"fetal head": lambda mask: ndimage.binary_fill_holes(grey(mask) > 127)},
+    ),
     "ccaui": ("common-carotid-artery", "US images/*.png", {"carotid artery": lambda mask: mask == 255}),
     "usgra": ("usgra", "**/images/*.png", {"nerve": lambda mask: mask == 1, "vessel": lambda mask: mask == 2}),
 }
@@ -36,7 +38,11 @@ def link_subset(raw: Path, target: Path, image_glob: str, count: int) -> Path:
     keep = {path for path in raw.rglob("*") if path.is_file() and path.suffix.lower() not in (".png",)}
     for image in images:
         keep.add(image)
-        keep.update(path for path in raw.rglob(f"*{image.stem[4:] if image.name.startswith('bus_') else image.stem}*") if path.is_file())
+        keep.update(
+            path
+            for path in raw.rglob(f"*{image.stem[4:] if image.name.startswith('bus_') else image.stem}*")
+            if path.is_file()
+        )
     for path in keep:
         link = target / path.relative_to(raw)
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +58,9 @@ def check_build(slug: str, raw: Path, out: Path, manifest: dict) -> int:
     assert manifest["items"]["converted"] + manifest["items"]["skipped"] == raw_items == manifest["items"]["total"]
     dropped = {}
     for component in manifest["dropped_components"]["list"]:
-        dropped[(component["image_id"], component["category"])] = dropped.get((component["image_id"], component["category"]), 0) + 1
+        dropped[(component["image_id"], component["category"])] = (
+            dropped.get((component["image_id"], component["category"]), 0) + 1
+        )
     rows = read_rows(out, slug)
     assert len(rows) == manifest["items"]["converted"]
     min_area = manifest["dropped_components"]["min_area"]
@@ -67,10 +75,14 @@ def check_build(slug: str, raw: Path, out: Path, manifest: dict) -> int:
             areas = np.bincount(components.ravel(), minlength=count + 1)
             tiny = [index for index in range(1, count + 1) if areas[index] < min_area]
             expected = expected & ~np.isin(components, tiny)
-            assert len(tiny) == dropped.get((row["image_id"], category), 0), f"{slug}/{row['image_id']}: dropped components not recorded"
+            assert len(tiny) == dropped.get((row["image_id"], category), 0), (
+                f"{slug}/{row['image_id']}: dropped components not recorded"
+            )
             masks = [decode_instance_mask(obj) for obj in row["objects"] if obj["category"] == category]
             decoded = np.logical_or.reduce(masks) if masks else np.zeros(expected.shape, dtype=bool)
-            np.testing.assert_array_equal(decoded, expected, err_msg=f"{slug}/{row['image_id']}/{category}: mask differs")
+            np.testing.assert_array_equal(
+                decoded, expected, err_msg=f"{slug}/{row['image_id']}/{category}: mask differs"
+            )
     splits_of_group = {}
     for row in rows:
         splits_of_group.setdefault(row["group_id"], set()).add(row["split"])

@@ -4,11 +4,9 @@ import json
 
 import numpy as np
 import pytest
-
-from ultrasam_hf.data import builder
-
 from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 
+from ultrasam_hf.data import builder
 
 PAIRS = {"images": "images/*.png", "mask": "masks/{name}"}
 

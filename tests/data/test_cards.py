@@ -27,7 +27,9 @@ prose
 """
 
 
-def write_card(tmp_path, slug="fixture", reader="image_mask_pairs", categories="{255: lesion}", anatomy="{lesion: breast lesion}"):
+def write_card(
+    tmp_path, slug="fixture", reader="image_mask_pairs", categories="{255: lesion}", anatomy="{lesion: breast lesion}"
+):
     path = tmp_path / slug / "README.md"
     path.parent.mkdir(parents=True)
     path.write_text(CARD.format(slug=slug, reader=reader, categories=categories, anatomy=anatomy))
@@ -73,7 +75,7 @@ SPLIT = "rule: group_hash, seed: 0, val: 0.1, test: 0.2"
 @pytest.mark.parametrize(
     "old, new, message",
     [
-        ("name}}\"}}", "name}}\", video_frames: true}}", "option(s) ['video_frames'] not implemented by reader"),
+        ('name}}"}}', 'name}}", video_frames: true}}', "option(s) ['video_frames'] not implemented by reader"),
         ("val: 0.1, test: 0.2", "val: VAL, test: 0.2", "ultrasam.split.val must be a fraction"),
         (SPLIT, "rule: official_folds, test_folds: [1]", "ultrasam.split needs 'file' and 'fold_column'"),
         (SPLIT, "rule: official_lists", "official_lists needs 'test'"),

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_fixtures import build, make_spec, save, two_blobs
 
 from ultrasam_hf import load_frames
-
-from data_fixtures import build, make_spec, save, two_blobs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for dicom_fixtures
 

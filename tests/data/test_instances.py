@@ -1,10 +1,9 @@
 import numpy as np
+from data_fixtures import two_blobs
 from scipy import ndimage
 
 from ultrasam_hf.data import decode_instance_mask
 from ultrasam_hf.data.instances import encode_mask, layers_to_instances
-
-from data_fixtures import two_blobs
 
 
 def test_components_become_instances_and_specks_are_recorded():

@@ -4,11 +4,10 @@ import shutil
 
 import numpy as np
 import pytest
+from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 
 from ultrasam_hf.data import FEATURES, decode_instance_mask, load_us43d, mixing_weights, push_to_hub, shard_for_node
 from ultrasam_hf.data.loading import interleave_by_dataset
-
-from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 
 
 @pytest.fixture
@@ -19,7 +18,13 @@ def built(tmp_path):
         save(raw / "masks" / f"im{index}.png", two_blobs())
     split = {"rule": "group_hash", "seed": 0, "val": 0.25, "test": 0.25}
     for slug, redistribution in (("open-set", "allowed"), ("closed-set", "forbidden")):
-        spec = make_spec("image_mask_pairs", {"images": "images/*.png", "mask": "masks/{name}"}, {1: "nerve", 2: "vessel"}, split=split, slug=slug)
+        spec = make_spec(
+            "image_mask_pairs",
+            {"images": "images/*.png", "mask": "masks/{name}"},
+            {1: "nerve", 2: "vessel"},
+            split=split,
+            slug=slug,
+        )
         spec.redistribution = redistribution
         build(spec, raw, tmp_path / "out")
     return tmp_path / "out"
@@ -72,7 +77,12 @@ class FolderApi:
         self.calls.append(("create_repo", repo_id))
 
     def upload_folder(self, repo_id, folder_path, path_in_repo, **kwargs):
-        shutil.copytree(folder_path, self.root / repo_id / path_in_repo, ignore=shutil.ignore_patterns("*.json", "!manifest.json"), dirs_exist_ok=True)
+        shutil.copytree(
+            folder_path,
+            self.root / repo_id / path_in_repo,
+            ignore=shutil.ignore_patterns("*.json", "!manifest.json"),
+            dirs_exist_ok=True,
+        )
         self.calls.append(("upload_folder", path_in_repo))
 
     def upload_file(self, repo_id, path_or_fileobj, path_in_repo, **kwargs):
@@ -101,7 +111,9 @@ def test_cli_data_build_and_info(tmp_path, capsys):
     head = np.zeros((60, 80), dtype=np.uint8)
     head[20:40, 20:50] = 255
     save(raw / "training_set" / "000_HC_Annotation.png", head)
-    (raw / "training_set_pixel_size_and_HC.csv").write_text("filename,pixel size(mm),head circumference (mm)\n000_HC.png,0.1,50\n")
+    (raw / "training_set_pixel_size_and_HC.csv").write_text(
+        "filename,pixel size(mm),head circumference (mm)\n000_HC.png,0.1,50\n"
+    )
     assert main(["data", "build", "hc18", "--raw", str(raw), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     assert "hc18: 1/1 items converted" in capsys.readouterr().out
     assert main(["data", "info"]) == 0

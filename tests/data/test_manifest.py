@@ -3,10 +3,9 @@
 import json
 
 import pytest
+from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 
 from ultrasam_hf.data import licence_mix
-
-from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 
 
 @pytest.fixture

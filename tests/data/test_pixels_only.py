@@ -5,13 +5,11 @@ import logging
 
 import numpy as np
 import pytest
+from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from ultrasam_hf.data import load_us43d
 from ultrasam_hf.data.pixels_only import pixels_only, strip_jpeg, strip_png
-
-from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
-
 
 PHI = (
     "PHI-TEXT-Doe",

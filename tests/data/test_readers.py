@@ -58,7 +58,9 @@ def test_pairs_one_bit_mask_and_threshold(tmp_path):
     one_bit = make_spec("image_mask_pairs", {"images": "img/b.bmp", "mask": "img/{stem}_mask.png"}, {255: "nerve"})
     _, rows = build(one_bit, raw, tmp_path / "out1")
     np.testing.assert_array_equal(union(rows[0], "nerve"), (two_blobs() == 1) & ~single_pixel())
-    thresholded = make_spec("image_mask_pairs", {"images": "img/c.bmp", "mask": "img/{stem}_mask.tif", "threshold": 150}, {255: "nerve"})
+    thresholded = make_spec(
+        "image_mask_pairs", {"images": "img/c.bmp", "mask": "img/{stem}_mask.tif", "threshold": 150}, {255: "nerve"}
+    )
     _, rows = build(thresholded, raw, tmp_path / "out2")
     np.testing.assert_array_equal(union(rows[0], "nerve"), (two_blobs() == 1) & ~single_pixel())
 
@@ -77,14 +79,22 @@ def test_pairs_colour_coded_and_per_category_files(tmp_path):
     colours[labels == 1] = (255, 255, 0)
     colours[labels == 2] = (100, 0, 100)
     save(raw / "masks" / "a.png", colours)
-    spec = make_spec("image_mask_pairs", {"images": "images/*.jpg", "mask": "masks/{stem}.png"}, {"255,255,0": "nerve", "100,0,100": "vessel"})
+    spec = make_spec(
+        "image_mask_pairs",
+        {"images": "images/*.jpg", "mask": "masks/{stem}.png"},
+        {"255,255,0": "nerve", "100,0,100": "vessel"},
+    )
     _, rows = build(spec, raw, tmp_path / "out")
     assert_two_blobs(rows[0])
     assert rows[0]["image"]["bytes"] == (raw / "images" / "a.jpg").read_bytes()  # JPEG stored as is, not re-encoded
 
     save(raw / "per" / "nerve" / "a.png", (labels == 1).astype(np.uint8) * 255)
     save(raw / "per" / "vessel" / "a.png", (labels == 2).astype(np.uint8) * 255)
-    per_file = make_spec("image_mask_pairs", {"images": "images/*.jpg", "mask": {"n": "per/nerve/{stem}.png", "v": "per/vessel/{stem}.png"}}, {"n": "nerve", "v": "vessel"})
+    per_file = make_spec(
+        "image_mask_pairs",
+        {"images": "images/*.jpg", "mask": {"n": "per/nerve/{stem}.png", "v": "per/vessel/{stem}.png"}},
+        {"n": "nerve", "v": "vessel"},
+    )
     _, rows = build(per_file, raw, tmp_path / "out2")
     assert_two_blobs(rows[0])
 
@@ -121,7 +131,9 @@ def test_labelme_polygons(tmp_path):
         {"label": "vein", "points": [[40, 30], [45, 35]], "shape_type": "rectangle"},
         {"label": "unlisted", "points": [[1, 1], [3, 1], [3, 3]], "shape_type": "polygon"},
     ]
-    (raw / "scan1.json").write_text(json.dumps({"imagePath": "scan1.png", "shapes": shapes}, ensure_ascii=False), encoding="utf-8")
+    (raw / "scan1.json").write_text(
+        json.dumps({"imagePath": "scan1.png", "shapes": shapes}, ensure_ascii=False), encoding="utf-8"
+    )
     spec = make_spec("labelme", {"annotations": "*.json"}, {"神经": "nerve", "vein": "vessel"})
     manifest, rows = build(spec, raw, tmp_path / "out")
     np.testing.assert_array_equal(union(rows[0], "nerve"), (two_blobs() == 1) & ~single_pixel())
@@ -144,7 +156,11 @@ def test_coco_polygons_and_rle(tmp_path):
     }
     (raw / "annotations").mkdir()
     (raw / "annotations" / "train.json").write_text(json.dumps(document))
-    spec = make_spec("coco_polygons", {"annotations": "annotations/*.json", "images_dir": "images"}, {"GIST": "nerve", "leiomyoma": "vessel"})
+    spec = make_spec(
+        "coco_polygons",
+        {"annotations": "annotations/*.json", "images_dir": "images"},
+        {"GIST": "nerve", "leiomyoma": "vessel"},
+    )
     _, rows = build(spec, raw, tmp_path / "out")
     assert rows[0]["image_id"] == "train/g1"
     np.testing.assert_array_equal(union(rows[0], "nerve"), (two_blobs() == 1) & ~single_pixel())
@@ -158,7 +174,11 @@ def test_point_list_json(tmp_path):
     (raw / "liver" / "p1.json").write_text(json.dumps([[5, 5], [16, 5], [16, 14], [5, 14]]))
     (raw / "mass").mkdir()
     (raw / "mass" / "p1.json").write_text(json.dumps({"points": [[[40, 30], [45, 30], [45, 35], [40, 35]]]}))
-    spec = make_spec("point_list_json", {"images": "images/*.png", "annotations": {"liver": "liver/{stem}.json", "mass": "mass/{stem}.json"}}, {"liver": "nerve", "mass": "vessel"})
+    spec = make_spec(
+        "point_list_json",
+        {"images": "images/*.png", "annotations": {"liver": "liver/{stem}.json", "mass": "mass/{stem}.json"}},
+        {"liver": "nerve", "mass": "vessel"},
+    )
     _, rows = build(spec, raw, tmp_path / "out")
     np.testing.assert_array_equal(union(rows[0], "nerve"), (two_blobs() == 1) & ~single_pixel())
     np.testing.assert_array_equal(union(rows[0], "vessel"), two_blobs() == 2)
@@ -197,7 +217,11 @@ def test_npy_reader(tmp_path):
     image, labels = volume_pair()
     np.save(raw / "s1_img.npy", image.transpose(1, 2, 0))  # frames last, as some releases store them
     np.save(raw / "s1_lab.npy", labels.transpose(1, 2, 0))
-    spec = make_spec("npy", {"volumes": "*_img.npy", "mask": "{stem}.npy", "id_regex": "(?P<id>.+)_img", "axis": 2}, {1: "nerve", 2: "vessel"})
+    spec = make_spec(
+        "npy",
+        {"volumes": "*_img.npy", "mask": "{stem}.npy", "id_regex": "(?P<id>.+)_img", "axis": 2},
+        {1: "nerve", 2: "vessel"},
+    )
     spec.spec["mask"] = "{id}_lab.npy"
     _, rows = build(spec, raw, tmp_path / "out")
     assert [row["frame_index"] for row in rows] == [1, 3]
@@ -212,7 +236,11 @@ def test_hdf5_reader_groups_frames_by_patient(tmp_path):
         handle["image"] = image.astype(np.uint8)
         handle["mask"] = labels
         handle["annot_id"] = np.array([b"p1", b"p1", b"p2", b"p2", b"p2"])
-    spec = make_spec("hdf5", {"files": "*.hdf5", "image_key": "image", "mask_key": "mask", "group_key": "annot_id"}, {1: "nerve", 2: "vessel"})
+    spec = make_spec(
+        "hdf5",
+        {"files": "*.hdf5", "image_key": "image", "mask_key": "mask", "group_key": "annot_id"},
+        {1: "nerve", 2: "vessel"},
+    )
     manifest, rows = build(spec, raw, tmp_path / "out")
     assert [row["image_id"] for row in rows] == ["p1#00001", "p2#00003"]
     assert manifest["items"]["converted"] == 2

@@ -7,11 +7,9 @@ import json
 
 import numpy as np
 import SimpleITK as sitk
-from PIL import Image
-
 from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
+from PIL import Image
 from test_readers import assert_two_blobs, union
-
 
 SQUARE = [[5, 5], [16, 5], [16, 14], [5, 14]]
 

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_fixtures import read_rows
 from PIL import Image
 
 from ultrasam_hf.data.builder import build_dataset
 from ultrasam_hf.data.cards import load_registry
-
-from data_fixtures import read_rows
-
 
 RELEASE_CARDS = ["bus-bra", "hc18", "ccaui", "usgra", "bus-uclm", "fh-ps-aop", "ubpd", "stu-hospital", "tg3k"]
 

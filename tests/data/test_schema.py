@@ -6,11 +6,9 @@ import subprocess
 
 import pyarrow as pa
 import pytest
-
-from ultrasam_hf.data import FEATURES
-
 from data_fixtures import build, make_spec, save, two_blobs, ultrasound_like
 
+from ultrasam_hf.data import FEATURES
 
 # A python with an older pyarrow (e.g. `python3 -m venv /tmp/pa24 && /tmp/pa24/bin/pip install pyarrow==24.0.0`);
 # several may be given, separated by os.pathsep.

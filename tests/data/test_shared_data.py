@@ -4,13 +4,11 @@ import warnings
 from functools import lru_cache
 
 import pytest
-
-from ultrasam_hf.data import build_dataset
-from ultrasam_hf.data.cards import load_registry as load_all_cards
-
 from data_fixtures import read_rows
 from shared_checks import DEV_SETS, bus_bra_tables, check_build, link_subset
 
+from ultrasam_hf.data import build_dataset
+from ultrasam_hf.data.cards import load_registry as load_all_cards
 
 pytestmark = pytest.mark.shared_data
 
@@ -75,7 +73,6 @@ def test_dicom_images_carry_pixels_only(shared_us, tmp_path):
     """A DICOM image in a pair is stored as a PNG of its pixels: no patient-identifying tag reaches the output."""
     import numpy as np
     import pydicom
-
     from data_fixtures import build, make_spec, save
 
     source = shared_us / "dicom" / "US1_UNCR.dcm"
@@ -100,7 +97,6 @@ def test_an_undecodable_dicom_is_a_recorded_skip(shared_us, tmp_path):
     Where a decoder handles it, it is converted instead; either way the build finishes with every item accounted for.
     """
     import numpy as np
-
     from data_fixtures import build, make_spec, save
 
     source = shared_us / "dicom" / "US1_J2KR.dcm"

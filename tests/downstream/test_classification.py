@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+from ultrasam_hf.data import decoded_rows as load_rows
 from ultrasam_hf.downstream.classification import (
     add_lora,
     load_classification_metric,
     load_prompted_model,
+    make_examples,
     trainable_parameter_names,
 )
-from ultrasam_hf.downstream.classification import make_examples
-from ultrasam_hf.data import decoded_rows as load_rows
 from ultrasam_hf.downstream.data import bus_bra_folds
 from ultrasam_hf.models.configuration_ultrasam import UltraSamConfig
 

@@ -56,7 +56,11 @@ def test_interactive_record_has_curves_and_noc():
 
 def test_summarize_groups_and_reports_mean_std_count():
     rows = summarize(hand_records())
-    assert [(r["dataset"], r["prompt"], r["count"]) for r in rows] == [("a", "box", 2), ("a", "point", 1), ("b", "box", 1)]
+    assert [(r["dataset"], r["prompt"], r["count"]) for r in rows] == [
+        ("a", "box", 2),
+        ("a", "point", 1),
+        ("b", "box", 1),
+    ]
     box = rows[0]["metrics"]
     assert box["dice"] == {"mean": 0.5, "std": 0.5, "n": 2, "n_nonfinite": 0}
     assert box["hd95"] == {"mean": 0.0, "std": 0.0, "n": 1, "n_nonfinite": 1}

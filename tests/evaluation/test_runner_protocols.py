@@ -19,7 +19,9 @@ class ScriptedPredictor:
         self.shape, self.grow, self.low_res, self.calls = shape, grow, low_res, []
 
     def predict(self, boxes=None, points=None, labels=None, mask_input=None, multimask_output=True):
-        self.calls.append(dict(boxes=boxes, points=points, labels=labels, mask_input=mask_input, multimask=multimask_output))
+        self.calls.append(
+            dict(boxes=boxes, points=points, labels=labels, mask_input=mask_input, multimask=multimask_output)
+        )
         count = len(boxes) if boxes is not None else len(points)
         channels = 3 if multimask_output else 1
         masks = np.zeros((count, channels, *self.shape), dtype=bool)

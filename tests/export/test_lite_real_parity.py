@@ -28,9 +28,7 @@ def test_shipped_lite_onnx_matches_pytorch_on_real_images(shared_us, tmp_path):
         pytest.skip("this install ships no ultrasam-lite-us checkpoint")
     reference = UltraSamPredictor.from_pretrained(PACKAGED_MODEL, backend="pytorch")
     folder = export_onnx(reference.model, reference.processor, tmp_path / "lite")
-    candidate = UltraSamPredictor(
-        reference.model, reference.processor, backend=OnnxBackend(reference.model, folder)
-    )
+    candidate = UltraSamPredictor(reference.model, reference.processor, backend=OnnxBackend(reference.model, folder))
     for image in real_images(shared_us):
         stats = compare_predictors(reference, candidate, image, parity_prompts(*image.shape[:2]))
         assert stats["min_mask_iou"] >= 0.99, stats

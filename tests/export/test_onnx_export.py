@@ -3,7 +3,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from ultrasam_hf import UltraSamPredictor
 from ultrasam_hf.export.onnx_backend import OnnxBackend

@@ -212,15 +212,28 @@ def pydicom_data_available() -> bool:
 
 
 @pytest.mark.skipif(not pydicom_data_available(), reason="the widget examples come from pydicom-data")
-def test_shipped_asset_is_current_and_loads_by_remote_code(image, tmp_path):
-    """The committed asset's card / config / processor config are what `ship_checkpoint.py --refresh` writes; the
-    refreshed folder (its code and examples are git-ignored) passes every check and loads without the package."""
+def refreshed_asset(tmp_path):
+    """A copy of the committed asset as `ship_checkpoint.py --refresh` leaves it (its code and examples are
+    git-ignored, written here)."""
     asset = tmp_path / PACKAGED_MODEL.name
     shutil.copytree(PACKAGED_MODEL, asset, ignore=shutil.ignore_patterns("*.py", "examples", "__pycache__"))
     load_ship().refresh(asset)
+    return asset
+
+
+def test_shipped_asset_is_current(tmp_path):
+    """The committed asset's card / config / processor config are what `ship_checkpoint.py --refresh` writes, and
+    the refreshed folder passes every check."""
+    asset = refreshed_asset(tmp_path)
     for name in ("README.md", "config.json", "processor_config.json", "LICENSE.md"):
         assert (asset / name).read_text() == (PACKAGED_MODEL / name).read_text(), f"{name} is stale: run --refresh"
     assert check_model_repo(asset) == []
+
+
+@pytest.mark.slow  # ~100 s on 2 cores: automatic masks of the real lite model on one thread
+def test_shipped_asset_loads_by_remote_code(image, tmp_path):
+    """The refreshed asset loads and generates masks without the package, as the package does."""
+    asset = refreshed_asset(tmp_path)
     torch.set_num_threads(1)
     remote = run_remote({"asset": asset}, image, tmp_path)["asset"]
     model = UltraSamModel.from_pretrained(PACKAGED_MODEL).eval()

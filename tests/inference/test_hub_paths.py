@@ -3,12 +3,11 @@
 
 import numpy as np
 import torch
+from hub_helpers import FolderHub, as_hub_cache
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import hub as transformers_hub
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamPredictor, UltraSamProcessor
-
-from hub_helpers import FolderHub, as_hub_cache
 
 
 def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):

@@ -1,8 +1,6 @@
 """Small generated US-43d shards (the documented row schema) for the training tests."""
 
 import io
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +32,17 @@ def make_row(dataset: str, index: int, split: str, rng, height=48, width=64, ins
             continue
         image[mask] += 120
         rows, cols = np.nonzero(mask)
-        objects.append({
-            "_mask": mask,
-            "mask": _encode(mask),
-            "bbox": [float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)],
-            "area": int(mask.sum()),
-            "category": "blob",
-            "anatomy": "breast lesion",
-            "class_label": None,
-        })
+        objects.append(
+            {
+                "_mask": mask,
+                "mask": _encode(mask),
+                "bbox": [float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)],
+                "area": int(mask.sum()),
+                "category": "blob",
+                "anatomy": "breast lesion",
+                "class_label": None,
+            }
+        )
     buffer = io.BytesIO()
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
     for obj in objects:
@@ -75,13 +75,18 @@ def write_shards(root: Path, counts: dict, seed: int = 0) -> Path:
             rows = [make_row(slug, i, split, rng, instances=int(rng.integers(1, 4))) for i in range(n)]
             folder = root / slug / split
             folder.mkdir(parents=True, exist_ok=True)
-            datasets.Dataset.from_list(rows, features=FEATURES).to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+            datasets.Dataset.from_list(rows, features=FEATURES).to_parquet(
+                str(folder / f"{split}-00000-of-00001.parquet")
+            )
     return root
 
 
 @pytest.fixture(scope="session")
 def tiny_shards(tmp_path_factory) -> Path:
-    return write_shards(tmp_path_factory.mktemp("shards"), {"alpha": {"train": 12, "validation": 3}, "beta": {"train": 6, "validation": 2}})
+    return write_shards(
+        tmp_path_factory.mktemp("shards"),
+        {"alpha": {"train": 12, "validation": 3}, "beta": {"train": 6, "validation": 2}},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from script_runs import run_python
 
 from ultrasam_hf import UltraSamConfig
+from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.data import ExampleBuilder, load_split
 from ultrasam_hf.training.pack import ResidentBatches, build_pack, read_pack_summary
-from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.trainer import make_image_processor
-
-from script_runs import run_python
 
 
 @pytest.fixture(scope="module", params=["tiny-lite", "tiny"])
@@ -46,7 +45,9 @@ def test_flips_mirror_inside_the_valid_image_and_instances_are_capped(packed):
     flipped = ResidentBatches(path, processor, "cpu", batch_size=4, flip_probability=1.0, max_instances=0)
     a, b = plain.batch([2], [0]), flipped.batch([2], [0])
     height, width = a["valid_sizes"][0].tolist()
-    torch.testing.assert_close(b["pixel_values"][0, :, :height, :width], a["pixel_values"][0, :, :height, :width].flip(-1))
+    torch.testing.assert_close(
+        b["pixel_values"][0, :, :height, :width], a["pixel_values"][0, :, :height, :width].flip(-1)
+    )
     assert (b["pixel_values"][0, :, :, width:] == 0).all()
     low_width = plain.low_valid_sizes[2, 1]
     assert torch.equal(b["masks"][..., :low_width], a["masks"][..., :low_width].flip(-1))
@@ -71,11 +72,57 @@ def test_epochs_follow_the_mixing_sampler_and_resume_by_skipping(packed):
 
 
 def test_pretrain_on_a_pack(tiny_shards, tmp_path):
-    run_python(["scripts/make_training_pack.py", "--data", tiny_shards, "--preset", "tiny-lite", "--codec", "webp", "--out", tmp_path / "p.npz"], script=True)
+    run_python(
+        [
+            "scripts/make_training_pack.py",
+            "--data",
+            tiny_shards,
+            "--preset",
+            "tiny-lite",
+            "--codec",
+            "webp",
+            "--out",
+            tmp_path / "p.npz",
+        ],
+        script=True,
+    )
     output = tmp_path / "run"
-    run_python(["--preset", "tiny-lite", "--pack", tmp_path / "p.npz", "--batch-size", "4", "--max-steps", "3", "--warmup-steps", "1",
-                "--clicks", "1", "--iou-all-masks", "--no-progress", "--log-with", "none", "--output-dir", output])
+    run_python(
+        [
+            "--preset",
+            "tiny-lite",
+            "--pack",
+            tmp_path / "p.npz",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "3",
+            "--warmup-steps",
+            "1",
+            "--clicks",
+            "1",
+            "--iou-all-masks",
+            "--no-progress",
+            "--log-with",
+            "none",
+            "--output-dir",
+            output,
+        ]
+    )
     assert (output / "model.safetensors").is_file()
     with pytest.raises(AssertionError, match="was made for input"):
-        run_python(["--preset", "tiny", "--pack", tmp_path / "p.npz", "--max-steps", "1", "--no-progress", "--log-with", "none",
-                    "--output-dir", tmp_path / "wrong"])
+        run_python(
+            [
+                "--preset",
+                "tiny",
+                "--pack",
+                tmp_path / "p.npz",
+                "--max-steps",
+                "1",
+                "--no-progress",
+                "--log-with",
+                "none",
+                "--output-dir",
+                tmp_path / "wrong",
+            ]
+        )

@@ -2,11 +2,22 @@
 
 import json
 
-import pytest
 import torch
 from script_runs import run_script
 
-COMMON = ["--preset", "tiny", "--batch-size", "3", "--warmup-steps", "2", "--milestones", "4", "--no-progress", "--log-with", "none"]
+COMMON = [
+    "--preset",
+    "tiny",
+    "--batch-size",
+    "3",
+    "--warmup-steps",
+    "2",
+    "--milestones",
+    "4",
+    "--no-progress",
+    "--log-with",
+    "none",
+]
 
 
 def _digest(path):
@@ -19,8 +30,23 @@ def test_accelerate_launch_tiny_end_to_end(tiny_shards, tmp_path):
 
     out = tmp_path / "run"
     result = run_script(
-        [*COMMON[:-2], "--data", tiny_shards, "--output-dir", out, "--max-steps", "4", "--clicks", "1", "--log-every", "2",
-         "--eval-every", "4", "--log-with", "csv"]
+        [
+            *COMMON[:-2],
+            "--data",
+            tiny_shards,
+            "--output-dir",
+            out,
+            "--max-steps",
+            "4",
+            "--clicks",
+            "1",
+            "--log-every",
+            "2",
+            "--eval-every",
+            "4",
+            "--log-with",
+            "csv",
+        ]
     )
     assert "eval step 4 | alpha box" in result.stdout and "point" in result.stdout
     model = UltraSamModel.from_pretrained(out)
@@ -36,7 +62,19 @@ def test_two_processes_disjoint_data_identical_weights(tiny_shards, tmp_path):
     out = tmp_path / "ddp"
     run_script(
         [*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "3", "--record-samples"],
-        launcher=("accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"),
+        launcher=(
+            "accelerate",
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ),
     )
     seen = [set((out / f"samples_rank{r}.txt").read_text().split()) for r in (0, 1)]
     positions = [{s.rsplit(":", 1)[0] for s in ranks} for ranks in seen]
@@ -45,7 +83,18 @@ def test_two_processes_disjoint_data_identical_weights(tiny_shards, tmp_path):
 
 
 def test_resume_reaches_the_uninterrupted_weights(tiny_shards, tmp_path):
-    args = [*COMMON, "--data", tiny_shards, "--gradient-accumulation-steps", "2", "--clicks", "1", "--save-every", "2", "--record-samples"]
+    args = [
+        *COMMON,
+        "--data",
+        tiny_shards,
+        "--gradient-accumulation-steps",
+        "2",
+        "--clicks",
+        "1",
+        "--save-every",
+        "2",
+        "--record-samples",
+    ]
     from script_runs import run_python
 
     run_python([*args, "--output-dir", tmp_path / "a", "--max-steps", "5"])
@@ -59,13 +108,27 @@ def test_resume_reaches_the_uninterrupted_weights(tiny_shards, tmp_path):
 
 
 def test_lora_merged_and_kept_adapter_agree(tiny_shards, tiny_init, tmp_path):
-    from script_runs import run_python
     from peft import PeftModel
+    from script_runs import run_python
 
     from ultrasam_hf import UltraSamModel
     from ultrasam_hf.training.variants import read_adapter_base
 
-    args = [*COMMON, "--init", tiny_init, "--data", tiny_shards, "--max-steps", "2", "--warmup-steps", "0", "--variant", "lora", "--lora-rank", "4"]
+    args = [
+        *COMMON,
+        "--init",
+        tiny_init,
+        "--data",
+        tiny_shards,
+        "--max-steps",
+        "2",
+        "--warmup-steps",
+        "0",
+        "--variant",
+        "lora",
+        "--lora-rank",
+        "4",
+    ]
     run_python([*args, "--output-dir", tmp_path / "merged"])
     run_python([*args, "--output-dir", tmp_path / "kept", "--keep-adapter"])
     merged = UltraSamModel.from_pretrained(tmp_path / "merged").eval()
@@ -94,7 +157,9 @@ def test_frozen_encoder_uses_the_embedding_cache(tiny_shards, tmp_path):
     from ultrasam_hf.training.trainer import make_image_processor
 
     out = tmp_path / "frozen"
-    result = run_python([*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "3", "--variant", "frozen-encoder"])
+    result = run_python(
+        [*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "3", "--variant", "frozen-encoder"]
+    )
     cache = EmbeddingCache(out / "embedding_cache")
     rows = load_split(tiny_shards, "train")
     assert len(cache) == 2 * len(rows) and cache.flips
@@ -105,7 +170,9 @@ def test_frozen_encoder_uses_the_embedding_cache(tiny_shards, tmp_path):
         expected = model.get_image_embeddings(pixels)[0]
     torch.testing.assert_close(cache.get(row_key(row)), expected, atol=2e-3, rtol=2e-3)  # float16 cache
     # a second run reuses the complete cache
-    result = run_python([*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "1", "--variant", "frozen-encoder"])
+    result = run_python(
+        [*COMMON, "--data", tiny_shards, "--output-dir", out, "--max-steps", "1", "--variant", "frozen-encoder"]
+    )
     assert "embedding cache" not in result.stderr
 
 
@@ -113,7 +180,9 @@ def test_streaming_and_config_file(tiny_shards, tmp_path):
     from script_runs import run_python
 
     config = tmp_path / "run.yaml"
-    config.write_text(f"preset: tiny\nbatch-size: 2\nmax_steps: 2\nstreaming: true\ndata: [{tiny_shards}]\nmixing_temperature: 2.0\n")
+    config.write_text(
+        f"preset: tiny\nbatch-size: 2\nmax_steps: 2\nstreaming: true\ndata: [{tiny_shards}]\nmixing_temperature: 2.0\n"
+    )
     out = tmp_path / "stream"
     run_python(["--config", config, "--output-dir", out, "--no-progress", "--log-with", "none", "--record-samples"])
     keys = (out / "samples_rank0.txt").read_text().split()
@@ -123,8 +192,8 @@ def test_streaming_and_config_file(tiny_shards, tmp_path):
 
 def test_a_mid_run_checkpoint_exports_as_a_model_folder(tiny_shards, tmp_path):
     """`--resume <checkpoint> --max-steps <its step> --output-dir <new>` writes that checkpoint as a model folder."""
-    from script_runs import run_python
     from safetensors.torch import load_file
+    from script_runs import run_python
 
     args = [*COMMON, "--data", tiny_shards, "--save-every", "2"]
     run_python([*args, "--output-dir", tmp_path / "run", "--max-steps", "3"])

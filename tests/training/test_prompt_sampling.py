@@ -27,8 +27,12 @@ def test_box_or_point_with_probability_half_and_valid_geometry(rect_masks):
     cols, rows = points[:, 0].round().long(), points[:, 1].round().long()
     assert rect_masks[0][rows, cols].all() and (points[:, 2:] == 0).all()
     width, height = 59 - 20, 29 - 10
-    assert ((boxes[:, 0] - 20).abs() <= 0.05 * width + 1e-4).all() and ((boxes[:, 2] - 59).abs() <= 0.05 * width + 1e-4).all()
-    assert ((boxes[:, 1] - 10).abs() <= 0.05 * height + 1e-4).all() and ((boxes[:, 3] - 29).abs() <= 0.05 * height + 1e-4).all()
+    assert ((boxes[:, 0] - 20).abs() <= 0.05 * width + 1e-4).all() and (
+        (boxes[:, 2] - 59).abs() <= 0.05 * width + 1e-4
+    ).all()
+    assert ((boxes[:, 1] - 10).abs() <= 0.05 * height + 1e-4).all() and (
+        (boxes[:, 3] - 29).abs() <= 0.05 * height + 1e-4
+    ).all()
     assert boxes[:, 0].std() > 0  # jittered
 
 
@@ -47,7 +51,9 @@ def test_boxes_are_clipped_to_the_valid_image():
     mask = torch.zeros(50, 32, 32, dtype=torch.bool)
     mask[:, 0:20, 0:24] = True
     valid = torch.tensor([[20, 24]]).repeat(50, 1)
-    _, boxes = sample_prompts(mask, torch.Generator().manual_seed(0), 32, point_probability=0.0, box_jitter=0.5, valid_sizes=valid)
+    _, boxes = sample_prompts(
+        mask, torch.Generator().manual_seed(0), 32, point_probability=0.0, box_jitter=0.5, valid_sizes=valid
+    )
     assert boxes[:, :2].min() >= 0 and boxes[:, 2].max() <= 23 and boxes[:, 3].max() <= 19
 
 
@@ -98,7 +104,9 @@ def test_interior_points_favour_the_middle_and_stay_inside():
     centre = torch.tensor([39.5, 39.5])
 
     def mean_distance(sampling):
-        _, prompts = sample_prompts(mask, torch.Generator().manual_seed(0), 80, point_probability=1.0, point_sampling=sampling)
+        _, prompts = sample_prompts(
+            mask, torch.Generator().manual_seed(0), 80, point_probability=1.0, point_sampling=sampling
+        )
         points = prompts[:, :2]
         assert mask[0][points[:, 1].round().long().clamp(max=79), points[:, 0].round().long().clamp(max=79)].all()
         return (points - centre).norm(dim=1).mean()
@@ -106,7 +114,11 @@ def test_interior_points_favour_the_middle_and_stay_inside():
     assert mean_distance("interior") < mean_distance("mixed") < mean_distance("uniform")
     assert mean_distance("interior") < 0.8 * mean_distance("uniform")
     weights = interior_weights(mask[:1])
-    assert weights[0, 2, 40] > 0 and weights[0, 40, 40] > weights[0, 12, 40] > weights[0, 10, 40] and weights[0, 7, 7] == 0
+    assert (
+        weights[0, 2, 40] > 0
+        and weights[0, 40, 40] > weights[0, 12, 40] > weights[0, 10, 40]
+        and weights[0, 7, 7] == 0
+    )
     single = torch.zeros(1, 9, 9, dtype=torch.bool)
     single[0, 0, 8] = True  # a one-pixel mask in the corner
     _, point = sample_prompts(single, torch.Generator().manual_seed(0), 9, 1.0, point_sampling="interior")

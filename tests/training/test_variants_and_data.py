@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.data import ExampleBuilder, MixingSampler, collate, load_split, mixing_weights
 from ultrasam_hf.training.module import UltraSamTrainingModule
-from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.trainer import lr_lambda, make_image_processor
 from ultrasam_hf.training.variants import apply_variant
 
@@ -22,7 +22,9 @@ def _model(preset="tiny"):
 
 def _batch(model, shards):
     rows = load_split(shards, "train")
-    builder = ExampleBuilder(make_image_processor(model.config), model.config.prompt_encoder_config.image_size, low_res_size(model.config))
+    builder = ExampleBuilder(
+        make_image_processor(model.config), model.config.prompt_encoder_config.image_size, low_res_size(model.config)
+    )
     return collate([{**builder(rows[i], 0, i), "position": i} for i in range(3)])
 
 

@@ -16,7 +16,12 @@ def convert(source: str, checkpoint, out_dir, **kwargs):
 
     A checkpoint that cannot be read or does not have the `source` layout raises a [`CheckpointError`] naming it
     (nothing is written then); writing `out_dir` may raise `OSError`."""
-    converters = {"sam": convert_sam, "medsam": convert_sam, "litemedsam": convert_litemedsam, "ultrasam": convert_ultrasam}
+    converters = {
+        "sam": convert_sam,
+        "medsam": convert_sam,
+        "litemedsam": convert_litemedsam,
+        "ultrasam": convert_ultrasam,
+    }
     if source not in converters:
         raise UsageError(f"Unknown source {source!r}: choose one of {SOURCES}")
     if source in ("sam", "medsam"):

@@ -11,19 +11,22 @@ from pathlib import Path
 
 import torch
 
-from ..models.configuration_ultrasam import UltraSamConfig
 from ..hub.repo_ids import MEDSAM_REPO
+from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.errors import CheckpointError
 from .checkpoint_io import SourceInfo, load_state_dict, load_strictly, save_converted
 from .sam import MEDSAM_CITATION, sam_to_hf_state_dict
 
-LITEMEDSAM_CITATION = MEDSAM_CITATION + """
+LITEMEDSAM_CITATION = (
+    MEDSAM_CITATION
+    + """
 @misc{LiteMedSAM,
   title={LiteMedSAM: a lightweight MedSAM for the CVPR 2024 Segment Anything in Medical Images on Laptop challenge},
   author={Ma, Jun and others},
   howpublished={\\url{https://github.com/bowang-lab/MedSAM/tree/LiteMedSAM}},
   year={2024}
 }"""
+)
 
 # Applied before SAM's rules (which turn `image_encoder.` into `vision_encoder.` and rename the neck).
 TINYVIT_RULES = (
@@ -44,7 +47,9 @@ def litemedsam_to_hf_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
             f"(first keys: {sorted(state_dict)[:5]}). Use --from sam/medsam/ultrasam for other layouts."
         )
     # TinyViT's classification head (absent from LiteMedSAM, present in raw TinyViT exports) is not used by SAM.
-    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(("image_encoder.head.", "image_encoder.norm_head."))}
+    state_dict = {
+        k: v for k, v in state_dict.items() if not k.startswith(("image_encoder.head.", "image_encoder.norm_head."))
+    }
     return sam_to_hf_state_dict(state_dict, extra_rules=TINYVIT_RULES)
 
 

@@ -14,7 +14,12 @@ import torch
 
 from ..models.errors import CheckpointError
 
-ATTENTION_MODULES = ("self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token", "final_attn_token_to_image")
+ATTENTION_MODULES = (
+    "self_attn",
+    "cross_attn_token_to_image",
+    "cross_attn_image_to_token",
+    "final_attn_token_to_image",
+)
 # rows of `prompt_encoder.label_encoder.label_embedding.weight`, in order, and how many rows each takes
 LABEL_EMBEDDING_ROWS = (
     ("prompt_encoder.no_mask_embed.weight", 1),

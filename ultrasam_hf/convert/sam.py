@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
 from ..hub.repo_ids import MEDSAM_REPO, SAM_REPOS
+from ..models.configuration_ultrasam import PRESETS, UltraSamConfig
 from ..models.errors import CheckpointError, UsageError
 from .checkpoint_io import SourceInfo, load_state_dict, load_strictly, save_converted
 
@@ -108,7 +108,9 @@ def sam_to_hf_state_dict(state_dict: dict[str, torch.Tensor], extra_rules=()) ->
     return _finish_mlp_heads(converted)
 
 
-def infer_sam_config(state_dict: dict[str, torch.Tensor], num_mask_refinements: int = 0, **overrides) -> UltraSamConfig:
+def infer_sam_config(
+    state_dict: dict[str, torch.Tensor], num_mask_refinements: int = 0, **overrides
+) -> UltraSamConfig:
     """An `UltraSamConfig` whose ViT matches the checkpoint (B/L/H from the patch-embedding width and depth)."""
     key = "image_encoder.patch_embed.proj.weight"
     if key not in state_dict:

@@ -32,14 +32,17 @@ from .sam import SAM_CITATION, convert_sam_state_dict, infer_sam_config, sam_pro
 
 ULTRASAM_URL = "https://s3.unistra.fr/camma_public/github/ultrasam/UltraSam.pth"
 FFN_IDENTITY_MODES = ("auto", "add", "none")
-ULTRASAM_CITATION = """@article{meyer2026ultrasam,
+ULTRASAM_CITATION = (
+    """@article{meyer2026ultrasam,
   title={UltraSam: A Foundation Model for Ultrasound using Large Open-Access Segmentation Datasets},
   author={Meyer, Adrien and Murali, Aditya and Zarin, Farahdiba and Mutter, Didier and Padoy, Nicolas},
   journal={International Journal of Computer Assisted Radiology and Surgery},
   year={2026},
   doi={10.1007/s11548-025-03517-8}
 }
-""" + SAM_CITATION
+"""
+    + SAM_CITATION
+)
 
 
 def ffn_identity_from_config_text(cfg_text: str | None) -> str | None:
@@ -78,9 +81,13 @@ def fold_ffn_identity(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Te
     """Halve `mlp.lin2` of every two-way-transformer layer (segment_anything layout), turning the release's
     `norm3(2 q + mlp(q))` into SAM's `norm3(q + mlp'(q))` with `mlp' = mlp / 2`."""
     folded = dict(state_dict)
-    names = [k for k in state_dict if re.match(r"mask_decoder\.transformer\.layers\.\d+\.mlp\.lin2\.(weight|bias)$", k)]
+    names = [
+        k for k in state_dict if re.match(r"mask_decoder\.transformer\.layers\.\d+\.mlp\.lin2\.(weight|bias)$", k)
+    ]
     if not names:
-        raise CheckpointError("No decoder MLP (mask_decoder.transformer.layers.*.mlp.lin2) found to fold the FFN identity into.")
+        raise CheckpointError(
+            "No decoder MLP (mask_decoder.transformer.layers.*.mlp.lin2) found to fold the FFN identity into."
+        )
     for name in names:
         folded[name] = state_dict[name] * 0.5
     return folded
@@ -106,7 +113,9 @@ def convert_ultrasam_state_dict(
     return model, mode, reason
 
 
-def convert_ultrasam(checkpoint: str | Path, out_dir: str | Path, ffn_identity: str = "auto", command: str | None = None):
+def convert_ultrasam(
+    checkpoint: str | Path, out_dir: str | Path, ffn_identity: str = "auto", command: str | None = None
+):
     """Convert the official `UltraSam.pth` to a folder (safetensors, config, processor config, model card)."""
     raw = read_checkpoint(checkpoint)
     meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}
@@ -127,7 +136,11 @@ def convert_ultrasam(checkpoint: str | Path, out_dir: str | Path, ffn_identity: 
         "on US-43d with one cascaded refinement pass.",
         notes=[
             f"Decoder MLP identity: `{mode}` ({reason}). "
-            + ("`mlp.lin2` of both decoder layers halved (exact up to LayerNorm eps)." if mode == "add" else "weights unchanged."),
+            + (
+                "`mlp.lin2` of both decoder layers halved (exact up to LayerNorm eps)."
+                if mode == "add"
+                else "weights unchanged."
+            ),
             "No +0.5 coordinate shift in preprocessing: transformers adds it inside the prompt encoder, as the "
             "release's pipeline does before its model.",
         ],

@@ -25,13 +25,12 @@ from tqdm.auto import tqdm
 
 from .cards import load_registry
 from .convert import convert_item, file_sha256
-from .dedupe import DuplicateIndex, POLICIES, should_drop
+from .dedupe import POLICIES, DuplicateIndex, should_drop
 from .manifest import write_dataset_manifest, write_run_manifest
 from .readers import READERS
 from .schema import FEATURES, SPLITS
 from .splits import assign_groups, assign_splits, check_group_leakage, unlisted_items
 from .tables import read_table
-
 
 SCHEMA_VERSION = 2  # 2: pixels-only images, variable-length pixel_spacing_mm
 ROW_GROUP_SIZE = 64  # small row groups keep streaming and random access cheap for image rows

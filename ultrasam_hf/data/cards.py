@@ -8,7 +8,6 @@ from pathlib import Path
 
 import yaml
 
-
 VOCABULARY_CARD = "us-43d"
 REDISTRIBUTION_VALUES = ("allowed", "forbidden", "unknown")
 SPLIT_RULES = ("group_hash", "official_folds", "official_lists", "official_folder")

@@ -32,7 +32,9 @@ def register(subparsers) -> None:
     info.add_argument("--cards", help="dataset card folder")
     info.set_defaults(func=run_info)
 
-    card = commands.add_parser("card", help="write a build folder's root README.md (a config per dataset) + LICENSE.md")
+    card = commands.add_parser(
+        "card", help="write a build folder's root README.md (a config per dataset) + LICENSE.md"
+    )
     card.add_argument("build_dir")
     card.add_argument("--datasets", nargs="+", metavar="SLUG", help="dataset slugs (default: every built one)")
     card.add_argument("--cards", help="dataset card folder")
@@ -40,7 +42,9 @@ def register(subparsers) -> None:
 
     push = commands.add_parser("push", help="upload a build to a Hub dataset repository (redistributable datasets)")
     push.add_argument("build_dir")
-    push.add_argument("repo_id", nargs="?", help="Hub dataset repository (default: ultrasam_hf.hub.repo_ids.DATASETS_REPO)")
+    push.add_argument(
+        "repo_id", nargs="?", help="Hub dataset repository (default: ultrasam_hf.hub.repo_ids.DATASETS_REPO)"
+    )
     push.add_argument("--datasets", nargs="+", metavar="SLUG", help="dataset slugs (default: every built one)")
     push.add_argument("--private", action="store_true")
     push.add_argument("--dry-run", action="store_true", help="only say what would be pushed and skipped")
@@ -157,7 +161,9 @@ def run_push(args) -> int:
 
     registry = load_registry(args.cards, strict=False)
     repo_id = args.repo_id or DATASETS_REPO
-    result = push_to_hub(args.build_dir, repo_id, args.datasets, private=args.private, registry=registry, dry_run=args.dry_run)
+    result = push_to_hub(
+        args.build_dir, repo_id, args.datasets, private=args.private, registry=registry, dry_run=args.dry_run
+    )
     print(f"{'would push' if args.dry_run else 'pushed'} to {repo_id}: {', '.join(result['pushed']) or 'nothing'}")
     for slug, reason in result["skipped"].items():
         print(f"skipped {slug}: {reason}")

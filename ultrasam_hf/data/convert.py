@@ -14,7 +14,6 @@ from .pixels_only import pixels_only
 from .readers import READERS, SkipItem
 from .schema import FEATURES
 
-
 # Their DEBUG records quote file metadata (TIFF ImageDescription / Artist, DICOM elements): never let them through.
 DECODER_LOGGERS = ("PIL", "pydicom")
 

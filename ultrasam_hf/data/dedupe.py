@@ -11,7 +11,6 @@ import numpy as np
 from PIL import Image
 from scipy.fft import dctn
 
-
 POLICIES = ("keep", "drop-exact", "drop-near")
 
 

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-
 # 8-connectivity: a diagonal touch is the same structure (thin vessels, needle outlines).
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
 

@@ -19,7 +19,6 @@ import struct
 import numpy as np
 from PIL import Image
 
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_CRITICAL = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
 

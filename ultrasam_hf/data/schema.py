@@ -27,7 +27,6 @@ One row = one 2-D ultrasound image (a still, a volume slice or a video frame) wi
 
 from datasets import Features, Image, List, Value
 
-
 SPLITS = ("train", "validation", "test")
 
 OBJECT_FEATURES = {

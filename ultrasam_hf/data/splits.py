@@ -113,7 +113,9 @@ def official_listing(root, items: list, split: dict):
     """-> function item -> the official parts ("test", "val") that list it, by folder regex or by release list."""
     if split["rule"] == "official_folder":
         patterns = {part: re.compile(split[part]) for part in ("test", "val") if split.get(part)}
-        return lambda item: {part for part, regex in patterns.items() if any(regex.search(path) for path in item.files)}
+        return lambda item: {
+            part for part, regex in patterns.items() if any(regex.search(path) for path in item.files)
+        }
     tables = {part: {"id_column": 0, "column": 0, **split[part]} for part in ("test", "val") if split.get(part)}
     keys = {part: set(read_table(root, options, "column")) for part, options in tables.items()}
     return lambda item: {part for part, names in keys.items() if item.key in names}

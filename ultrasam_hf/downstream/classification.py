@@ -30,9 +30,9 @@ from transformers import get_cosine_schedule_with_warmup
 from ..evaluation.aggregate import metric_stats
 from ..evaluation.prompts import box_from_mask, jittered_box
 from ..models.configuration_ultrasam import UltraSamConfig
+from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
 from ..training.variants import apply_variant
-from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from .data import preprocess, stack_pixels
 
 VARIANTS = ("full", "lora", "head", "image-linear", "image-full")

@@ -19,7 +19,6 @@ from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.configuration_ultrasam_backbone import UltraSamBackboneConfig
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
-from ..models.modeling_ultrasam_backbone import UltraSamBackbone
 from .data import preprocess, stack_pixels
 
 

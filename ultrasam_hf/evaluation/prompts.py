@@ -73,7 +73,9 @@ def jittered_box(mask: np.ndarray, rng: np.random.Generator, fraction: float = 0
 POINT_SAMPLINGS = ("uniform", "interior")
 
 
-def random_point(mask: np.ndarray, rng: np.random.Generator, subpixel_jitter: bool = False, sampling: str = "uniform") -> Point:
+def random_point(
+    mask: np.ndarray, rng: np.random.Generator, subpixel_jitter: bool = False, sampling: str = "uniform"
+) -> Point:
     """A random pixel (x, y) of a non-empty mask.
 
     `sampling="uniform"` draws every mask pixel with equal probability (UltraSam's training points);

@@ -69,7 +69,8 @@ class EvalSettings:
 def check_model_folder(path: str | Path) -> Path:
     """The folder of an UltraSam model (a local folder or a Hub id), checked as every loader checks it
     (`inference.model_loading`): `ModelLoadError` / `ModelNotFoundError` with the reason otherwise."""
-    from ..inference.model_loading import check_model_folder as check, resolve_model_folder
+    from ..inference.model_loading import check_model_folder as check
+    from ..inference.model_loading import resolve_model_folder
 
     folder = resolve_model_folder(path)
     check(folder)
@@ -316,7 +317,7 @@ def results_markdown(result: EvalResult, context: Mapping[str, Any] | None = Non
         f"- images per dataset: {result.images}",
         f"- NSD tolerance {settings.nsd_tolerance} and HD95 in {' / '.join(units)} "
         "(mm where the row has pixel spacing, else pixels); mean ± std over instances",
-        f"- seconds per image (embedding + all prompts): "
+        "- seconds per image (embedding + all prompts): "
         + ", ".join(f"{name} {s:.3f}" for name, s in result.seconds_per_image.items()),
         "",
         "## Segmentation (last mask of each protocol)",

@@ -33,9 +33,7 @@ class OnnxBackend:
         try:
             import onnxruntime
         except ImportError as error:
-            raise ImportError(
-                "The onnx backend needs onnxruntime: pip install 'ultrasam-hf[onnx]'"
-            ) from error
+            raise ImportError("The onnx backend needs onnxruntime: pip install 'ultrasam-hf[onnx]'") from error
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
         if self.manifest is None:

@@ -11,6 +11,7 @@ class _DropPreprocessingAdvice(logging.Filter):
     def filter(self, record):
         return "pre-processing before quantization" not in record.getMessage()
 
+
 GRAPH_PAIRS = (("encoder.onnx", "encoder_int8.onnx"), ("decoder.onnx", "decoder_int8.onnx"))
 
 

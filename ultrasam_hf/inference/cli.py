@@ -166,7 +166,9 @@ def _prompt_arrays(args):
     if args.box is None and not args.point:
         if args.negative:
             raise PromptError("--negative clicks need a positive --point or a --box")
-        raise PromptError("give a prompt: --box X0 Y0 X1 Y1 or at least one --point X Y (with optional --negative X Y)")
+        raise PromptError(
+            "give a prompt: --box X0 Y0 X1 Y1 or at least one --point X Y (with optional --negative X Y)"
+        )
     clicks = [(p, 1) for p in args.point or []] + [(p, 0) for p in args.negative or []]
     points = np.array([p for p, _ in clicks], dtype=np.float64) if clicks else None
     labels = np.array([label for _, label in clicks]) if clicks else None

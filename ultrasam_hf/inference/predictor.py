@@ -17,7 +17,7 @@ from ..models.modeling_ultrasam import UltraSamModel
 from ..models.processing_ultrasam import UltraSamProcessor
 from ..models.transforms import scale_coordinates, upscale_logits
 from .backends import make_backend
-from .model_loading import load_model_and_processor, load_processor
+from .model_loading import load_model_and_processor
 
 
 def torch_device(device) -> torch.device:
@@ -201,7 +201,9 @@ class UltraSamPredictor:
         """SAM's rule: three candidate masks only for an ambiguous prompt, one click per object with neither a box
         nor a mask prompt, and only for a checkpoint trained to predict them (`config.multimask_output_default`);
         boxes, several clicks and refinements get the single-mask output."""
-        single_click = input_boxes is None and input_masks is None and input_points is not None and input_points.shape[2] == 1
+        single_click = (
+            input_boxes is None and input_masks is None and input_points is not None and input_points.shape[2] == 1
+        )
         return bool(self.model.config.multimask_output_default and single_click)
 
     def predict_mask(self, box=None, points=None, labels=None) -> tuple[np.ndarray, float]:

@@ -44,7 +44,6 @@ import PIL.ImageSequence
 
 from .errors import ImageDecoderMissingError, ImageLoadError, ImageNotFoundError, UltraSamError, UsageError
 
-
 _READABLE_HINT = "give a PNG, JPEG, BMP, TIFF or DICOM file that opens in an image viewer"
 _DICOM_INSTALL_HINT = "Reading DICOM needs pydicom: `pip install ultrasam-hf[dicom]`."
 _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -427,9 +426,7 @@ def _read_dicom(path_or_dataset, rgb: bool, return_spacing: bool, limit: int | N
     elif _is_pydicom_dataset(path_or_dataset):
         ds, name = path_or_dataset, "DICOM dataset"
     else:
-        raise ImageLoadError(
-            f"read_dicom expects a path or a pydicom Dataset, got {type(path_or_dataset).__name__}."
-        )
+        raise ImageLoadError(f"read_dicom expects a path or a pydicom Dataset, got {type(path_or_dataset).__name__}.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -452,9 +449,7 @@ def _dicom_frames(ds, name: str, rgb: bool, return_spacing: bool, limit: int | N
             f"{name} has no pixel data (PixelData absent): nothing to segment (a truncated file, or a report DICOM?)."
         )
     if not ds.get("Rows") or not ds.get("Columns"):
-        raise ImageLoadError(
-            f"{name} has an empty image (Rows={ds.get('Rows')}, Columns={ds.get('Columns')})."
-        )
+        raise ImageLoadError(f"{name} has an empty image (Rows={ds.get('Rows')}, Columns={ds.get('Columns')}).")
     _check_pixel_count(ds.Rows, ds.Columns, name, limit)
 
     pixels, meta = _decode_dicom(ds, name)

@@ -110,6 +110,7 @@ class UltraSamNanoNeck(nn.Module):
 class UltraSamNanoEncoder(UltraSamTinyVitPreTrainedModel):
     """Drop-in replacement of `SamVisionEncoder`: pixels (B, 3, S, S) -> `last_hidden_state` (B, 256, S/4, S/4).
     `hidden_states` are the stem output (stride 4), then each stage's output (B, C, H, W)."""
+
     _can_record_outputs = {"hidden_states": OutputRecorder(UltraSamNanoStage)}
 
     def __init__(self, config: UltraSamVisionConfig):

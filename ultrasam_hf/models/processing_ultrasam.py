@@ -100,7 +100,9 @@ class UltraSamProcessor(SamProcessor):
                     "(input_points `(objects, points, 2)` per image)."
                 )
             # SamProcessor takes nested lists (or tensors), not NumPy arrays
-            input_points, input_labels = (v.tolist() if isinstance(v, np.ndarray) else v for v in (input_points, input_labels))
+            input_points, input_labels = (
+                v.tolist() if isinstance(v, np.ndarray) else v for v in (input_points, input_labels)
+            )
         return super().__call__(
             images=images,
             text=text,

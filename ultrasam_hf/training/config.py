@@ -31,31 +31,48 @@ class TrainingConfig:
     lora_dropout: float = 0.0
     keep_adapter: bool = field(default=False, metadata={"help": "Save the peft adapter instead of merging it."})
     # data
-    data: list[str] = field(default_factory=list, metadata={"help": "Shard folder(s) (<slug>/<split>/*.parquet).", "nargs": "+"})
+    data: list[str] = field(
+        default_factory=list, metadata={"help": "Shard folder(s) (<slug>/<split>/*.parquet).", "nargs": "+"}
+    )
     pack: str | None = field(
         default=None,
         metadata={"help": "Training pack (scripts/make_training_pack.py): images pre-resized, kept on the device."},
     )
-    datasets: list[str] | None = field(default=None, metadata={"help": "Dataset slugs to use (default: all).", "nargs": "+"})
+    datasets: list[str] | None = field(
+        default=None, metadata={"help": "Dataset slugs to use (default: all).", "nargs": "+"}
+    )
     train_split: str = "train"
     val_split: str = "validation"
     streaming: bool = field(default=False, metadata={"help": "Stream the shards (datasets IterableDataset)."})
     shuffle_buffer: int = 256
-    mixing_temperature: float = field(default=1.0, metadata={"help": "Dataset mixing p_i ~ n_i^(1/T); 1 = proportional."})
+    mixing_temperature: float = field(
+        default=1.0, metadata={"help": "Dataset mixing p_i ~ n_i^(1/T); 1 = proportional."}
+    )
     max_instances: int = field(default=20, metadata={"help": "Instances (prompts) per image, the paper's 20."})
     point_probability: float = 0.5
     point_sampling: str = field(
         default="uniform",
-        metadata={"choices": POINT_SAMPLINGS, "help": "uniform: any mask pixel (the paper); interior: weighted by distance to the background."},
+        metadata={
+            "choices": POINT_SAMPLINGS,
+            "help": "uniform: any mask pixel (the paper); interior: weighted by distance to the background.",
+        },
     )
     box_jitter: float = 0.05
     flip_probability: float = 0.5
-    clicks: int = field(default=0, metadata={"help": "Corrective-click rounds after the first prediction (SAM-style)."})
-    multimask: bool = field(default=True, metadata={"help": "Multimask output on the first round (loss on the best-IoU mask)."})
-    multimask_boxes: bool = field(default=True, metadata={"help": "With --multimask, box prompts too (else points only, as SAM)."})
+    clicks: int = field(
+        default=0, metadata={"help": "Corrective-click rounds after the first prediction (SAM-style)."}
+    )
+    multimask: bool = field(
+        default=True, metadata={"help": "Multimask output on the first round (loss on the best-IoU mask)."}
+    )
+    multimask_boxes: bool = field(
+        default=True, metadata={"help": "With --multimask, box prompts too (else points only, as SAM)."}
+    )
     num_workers: int = 0
     # embedding cache (frozen-encoder)
-    cache_dir: str | None = field(default=None, metadata={"help": "Embedding cache folder (default <output-dir>/embedding_cache)."})
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "Embedding cache folder (default <output-dir>/embedding_cache)."}
+    )
     cache_flips: bool = field(default=True, metadata={"help": "Cache mirrored images too (else flips are off)."})
     cache_dtype: str = field(default="float16", metadata={"choices": ("float16", "bfloat16", "float32")})
     # optimisation
@@ -71,29 +88,45 @@ class TrainingConfig:
     max_grad_norm: float = 0.1
     mixed_precision: str | None = field(
         default=None,
-        metadata={"choices": ("no", "bf16", "fp16"), "help": "Default: the accelerate launch config / environment ('no' without one)."},
+        metadata={
+            "choices": ("no", "bf16", "fp16"),
+            "help": "Default: the accelerate launch config / environment ('no' without one).",
+        },
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the image encoder (GPU)."})
-    max_minutes: float = field(default=0.0, metadata={"help": "Stop and export after this many minutes (0: no limit)."})
+    max_minutes: float = field(
+        default=0.0, metadata={"help": "Stop and export after this many minutes (0: no limit)."}
+    )
     focal_weight: float = 20.0
     dice_weight: float = 1.0
     iou_weight: float = 1.0
     iou_all_masks: bool = field(
-        default=False, metadata={"help": "Regress every candidate's predicted IoU (SAM) instead of the chosen one's (paper)."}
+        default=False,
+        metadata={"help": "Regress every candidate's predicted IoU (SAM) instead of the chosen one's (paper)."},
     )
     seed: int = 0
     # checkpoints, logging, evaluation
     output_dir: str = "ultrasam-run"
-    save_every: int = field(default=0, metadata={"help": "accelerator.save_state every N optimizer steps (0: only at the end)."})
+    save_every: int = field(
+        default=0, metadata={"help": "accelerator.save_state every N optimizer steps (0: only at the end)."}
+    )
     keep_checkpoints: int = 2
-    resume: str | None = field(default=None, metadata={"help": "A checkpoint folder, or 'latest' (in <output-dir>/checkpoints)."})
-    eval_every: int = field(default=0, metadata={"help": "Validate every N steps (0: only at the end when --eval-at-end)."})
+    resume: str | None = field(
+        default=None, metadata={"help": "A checkpoint folder, or 'latest' (in <output-dir>/checkpoints)."}
+    )
+    eval_every: int = field(
+        default=0, metadata={"help": "Validate every N steps (0: only at the end when --eval-at-end)."}
+    )
     eval_at_end: bool = False
     eval_max_images: int | None = None
     log_every: int = 10
-    log_with: str = field(default="auto", metadata={"help": "auto (tensorboard if installed, else csv), csv, none, or tracker names."})
+    log_with: str = field(
+        default="auto", metadata={"help": "auto (tensorboard if installed, else csv), csv, none, or tracker names."}
+    )
     progress: bool = True
-    record_samples: bool = field(default=False, metadata={"help": "Write the sample keys each rank trained on (tests)."})
+    record_samples: bool = field(
+        default=False, metadata={"help": "Write the sample keys each rank trained on (tests)."}
+    )
 
 
 # the training record every run leaves in its output folder (the flat TrainingConfig), for provenance
@@ -114,7 +147,9 @@ def load_config_file(path) -> dict:
             values = json.loads(text)
     except Exception as error:  # yaml.YAMLError / json.JSONDecodeError
         reason = " ".join(str(error).split())[:200]
-        raise UsageError(f"--config {path} is not valid {'YAML' if str(path).endswith(('.yaml', '.yml')) else 'JSON'}: {reason}") from None
+        raise UsageError(
+            f"--config {path} is not valid {'YAML' if str(path).endswith(('.yaml', '.yml')) else 'JSON'}: {reason}"
+        ) from None
     if not isinstance(values, dict):
         raise UsageError(f"--config {path} holds a {type(values).__name__}, not a mapping of flag names to values")
     names = {f.name for f in dataclasses.fields(TrainingConfig)}
@@ -198,7 +233,9 @@ def validate_config(config: TrainingConfig) -> None:
         ("mixed_precision", (None, "no", "bf16", "fp16")),
     ):
         if getattr(config, name) not in choices:
-            raise UsageError(f"--{name.replace('_', '-')} must be one of {[c for c in choices if c]}, got {getattr(config, name)!r}")
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be one of {[c for c in choices if c]}, got {getattr(config, name)!r}"
+            )
     if any(not isinstance(m, int) or m < 0 for m in config.milestones):
         raise UsageError(f"--milestones must be step numbers >= 0, got {config.milestones}")
     if config.variant == "lora" and not [t for t in config.lora_targets.split(",") if t.strip()]:
@@ -217,7 +254,9 @@ def validate_config(config: TrainingConfig) -> None:
             raise UsageError(f"--data {folder} is not a folder (a build folder of `ultrasam data build --out`)")
         files = shard_files(folder, config.train_split, config.datasets)
         if not files and not config.pack:
-            raise UsageError(f"--data {folder} has no {config.train_split!r} shards (expected <slug>/{config.train_split}/*.parquet)")
+            raise UsageError(
+                f"--data {folder} has no {config.train_split!r} shards (expected <slug>/{config.train_split}/*.parquet)"
+            )
         found |= set(files)
     missing = sorted(set(config.datasets or []) - found)
     if missing and config.data:

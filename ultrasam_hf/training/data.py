@@ -76,7 +76,8 @@ def load_split(data_dirs, split: str, datasets=None, streaming: bool = False, by
                 )
             per_dataset.setdefault(slug, []).append(part)
     merged = {
-        slug: parts[0] if len(parts) == 1 else hf_datasets.concatenate_datasets(parts) for slug, parts in per_dataset.items()
+        slug: parts[0] if len(parts) == 1 else hf_datasets.concatenate_datasets(parts)
+        for slug, parts in per_dataset.items()
     }
     if by_dataset:
         return merged
@@ -107,7 +108,9 @@ class MixingSampler(torch.utils.data.Sampler):
     function of (seed, epoch) only, which makes resuming exact.
     """
 
-    def __init__(self, row_datasets: list[str], seed: int = 0, temperature: float = 1.0, num_samples: int | None = None):
+    def __init__(
+        self, row_datasets: list[str], seed: int = 0, temperature: float = 1.0, num_samples: int | None = None
+    ):
         self.seed, self.temperature, self.epoch = int(seed), float(temperature), 0
         self.num_rows = len(row_datasets)
         self.num_samples = int(num_samples or self.num_rows)

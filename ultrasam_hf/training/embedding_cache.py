@@ -120,7 +120,11 @@ def build_embedding_cache(
         return EmbeddingCache(cache_dir)
     if process_index == 0:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        for stale in [*cache_dir.glob("embeddings-*.safetensors"), *cache_dir.glob("index-*.json"), *cache_dir.glob("complete-*")]:
+        for stale in [
+            *cache_dir.glob("embeddings-*.safetensors"),
+            *cache_dir.glob("index-*.json"),
+            *cache_dir.glob("complete-*"),
+        ]:
             stale.unlink()
         meta = {"fingerprint": fingerprint, "dtype": dtype, "flips": flips, "num_processes": num_processes}
         (cache_dir / "meta.json").write_text(json.dumps(meta, indent=1))

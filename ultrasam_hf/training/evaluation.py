@@ -11,26 +11,34 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 from ..evaluation.metrics import dice
+from ..evaluation.prompts import box_from_mask, centroid_point
 from ..models.transforms import resized_size, scale_coordinates, upscale_logits
 from .data import decode_instance_mask, image_array
-from ..evaluation.prompts import box_from_mask, centroid_point
 
 PROMPT_TYPES = ("box", "point")
 
 
 @torch.no_grad()
-def predict_instances(model, image_embeddings, kind: str, prompts: np.ndarray, multimask: bool, chunk: int = 16) -> torch.Tensor:
+def predict_instances(
+    model, image_embeddings, kind: str, prompts: np.ndarray, multimask: bool, chunk: int = 16
+) -> torch.Tensor:
     """Low-res logits `(N, h, w)` for N prompts of one `kind` on one image (embedding `(1, C, h, w)`)."""
     outputs = []
     for start in range(0, len(prompts), chunk):
-        part = torch.as_tensor(prompts[start : start + chunk], dtype=image_embeddings.dtype, device=image_embeddings.device)
+        part = torch.as_tensor(
+            prompts[start : start + chunk], dtype=image_embeddings.dtype, device=image_embeddings.device
+        )
         if kind == "box":
             out = model(image_embeddings=image_embeddings, input_boxes=part[None], multimask_output=multimask)
         else:
             labels = torch.ones(1, part.shape[0], 1, dtype=torch.long, device=part.device)
-            out = model(image_embeddings=image_embeddings, input_points=part[None, :, None, :], input_labels=labels, multimask_output=multimask)
+            out = model(
+                image_embeddings=image_embeddings,
+                input_points=part[None, :, None, :],
+                input_labels=labels,
+                multimask_output=multimask,
+            )
         masks, scores = out.pred_masks[0], out.iou_scores[0]  # (P, M, h, w), (P, M)
         best = scores.argmax(dim=-1)
         outputs.append(masks[torch.arange(masks.shape[0]), best])
@@ -38,7 +46,9 @@ def predict_instances(model, image_embeddings, kind: str, prompts: np.ndarray, m
 
 
 @torch.no_grad()
-def evaluate_dice(model, rows, image_processor, *, multimask: bool = True, max_images: int | None = None, prompt_types=PROMPT_TYPES) -> dict:
+def evaluate_dice(
+    model, rows, image_processor, *, multimask: bool = True, max_images: int | None = None, prompt_types=PROMPT_TYPES
+) -> dict:
     """Mean Dice per dataset and prompt type over the instances of `rows` (any iterable of rows).
 
     Returns `{"<dataset>": {"box": dice, "point": dice, "instances": n}, ...}`; the model is put back in its mode.
@@ -69,7 +79,10 @@ def evaluate_dice(model, rows, image_processor, *, multimask: bool = True, max_i
             per_dataset[kind] += [dice(p, m) for p, m in zip(predicted, masks)]
     model.train(was_training)
     return {
-        name: {**{kind: float(np.mean(values[kind])) for kind in prompt_types}, "instances": len(values[prompt_types[0]])}
+        name: {
+            **{kind: float(np.mean(values[kind])) for kind in prompt_types},
+            "instances": len(values[prompt_types[0]]),
+        }
         for name, values in sorted(scores.items())
     }
 
@@ -84,7 +97,12 @@ def summary_line(step: int, results: dict) -> str:
 
 
 def flatten_results(results: dict, prefix: str = "val") -> dict:
-    return {f"{prefix}/{name}/{kind}_dice": value for name, values in results.items() for kind, value in values.items() if kind != "instances"}
+    return {
+        f"{prefix}/{name}/{kind}_dice": value
+        for name, values in results.items()
+        for kind, value in values.items()
+        if kind != "instances"
+    }
 
 
 __all__ = ["PROMPT_TYPES", "evaluate_dice", "flatten_results", "predict_instances", "summary_line"]

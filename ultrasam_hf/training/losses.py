@@ -25,7 +25,9 @@ class LossWeights:
     iou_all_masks: bool = False
 
 
-def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+def sigmoid_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Per-mask mean sigmoid focal loss (Lin et al. 2017): `(N, H, W)` -> `(N,)`."""
     return sigmoid_focal_loss_elementwise(logits, targets, alpha, gamma).flatten(1).mean(dim=1)
 
@@ -47,7 +49,9 @@ def mask_iou(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
 
 
-def best_mask_loss(pred_masks: torch.Tensor, iou_scores: torch.Tensor, targets: torch.Tensor, weights: LossWeights = LossWeights()) -> dict:
+def best_mask_loss(
+    pred_masks: torch.Tensor, iou_scores: torch.Tensor, targets: torch.Tensor, weights: LossWeights = LossWeights()
+) -> dict:
     """The loss of the candidate mask with the highest actual IoU to the ground truth.
 
     Returns a dict of per-prompt tensors `(N,)`: `loss` (weighted sum), `focal`, `dice`, `iou_mse`, `iou` (the
@@ -59,7 +63,12 @@ def best_mask_loss(pred_masks: torch.Tensor, iou_scores: torch.Tensor, targets: 
             f"{tuple(iou_scores.shape)}, {tuple(targets.shape)}"
         )
     if pred_masks.shape[-2:] != targets.shape[-2:]:
-        targets = F.interpolate(targets[:, None].float(), size=pred_masks.shape[-2:], mode="bilinear", align_corners=False)[:, 0] > 0.5
+        targets = (
+            F.interpolate(targets[:, None].float(), size=pred_masks.shape[-2:], mode="bilinear", align_corners=False)[
+                :, 0
+            ]
+            > 0.5
+        )
     with torch.no_grad():
         actual = mask_iou(pred_masks, targets)
         best = actual.argmax(dim=1)

@@ -136,7 +136,10 @@ class UltraSamTrainingModule(nn.Module):
                 loss = terms["loss"]
                 if out.first_pass_pred_masks is not None:
                     first = best_mask_loss(
-                        out.first_pass_pred_masks[:, 0], out.first_pass_iou_scores[:, 0], group_targets, self.loss_weights
+                        out.first_pass_pred_masks[:, 0],
+                        out.first_pass_iou_scores[:, 0],
+                        group_targets,
+                        self.loss_weights,
                     )
                     loss = loss + first["loss"]
                 total = total + loss.sum()
@@ -147,7 +150,9 @@ class UltraSamTrainingModule(nn.Module):
                         chosen = out.iou_scores[:, 0].argmax(dim=-1)
                         rows = torch.arange(chosen.shape[0], device=chosen.device)
                         mask_prompt = out.pred_masks[:, 0][rows, chosen].detach()
-                        point, label = sample_correction_clicks(mask_prompt, group_targets, generator, self._input_size())
+                        point, label = sample_correction_clicks(
+                            mask_prompt, group_targets, generator, self._input_size()
+                        )
                     point = point.to(embeddings.dtype)
                     clicks = point if clicks is None else torch.cat([clicks, point], dim=1)
                     click_labels = label if click_labels is None else torch.cat([click_labels, label], dim=1)

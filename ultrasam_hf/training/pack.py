@@ -100,7 +100,9 @@ def build_pack(
                     masks.append(low)
         if not masks:
             continue  # nothing to learn from this image
-        data, image_channels = _encode(np.ascontiguousarray(resized.transpose(1, 2, 0)).astype(np.uint8), codec, quality)
+        data, image_channels = _encode(
+            np.ascontiguousarray(resized.transpose(1, 2, 0)).astype(np.uint8), codec, quality
+        )
         encoded.append(np.frombuffer(data, dtype=np.uint8))
         channels.append(image_channels)
         valid.append(resized.shape[1:])
@@ -153,7 +155,9 @@ def normalize_pixels(images: torch.Tensor, valid_sizes: torch.Tensor, image_proc
     `sam`: rescale and ImageNet mean/std; `litemedsam`: per-image min-max over the image; then zero padding."""
     size = images.shape[-1]
     grid = torch.arange(size, device=images.device)
-    inside = (grid[None, :, None] < valid_sizes[:, 0, None, None]) & (grid[None, None, :] < valid_sizes[:, 1, None, None])
+    inside = (grid[None, :, None] < valid_sizes[:, 0, None, None]) & (
+        grid[None, None, :] < valid_sizes[:, 1, None, None]
+    )
     inside = inside[:, None]
     pixels = images.float()
     if getattr(image_processor, "preprocessing", "sam") == "litemedsam":
@@ -203,7 +207,11 @@ class ResidentBatches:
         num_threads: int = 8,
     ):
         self.image_processor, self.device = image_processor, torch.device(device)
-        self.batch_size, self.max_instances, self.flip_probability = int(batch_size), int(max_instances), flip_probability
+        self.batch_size, self.max_instances, self.flip_probability = (
+            int(batch_size),
+            int(max_instances),
+            flip_probability,
+        )
         self.rank, self.world_size = int(rank), int(world_size)
         with np.load(path, allow_pickle=False) as pack:
             arrays = {name: pack[name] for name in pack.files}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 from accelerate.tracking import GeneralTracker, on_main_process
@@ -50,7 +49,14 @@ class CSVTracker(GeneralTracker):
 
 def read_csv_metrics(path) -> list[dict]:
     with open(path, newline="") as handle:
-        return [{"step": int(r["step"]) if r["step"] not in ("", "None") else None, "name": r["name"], "value": float(r["value"])} for r in csv.DictReader(handle)]
+        return [
+            {
+                "step": int(r["step"]) if r["step"] not in ("", "None") else None,
+                "name": r["name"],
+                "value": float(r["value"]),
+            }
+            for r in csv.DictReader(handle)
+        ]
 
 
 def resolve_trackers(log_with: str, logging_dir, run_name: str = "ultrasam"):

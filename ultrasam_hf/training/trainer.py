@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -21,8 +20,8 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 
-from ..models.transforms import low_res_size
 from ..models.errors import CheckpointError, CheckpointNotFoundError, UltraSamError
+from ..models.transforms import low_res_size
 from .config import TRAINING_RECORD, TrainingConfig
 from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
 from .embedding_cache import build_embedding_cache
@@ -41,7 +40,6 @@ def load_model_config(init: str | None, preset: str | None):
 
 
 def load_model(config: TrainingConfig):
-    from ..models.configuration_ultrasam import UltraSamConfig
     from ..models.modeling_ultrasam import UltraSamModel
 
     if config.init:
@@ -73,7 +71,11 @@ def lr_lambda(warmup_steps: int, start_factor: float, milestones, gamma: float):
     milestones = sorted(int(m) for m in milestones)
 
     def factor(step: int) -> float:
-        warm = 1.0 if step >= warmup_steps or warmup_steps <= 0 else start_factor + (1 - start_factor) * step / warmup_steps
+        warm = (
+            1.0
+            if step >= warmup_steps or warmup_steps <= 0
+            else start_factor + (1 - start_factor) * step / warmup_steps
+        )
         return warm * gamma ** sum(step >= m for m in milestones)
 
     return factor
@@ -100,7 +102,11 @@ def force_cpu_processes() -> bool:
     `torchrun`): Accelerate then runs DDP on CPU with gloo (MULTI_CPU) instead of falling back to one independent
     process per rank. `ACCELERATE_USE_CPU=1` forces it too."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    return (world_size > 1 and not torch.cuda.is_available()) or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    return (world_size > 1 and not torch.cuda.is_available()) or os.environ.get("ACCELERATE_USE_CPU", "").lower() in (
+        "1",
+        "true",
+        "yes",
+    )
 
 
 def latest_checkpoint(output_dir) -> Path | None:
@@ -120,9 +126,13 @@ def read_trainer_state(path, process_index: int = 0) -> dict:
     try:
         state = json.loads(state_file.read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"cannot resume from {path}: {state_file.name} is missing (an unfinished checkpoint?)") from None
+        raise CheckpointError(
+            f"cannot resume from {path}: {state_file.name} is missing (an unfinished checkpoint?)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"cannot resume from {path}: {state_file.name} is truncated or corrupt ({error})") from None
+        raise CheckpointError(
+            f"cannot resume from {path}: {state_file.name} is truncated or corrupt ({error})"
+        ) from None
     missing = [key for key in TRAINER_STATE_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"cannot resume from {path}: {state_file.name} lacks {missing}")
@@ -145,7 +155,9 @@ def check_resume_checkpoint(resume, output_dir) -> Path | None:
             with safe_open(str(weights), framework="pt"):
                 pass
         except Exception as error:  # safetensors' own error type: truncated or corrupt header
-            raise CheckpointError(f"cannot resume from {path}: {weights.name} is truncated or corrupt ({error})") from None
+            raise CheckpointError(
+                f"cannot resume from {path}: {weights.name} is truncated or corrupt ({error})"
+            ) from None
     return path
 
 
@@ -177,12 +189,16 @@ class Trainer:
         self.low_res = low_res_size(model.config)
 
         if config.pack and (config.streaming or config.variant == "frozen-encoder"):
-            raise ValueError("--pack keeps images on the device: it does not combine with --streaming or --variant frozen-encoder")
+            raise ValueError(
+                "--pack keeps images on the device: it does not combine with --streaming or --variant frozen-encoder"
+            )
         with accelerator.main_process_first():
             if config.pack:
                 rows = None
             elif config.streaming:
-                by_dataset = load_split(config.data, config.train_split, config.datasets, streaming=True, by_dataset=True)
+                by_dataset = load_split(
+                    config.data, config.train_split, config.datasets, streaming=True, by_dataset=True
+                )
                 rows = None
             else:
                 rows = load_split(config.data, config.train_split, config.datasets)
@@ -196,7 +212,9 @@ class Trainer:
         cache, flip_probability = None, config.flip_probability
         if config.variant == "frozen-encoder":
             if config.streaming:
-                raise ValueError("--variant frozen-encoder reads precomputed embeddings: use map-style shards (no --streaming)")
+                raise ValueError(
+                    "--variant frozen-encoder reads precomputed embeddings: use map-style shards (no --streaming)"
+                )
             model.to(accelerator.device)
             cache = build_embedding_cache(
                 model,
@@ -227,7 +245,12 @@ class Trainer:
             embedding_cache=cache,
         )
         model = apply_variant(
-            model, config.variant, config.lora_targets.split(","), config.lora_rank, config.lora_alpha, config.lora_dropout
+            model,
+            config.variant,
+            config.lora_targets.split(","),
+            config.lora_rank,
+            config.lora_alpha,
+            config.lora_dropout,
         )
         self.trainable, self.total = count_parameters(model)
         configure_device(accelerator.device)
@@ -236,7 +259,10 @@ class Trainer:
         module = UltraSamTrainingModule(
             model,
             LossWeights(
-                focal=config.focal_weight, dice=config.dice_weight, iou=config.iou_weight, iou_all_masks=config.iou_all_masks
+                focal=config.focal_weight,
+                dice=config.dice_weight,
+                iou=config.iou_weight,
+                iou_all_masks=config.iou_all_masks,
             ),
             clicks=config.clicks,
             multimask=config.multimask,
@@ -248,7 +274,9 @@ class Trainer:
             point_sampling=config.point_sampling,
         )
         optimizer = torch.optim.AdamW(
-            [p for p in module.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+            [p for p in module.parameters() if p.requires_grad],
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lr_lambda(config.warmup_steps, config.warmup_start_factor, config.milestones, config.gamma)
@@ -280,13 +308,25 @@ class Trainer:
             from .data import mixing_weights
 
             slugs = sorted(by_dataset)
-            counts = {slug: (by_dataset[slug].info.splits.total_num_examples if by_dataset[slug].info.splits else 1) or 1 for slug in slugs}
+            counts = {
+                slug: (by_dataset[slug].info.splits.total_num_examples if by_dataset[slug].info.splits else 1) or 1
+                for slug in slugs
+            }
             weights = mixing_weights(counts, config.mixing_temperature)
-            stream = by_dataset[slugs[0]] if len(slugs) == 1 else interleave_datasets(
-                [by_dataset[s] for s in slugs], probabilities=[weights[s] for s in slugs], seed=config.seed, stopping_strategy="all_exhausted"
+            stream = (
+                by_dataset[slugs[0]]
+                if len(slugs) == 1
+                else interleave_datasets(
+                    [by_dataset[s] for s in slugs],
+                    probabilities=[weights[s] for s in slugs],
+                    seed=config.seed,
+                    stopping_strategy="all_exhausted",
+                )
             )
             stream = stream.shuffle(seed=config.seed, buffer_size=config.shuffle_buffer)
-            stream = split_dataset_by_node(stream, rank=accelerator.process_index, world_size=accelerator.num_processes)
+            stream = split_dataset_by_node(
+                stream, rank=accelerator.process_index, world_size=accelerator.num_processes
+            )
             self.train_dataset = StreamingTrainDataset(stream, builder, rank=accelerator.process_index)
             self.sampler = None
             # ranks already read disjoint rows: the loader is not sharded again by accelerate
@@ -295,10 +335,16 @@ class Trainer:
             )
             module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
         else:
-            self.sampler = MixingSampler(list(rows["dataset"]), seed=config.seed, temperature=config.mixing_temperature)
+            self.sampler = MixingSampler(
+                list(rows["dataset"]), seed=config.seed, temperature=config.mixing_temperature
+            )
             self.train_dataset = TrainDataset(rows, builder)
             loader = torch.utils.data.DataLoader(
-                self.train_dataset, batch_size=config.batch_size, sampler=self.sampler, collate_fn=collate, num_workers=config.num_workers
+                self.train_dataset,
+                batch_size=config.batch_size,
+                sampler=self.sampler,
+                collate_fn=collate,
+                num_workers=config.num_workers,
             )
             module, optimizer, self.train_loader, scheduler = accelerator.prepare(module, optimizer, loader, scheduler)
         self.module, self.optimizer, self.scheduler = module, optimizer, scheduler
@@ -336,7 +382,9 @@ class Trainer:
         generator_state = torch.tensor(state.pop("prompt_generator"), dtype=torch.uint8)
         self.accelerator.unwrap_model(self.module).set_generator_state(generator_state)
         self.state.update(state)
-        self.accelerator.print(f"resumed from {path} at step {self.state['step']} (epoch {self.state['epoch']}, batch {self.state['batches_in_epoch']})")
+        self.accelerator.print(
+            f"resumed from {path} at step {self.state['step']} (epoch {self.state['epoch']}, batch {self.state['batches_in_epoch']})"
+        )
 
     def out_of_time(self) -> bool:
         """`--max-minutes`: stop (and export) once the wall-clock budget is spent, e.g. on a leased GPU."""
@@ -357,7 +405,13 @@ class Trainer:
         results = None
         if accelerator.is_main_process and self.val_rows is not None:
             model = accelerator.unwrap_model(self.module).model
-            results = evaluate_dice(model, self.val_rows, self.image_processor, multimask=config.multimask, max_images=config.eval_max_images)
+            results = evaluate_dice(
+                model,
+                self.val_rows,
+                self.image_processor,
+                multimask=config.multimask,
+                max_images=config.eval_max_images,
+            )
             accelerator.print(summary_line(self.state["step"], results))
             if self.log_with:
                 accelerator.log(flatten_results(results), step=self.state["step"])
@@ -376,7 +430,12 @@ class Trainer:
             f"UltraSam training: variant {config.variant}, {self.trainable:,} / {self.total:,} trainable parameters, "
             f"{accelerator.num_processes} process(es) on {accelerator.device}, mixed precision {accelerator.mixed_precision}"
         )
-        bar = tqdm(total=config.max_steps, initial=self.state["step"], desc="train", disable=not (config.progress and accelerator.is_main_process))
+        bar = tqdm(
+            total=config.max_steps,
+            initial=self.state["step"],
+            desc="train",
+            disable=not (config.progress and accelerator.is_main_process),
+        )
         seen_keys: list[str] = []
         window = {"loss": 0.0, "focal": 0.0, "dice": 0.0, "iou_mse": 0.0, "iou": 0.0, "batches": 0, "samples": 0}
         window_start = time.perf_counter()
@@ -399,7 +458,9 @@ class Trainer:
             finished_epoch = True
             for batch in loader:
                 if config.record_samples:
-                    seen_keys += [f"{self.state['epoch']}:{int(p)}:{k}" for p, k in zip(batch["positions"], batch["keys"])]
+                    seen_keys += [
+                        f"{self.state['epoch']}:{int(p)}:{k}" for p, k in zip(batch["positions"], batch["keys"])
+                    ]
                 batch = {k: (v.to(accelerator.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
                 with accelerator.accumulate(self.module):
                     output = self.module(batch)
@@ -425,10 +486,13 @@ class Trainer:
                 if step % config.log_every == 0 or step == config.max_steps:
                     elapsed = time.perf_counter() - window_start
                     logs = {
-                        f"train/{k}": float(window[k]) / max(window["batches"], 1) for k in ("loss", "focal", "dice", "iou_mse", "iou")
+                        f"train/{k}": float(window[k]) / max(window["batches"], 1)
+                        for k in ("loss", "focal", "dice", "iou_mse", "iou")
                     }
                     logs["train/lr"] = self.scheduler.get_last_lr()[0]
-                    logs["train/samples_per_second"] = window["samples"] * accelerator.num_processes / max(elapsed, 1e-9)
+                    logs["train/samples_per_second"] = (
+                        window["samples"] * accelerator.num_processes / max(elapsed, 1e-9)
+                    )
                     bar.set_postfix(loss=f"{logs['train/loss']:.4f}", lr=f"{logs['train/lr']:.2e}")
                     if self.log_with:
                         accelerator.log(logs, step=step)
@@ -465,7 +529,14 @@ class Trainer:
             # sharded parameters: gather a full state dict (collective), load it into a fresh copy on the main process
             full_state = accelerator.get_state_dict(self.module)
             if accelerator.is_main_process:
-                fresh = apply_variant(load_model(config), config.variant, config.lora_targets.split(","), config.lora_rank, config.lora_alpha, config.lora_dropout)
+                fresh = apply_variant(
+                    load_model(config),
+                    config.variant,
+                    config.lora_targets.split(","),
+                    config.lora_rank,
+                    config.lora_alpha,
+                    config.lora_dropout,
+                )
                 fresh.load_state_dict({k.removeprefix("model."): v for k, v in full_state.items()})
                 unwrapped = fresh
         if accelerator.is_main_process:
@@ -488,7 +559,11 @@ class Trainer:
 
 
 def _flat_config(config: TrainingConfig) -> dict:
-    return {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in dataclasses.asdict(config).items() if v is not None}
+    return {
+        k: (",".join(map(str, v)) if isinstance(v, list) else v)
+        for k, v in dataclasses.asdict(config).items()
+        if v is not None
+    }
 
 
 def train(config: TrainingConfig) -> dict:
@@ -498,4 +573,12 @@ def train(config: TrainingConfig) -> dict:
 __all__ = [
     "Trainer",
     "configure_device",
-    "latest_checkpoint", "load_model", "load_model_config", "low_res_size", "lr_lambda", "make_image_processor", "train", "weights_digest"]
+    "latest_checkpoint",
+    "load_model",
+    "load_model_config",
+    "low_res_size",
+    "lr_lambda",
+    "make_image_processor",
+    "train",
+    "weights_digest",
+]

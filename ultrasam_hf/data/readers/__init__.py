@@ -60,7 +60,9 @@ class _Readers(Mapping):
     def __getitem__(self, name) -> Reader:
         module = importlib.import_module(f".{READER_MODULES[name]}", __name__)
         if name == "npy":  # NPY arrays: the volume module's own listing, loader and options
-            module = SimpleNamespace(list_items=module.list_npy_items, load_frames=module.load_npy_frames, OPTIONS=module.NPY_OPTIONS)
+            module = SimpleNamespace(
+                list_items=module.list_npy_items, load_frames=module.load_npy_frames, OPTIONS=module.NPY_OPTIONS
+            )
         return Reader(name, module)
 
     def __contains__(self, name) -> bool:

@@ -80,7 +80,13 @@ def path_fields(relative_path: str, id_regex: str | None = None) -> dict:
     path = Path(relative_path)
     name = path.name
     stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else path.stem
-    fields = {"stem": stem, "name": name, "suffix": path.suffix, "dir": path.parent.as_posix(), "parent": path.parent.name}
+    fields = {
+        "stem": stem,
+        "name": name,
+        "suffix": path.suffix,
+        "dir": path.parent.as_posix(),
+        "parent": path.parent.name,
+    }
     if id_regex:
         match = re.search(id_regex, relative_path)
         if not match:
@@ -97,5 +103,5 @@ def fill_template(template: str, fields: dict) -> str:
 
 
 def normalise(relative_path: str) -> str:
-    """"images/../masks/x.png" -> "masks/x.png" (templates may climb out of the image's folder)."""
+    """ "images/../masks/x.png" -> "masks/x.png" (templates may climb out of the image's folder)."""
     return Path(os.path.normpath(relative_path)).as_posix()

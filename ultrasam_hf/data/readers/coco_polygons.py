@@ -33,7 +33,10 @@ def list_items(root: Path, spec: dict, categories: dict) -> list:
         by_image = {}
         for annotation in document.get("annotations", []):
             by_image.setdefault(annotation["image_id"], []).append(
-                {"category": names.get(annotation["category_id"], str(annotation["category_id"])), "segmentation": annotation.get("segmentation")}
+                {
+                    "category": names.get(annotation["category_id"], str(annotation["category_id"])),
+                    "segmentation": annotation.get("segmentation"),
+                }
             )
         json_stem = path_fields(json_path)["stem"]
         images_dir = spec.get("images_dir", Path(json_path).parent.as_posix()).format(json_stem=json_stem)
@@ -44,7 +47,11 @@ def list_items(root: Path, spec: dict, categories: dict) -> list:
                 f"{json_stem}/{stem}",
                 stem,
                 [image_path, json_path],
-                {"image": image_path, "annotations": by_image.get(entry["id"], []), "size": [entry.get("height"), entry.get("width")]},
+                {
+                    "image": image_path,
+                    "annotations": by_image.get(entry["id"], []),
+                    "size": [entry.get("height"), entry.get("width")],
+                },
             )
             if not (Path(root) / image_path).is_file():
                 item.skip_reason = f"missing image: {image_path} listed in {json_path}"
@@ -64,7 +71,11 @@ def load_frames(root: Path, item: RawItem, spec: dict, categories: dict):
         if isinstance(segmentation, list):
             mask = fill_polygons(segmentation, (height, width))
         elif isinstance(segmentation, dict):
-            rle = mask_utils.frPyObjects(segmentation, height, width) if isinstance(segmentation["counts"], list) else segmentation
+            rle = (
+                mask_utils.frPyObjects(segmentation, height, width)
+                if isinstance(segmentation["counts"], list)
+                else segmentation
+            )
             mask = mask_utils.decode(rle).astype(bool)
             if mask.shape != (height, width):
                 raise SkipItem(f"mask size mismatch: RLE {mask.shape} vs image {(height, width)}")

@@ -30,7 +30,11 @@ def list_items(root: Path, spec: dict, categories: dict) -> list:
         try:
             with h5py.File(Path(root) / file_path, "r") as handle:
                 count = handle[spec["image_key"]].shape[int(spec.get("axis", 0))]
-                groups = [decode(value) for value in handle[spec["group_key"]][:]] if spec.get("group_key") else [stem] * count
+                groups = (
+                    [decode(value) for value in handle[spec["group_key"]][:]]
+                    if spec.get("group_key")
+                    else [stem] * count
+                )
         except (OSError, KeyError) as error:
             items.append(RawItem(stem, stem, [file_path], skip_reason=f"unreadable hdf5: {error}"))
             continue
@@ -52,7 +56,9 @@ def load_frames(root: Path, item: RawItem, spec: dict, categories: dict):
     frames = item.payload["frames"]
     try:
         with h5py.File(Path(root) / item.payload["file"], "r") as handle:
-            image = np.take(handle[spec["image_key"]], frames, axis=axis) if axis else handle[spec["image_key"]][frames]
+            image = (
+                np.take(handle[spec["image_key"]], frames, axis=axis) if axis else handle[spec["image_key"]][frames]
+            )
             labels = np.take(handle[spec["mask_key"]], frames, axis=axis) if axis else handle[spec["mask_key"]][frames]
     except (OSError, KeyError) as error:
         raise SkipItem(f"unreadable hdf5: {error}") from None

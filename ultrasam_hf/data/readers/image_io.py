@@ -14,7 +14,6 @@ from scipy import ndimage
 from ...models.image_loading import load_frames, min_max_to_uint8
 from .base import SkipItem
 
-
 PASSTHROUGH_FORMATS = ("PNG", "JPEG")
 
 

@@ -23,7 +23,6 @@ from .base import Frame, RawItem, SkipItem, as_list, fill_template, glob_relativ
 from .image_io import read_image, to_uint8
 from .polygons import add_layer, fill_polygons
 
-
 OPTIONS = frozenset({"annotations", "image", "encoding", "image_id", "key"})
 
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from .base import SkipItem
 
-
 ALLOWED = {
     (module, name)
     for module in ("numpy.core.multiarray", "numpy._core.multiarray")
@@ -39,7 +38,7 @@ def read_npy_dict(path: Path) -> dict:
                 np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             )
             shape, _, dtype = read_header(handle)
-            if dtype != object or shape != ():
+            if dtype != np.dtype(object) or shape != ():
                 raise SkipItem(f"unknown layout: {path.name} holds a {dtype} array {shape}, not a pickled dict")
             value = ArrayOnlyUnpickler(handle).load()
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as error:

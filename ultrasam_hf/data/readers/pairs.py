@@ -29,7 +29,6 @@ from ..tables import read_table
 from .base import Frame, RawItem, SkipItem, as_list, fill_template, glob_relative, matches_any, path_fields
 from .image_io import fill_holes, labels_to_layers, read_grey_mask, read_image, read_label_image
 
-
 OPTIONS = frozenset(
     {"images", "mask", "id_regex", "image_id", "key", "threshold", "background", "colour_tolerance", "fill_holes"}
     | {"resize_mask", "category_from"}
@@ -56,7 +55,11 @@ def list_items(root: Path, spec: dict, categories: dict) -> list:
             masks = {k: paths for k, paths in masks.items() if paths}
             found = [path for paths in masks.values() for path in paths]
         else:
-            found = [path for template in as_list(spec["mask"]) for path in glob_relative(root, fill_template(template, fields))]
+            found = [
+                path
+                for template in as_list(spec["mask"])
+                for path in glob_relative(root, fill_template(template, fields))
+            ]
             masks = found
         reason = None if found else f"missing mask: no file matches {spec['mask']} for {image_path}"
         items.append(RawItem(item_id, key, [image_path, *found], {"image": image_path, "masks": masks}, reason))
@@ -132,7 +135,9 @@ def resize_to(mask: np.ndarray, shape: tuple, spec: dict, mask_path: str) -> np.
     if spec.get("resize_mask") == "rotate90" and mask.shape[:2] == tuple(shape)[::-1]:
         return np.ascontiguousarray(np.rot90(mask, k=-1))  # clockwise, as mmcv.imrotate(mask, 90, auto_bound=True)
     if spec.get("resize_mask") != "nearest":
-        raise SkipItem(f"mask size mismatch: {mask_path} is {mask.shape[1]}x{mask.shape[0]}, image {shape[1]}x{shape[0]}")
+        raise SkipItem(
+            f"mask size mismatch: {mask_path} is {mask.shape[1]}x{mask.shape[0]}, image {shape[1]}x{shape[0]}"
+        )
     mode = "RGB" if mask.ndim == 3 else "I"
     resized = Image.fromarray(mask.astype(np.uint8 if mask.ndim == 3 else np.int32), mode=mode)
     return np.asarray(resized.resize((shape[1], shape[0]), Image.NEAREST)).astype(mask.dtype)

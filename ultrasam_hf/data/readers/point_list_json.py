@@ -15,7 +15,6 @@ from .base import Frame, RawItem, SkipItem, fill_template, glob_relative, normal
 from .image_io import read_image
 from .polygons import add_layer, fill_polygons
 
-
 OPTIONS = frozenset({"images", "annotations", "id_regex", "image_id", "key"})
 
 

@@ -27,7 +27,6 @@ from .base import (
 from .image_io import fill_holes, labels_to_layers, read_grey_mask, read_label_image
 from .video_io import read_video_frames
 
-
 OPTIONS = frozenset(
     {
         "videos",

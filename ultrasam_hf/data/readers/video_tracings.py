@@ -31,7 +31,6 @@ from .base import (
 from .polygons import fill_polygons
 from .video_io import read_video_frames
 
-
 OPTIONS = frozenset({"videos", "tracings", "first_frame", "category_key", "id_regex", "image_id", "key"})
 
 

@@ -34,8 +34,9 @@ from .base import (
 from .npy_dict import read_npy_dict
 from .sequences import SLICING_OPTIONS, frames_from_arrays
 
-
-OPTIONS = frozenset({"volumes", "mask", "id_regex", "image_id", "key", "image_channel", "header_spacing"}) | SLICING_OPTIONS
+OPTIONS = (
+    frozenset({"volumes", "mask", "id_regex", "image_id", "key", "image_channel", "header_spacing"}) | SLICING_OPTIONS
+)
 NPY_OPTIONS = OPTIONS | {"image_key", "mask_dict_key"}
 
 

@@ -63,7 +63,9 @@ class UltrasamClassificationMetric(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}
+            ),
         )
 
     def _compute(self, predictions, references, scores=None, num_classes=None) -> dict:
@@ -76,7 +78,11 @@ class UltrasamClassificationMetric(evaluate.Metric):
         if num_classes == 2:
             f1 = binary_f1(labels, predicted)
         else:
-            f1 = float(np.mean([binary_f1((labels == c).astype(int), (predicted == c).astype(int)) for c in range(num_classes)]))
+            f1 = float(
+                np.mean(
+                    [binary_f1((labels == c).astype(int), (predicted == c).astype(int)) for c in range(num_classes)]
+                )
+            )
         auc = float("nan")
         if scores is not None:
             scores = np.asarray(scores, dtype=np.float64)
