@@ -56,6 +56,11 @@ def test_accelerate_launch_tiny_end_to_end(tiny_shards, tmp_path):
     names = {m["name"] for m in metrics}
     assert {"train/loss", "train/lr", "val/alpha/box_dice", "val/beta/point_dice"} <= names
     assert json.loads((out / "eval_results.json").read_text())["alpha"]["instances"] > 0
+    # the training data and its licences travel with the model (fixture datasets have no card: "unknown")
+    mix = json.loads((out / "training_data.json").read_text())
+    assert {slug: entry["rows"] for slug, entry in mix["datasets"].items()} == {"alpha": 12, "beta": 6}
+    assert mix["licences"]["unknown"]["datasets"] == ["alpha", "beta"]
+    assert "## Training data" in (out / "README.md").read_text()
 
 
 def test_two_processes_disjoint_data_identical_weights(tiny_shards, tmp_path):

@@ -20,7 +20,7 @@ from .loading import (
     mixing_weights,
     shard_for_node,
 )
-from .manifest import licence_mix
+from .manifest import licence_mix, training_licence_mix
 from .schema import FEATURES
 
 
@@ -43,6 +43,7 @@ __all__ = [
     "decoded_rows",
     "interleave_by_dataset",
     "licence_mix",
+    "training_licence_mix",
     "load_anatomy_vocabulary",
     "load_registry",
     "load_rows",

@@ -156,11 +156,11 @@ def licence_mix(build_dir) -> dict:
         raise FileNotFoundError(
             f"no dataset manifest in {build_dir} (expected <slug>/manifest.json from `ultrasam data build`)"
         )
-    datasets, licences = {}, {}
+    datasets = {}
     for path in paths:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         by_split = {split: int(count) for split, count in sorted(manifest["rows"].items())}
-        entry = {
+        datasets[manifest["dataset"]] = {
             "license": manifest["license"],
             "redistribution": manifest.get("redistribution", "unknown"),
             "licence_note": manifest.get("licence_note", ""),
@@ -168,12 +168,38 @@ def licence_mix(build_dir) -> dict:
             "rows_by_split": by_split,
             "items": manifest["items"]["converted"],
         }
-        datasets[manifest["dataset"]] = entry
+    return _by_licence(datasets)
+
+
+def training_licence_mix(rows_by_dataset: dict) -> dict:
+    """The licence mix of what a model trained on: `{slug: training rows}` with each dataset's licence from its
+    card (training from a pack or a build, the cards are what travel with the package). Same layout as
+    [`licence_mix`], with `rows_by_split` of the training split only."""
+    from .cards import load_registry
+
+    registry = load_registry(strict=False)
+    datasets = {}
+    for slug, rows in sorted(rows_by_dataset.items()):
+        spec = registry.get(slug)
+        datasets[slug] = {
+            "license": spec.license if spec else "unknown",
+            "redistribution": spec.redistribution if spec else "unknown",
+            "licence_note": "" if spec else "no dataset card",
+            "rows": int(rows),
+            "rows_by_split": {"train": int(rows)},
+            "items": int(rows),
+        }
+    return _by_licence(datasets)
+
+
+def _by_licence(datasets: dict) -> dict:
+    licences = {}
+    for slug, entry in datasets.items():
         total = licences.setdefault(entry["license"], {"datasets": [], "rows": 0, "rows_by_split": {}, "items": 0})
-        total["datasets"].append(manifest["dataset"])
+        total["datasets"].append(slug)
         total["rows"] += entry["rows"]
         total["items"] += entry["items"]
-        for split, count in by_split.items():
+        for split, count in entry["rows_by_split"].items():
             total["rows_by_split"][split] = total["rows_by_split"].get(split, 0) + count
     return {"licences": dict(sorted(licences.items())), "datasets": dict(sorted(datasets.items()))}
 

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 def run_export_onnx(args) -> int:
     from ..inference.backends import onnxruntime_available
     from ..inference.default_model import default_model_dir
-    from ..inference.predictor import load_processor
+    from ..inference.model_loading import load_processor
     from ..models.image_loading import load_frames
     from ..models.modeling_ultrasam import UltraSamModel
     from .onnx_export import export_onnx, read_manifest

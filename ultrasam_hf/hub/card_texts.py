@@ -51,10 +51,38 @@ result = generator("scan.png")
 """
 
 
+def training_data_section(mix: Mapping[str, Any]) -> str:
+    """`## Training data`: images per dataset with its licence, and the total per licence (`training_data.json`,
+    `ultrasam_hf.data.manifest.training_licence_mix`)."""
+    rows = [
+        f"| {slug} | {entry['rows']:,} | `{entry['license']}` | {entry['redistribution']} |"
+        for slug, entry in mix["datasets"].items()
+    ]
+    totals = "; ".join(
+        f"`{licence}` {entry['rows']:,} images ({', '.join(entry['datasets'])})"
+        for licence, entry in mix["licences"].items()
+    )
+    table = "\n".join(rows)
+    return f"""## Training data
+
+| dataset | training images | licence | redistribution |
+|---|---|---|---|
+{table}
+
+Licence mix: {totals}. Each dataset's licence binds its users; cite the datasets (their cards in `dataset_cards/`).
+"""
+
+
 def trained_model_body(
-    name: str, repo_id: str, config, training_config: Mapping[str, Any] | None = None, adapter: bool = False
+    name: str,
+    repo_id: str,
+    config,
+    training_config: Mapping[str, Any] | None = None,
+    adapter: bool = False,
+    training_data: Mapping[str, Any] | None = None,
 ) -> str:
-    """Card body of a training output (`ultrasam_hf.training.variants.export_model`)."""
+    """Card body of a training output (`ultrasam_hf.training.variants.export_model`); `training_data` (the folder's
+    `training_data.json`) adds the per-dataset licence table."""
     record = dict(training_config or {})
     facts = [f"- Architecture: UltraSam `{config.preset or 'custom'}` preset, preprocessing `{config.preprocessing}`"]
     for key, label in (
@@ -77,7 +105,8 @@ def trained_model_body(
 
 **Research use only. Not a medical device; do not use for diagnosis.**
 
-{usage_section(repo_id, bool(config.multimask_output_default), adapter)}"""
+{usage_section(repo_id, bool(config.multimask_output_default), adapter)}
+{training_data_section(training_data) if training_data else ""}"""
 
 
 def licence_terms(model_name: str, base_weights: str, base_licence: str, dataset_slugs) -> str:
@@ -115,4 +144,4 @@ Research use only: the model is not a medical device and must not be used for di
 """
 
 
-__all__ = ["licence_terms", "trained_model_body", "usage_section"]
+__all__ = ["licence_terms", "trained_model_body", "training_data_section", "usage_section"]

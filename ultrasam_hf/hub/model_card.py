@@ -379,7 +379,12 @@ def write_folder_card(
         from ..models.configuration_ultrasam import UltraSamConfig
 
         model_config = UltraSamConfig.from_dict(config)
-        fields, body = {}, trained_model_body(model_name, repo_id, model_config, training, adapter_path.is_file())
+        data_path = folder / "training_data.json"  # written by the trainer: datasets and licences
+        training_data = json.loads(data_path.read_text(encoding="utf-8")) if data_path.is_file() else None
+        fields, body = (
+            {},
+            trained_model_body(model_name, repo_id, model_config, training, adapter_path.is_file(), training_data),
+        )
     if adapter_path.is_file():
         # an adapter's base is the one its adapter_config.json names, once that is a Hub id
         base = hub_id_of(json.loads(adapter_path.read_text(encoding="utf-8")).get("base_model_name_or_path"))

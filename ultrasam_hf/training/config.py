@@ -131,6 +131,7 @@ class TrainingConfig:
 
 # the training record every run leaves in its output folder (the flat TrainingConfig), for provenance
 TRAINING_RECORD = "training_config.json"
+TRAINING_DATA = "training_data.json"  # training images per dataset and licence (`data.manifest.training_licence_mix`)
 
 
 def load_config_file(path) -> dict:

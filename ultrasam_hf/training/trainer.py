@@ -14,15 +14,17 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 
+from ..data.manifest import training_licence_mix
 from ..models.errors import CheckpointError, CheckpointNotFoundError, UltraSamError
 from ..models.transforms import low_res_size
-from .config import TRAINING_RECORD, TrainingConfig
+from .config import TRAINING_DATA, TRAINING_RECORD, TrainingConfig
 from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
 from .embedding_cache import build_embedding_cache
 from .evaluation import evaluate_dice, flatten_results, summary_line
@@ -51,7 +53,7 @@ def load_model(config: TrainingConfig):
 
 def make_image_processor(model_config, init: str | None = None):
     """The processor the checkpoint was saved with, else the one its config implies (`from_model_config`)."""
-    from ..inference.predictor import load_processor
+    from ..inference.model_loading import load_processor
 
     if init:
         return load_processor(init, model_config).image_processor
@@ -299,6 +301,8 @@ class Trainer:
                 datasets=config.datasets,
             )
             self.check_pack(self.train_loader.summary)
+            packed = self.train_loader.summary["images"]
+            self.train_counts = {slug: packed[slug] for slug in (config.datasets or packed) if slug in packed}
             self.sampler = None
             module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
         elif config.streaming:
@@ -313,6 +317,7 @@ class Trainer:
                 for slug in slugs
             }
             weights = mixing_weights(counts, config.mixing_temperature)
+            self.train_counts = counts
             stream = (
                 by_dataset[slugs[0]]
                 if len(slugs) == 1
@@ -339,6 +344,7 @@ class Trainer:
                 list(rows["dataset"]), seed=config.seed, temperature=config.mixing_temperature
             )
             self.train_dataset = TrainDataset(rows, builder)
+            self.train_counts = dict(Counter(rows["dataset"]))
             loader = torch.utils.data.DataLoader(
                 self.train_dataset,
                 batch_size=config.batch_size,
@@ -542,6 +548,10 @@ class Trainer:
         if accelerator.is_main_process:
             # what the checkpoint was trained to output for an ambiguous click (the predictor's default)
             unwrapped.config.multimask_output_default = bool(config.multimask)
+            # what the model learnt from, per dataset and licence: the card's training-data table (written first)
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            mix = training_licence_mix(self.train_counts)
+            (self.output_dir / TRAINING_DATA).write_text(json.dumps(mix, indent=1))
             export_model(
                 unwrapped,
                 self.output_dir,

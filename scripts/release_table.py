@@ -1,0 +1,86 @@
+"""The per-dataset release table of a model card from `ultrasam eval` results: box, 1-click, 3-click Dice and NoC@90
+of each model, next to the baselines (inscribed ellipse, filled box) and box-only models of other runs.
+
+    python scripts/release_table.py eval/test/results.json --models v3b ultrasam-lite-us \
+        --box-only eval/litemedsam/results.json:litemedsam --out docs/table.md
+
+Dice@1 is the `point` protocol (one click at the snapped centroid), Dice@3 the third click of the `clicks` protocol,
+NoC@90 the clicks to IoU 0.90 (capped at the click budget). Means over instances.
+"""
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+
+def read(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def per_dataset(results: dict) -> dict:
+    """{(dataset, model): {"box", "point", "noc90", "dice3", "n"}} from a results.json."""
+    table = defaultdict(dict)
+    for row in results["summary"]:
+        key = (row["dataset"], row["model"])
+        metrics = row["metrics"]
+        if row["prompt"] in ("box", "point"):
+            table[key][row["prompt"]] = metrics["dice"]["mean"]
+            table[key]["n"] = row["count"]
+        elif row["prompt"] == "clicks":
+            table[key]["noc90"] = metrics["noc90_iou"]["mean"]
+    third = defaultdict(list)
+    for record in results["records"]:
+        if record["prompt"] == "clicks":
+            curve = record["curves"]["dice"]
+            third[(record["dataset"], record["model"])].append(curve[min(2, len(curve) - 1)])
+    for key, values in third.items():
+        table[key]["dice3"] = sum(values) / len(values)
+    return table
+
+
+def fmt(value, digits=3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def render(results: dict, models: list, box_only: list) -> str:
+    table = per_dataset(results)
+    extra = [(name, per_dataset(read(path))) for path, name in box_only]
+    datasets = sorted({dataset for dataset, _ in table})
+    header = ["dataset", "n"]
+    for model in models:
+        header += [f"{model} box", f"{model} 1 click", f"{model} 3 clicks", f"{model} NoC@90"]
+    header += ["ellipse", "filled box"] + [f"{name} box" for name, _ in extra]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset in datasets:
+        first = table.get((dataset, models[0]), {})
+        cells = [dataset, str(first.get("n", ""))]
+        for model in models:
+            row = table.get((dataset, model), {})
+            cells += [fmt(row.get("box")), fmt(row.get("point")), fmt(row.get("dice3")), fmt(row.get("noc90"), 2)]
+        cells += [fmt(table.get((dataset, "baseline-ellipse"), {}).get("box"))]
+        cells += [fmt(table.get((dataset, "baseline-box"), {}).get("box"))]
+        cells += [fmt(other.get((dataset, name), {}).get("box")) for name, other in extra]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", help="results.json of `ultrasam eval` with the models and baselines")
+    parser.add_argument("--models", nargs="+", required=True, help="model names in that run, first = the release")
+    parser.add_argument(
+        "--box-only", nargs="*", default=[], metavar="RESULTS:MODEL", help="box Dice of MODEL from another run"
+    )
+    parser.add_argument("--out", help="write the table here (default: print it)")
+    args = parser.parse_args(argv)
+    box_only = [tuple(item.rsplit(":", 1)) for item in args.box_only]
+    text = render(read(args.results), args.models, box_only)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
