@@ -39,3 +39,13 @@ def test_export_then_segment_picks_onnxruntime(tmp_path, capsys, tiny_model):
 def test_export_without_model_or_with_a_missing_folder_fails_clearly(tmp_path, capsys):
     assert main(["export", "onnx", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
     assert "ultrasam export: error" in capsys.readouterr().err
+
+
+def test_export_refuses_a_folder_that_is_not_a_complete_model(tmp_path, capsys, tiny_model):
+    """Loading is strict (`model_loading.load_model`): a config without its weights exports nothing."""
+    folder = tmp_path / "config-only"
+    tiny_model("tiny-lite").config.save_pretrained(folder)
+    assert main(["export", "onnx", str(folder), "--out", str(tmp_path / "o")]) == 1
+    error = capsys.readouterr().err
+    assert "ultrasam export: error" in error and str(folder) in error
+    assert not (tmp_path / "o").exists()

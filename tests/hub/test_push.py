@@ -20,7 +20,7 @@ from transformers.utils import hub as transformers_hub
 from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.evaluation import METRIC_PATH
 from ultrasam_hf.hub import check_model_repo, push_model_repo
-from ultrasam_hf.hub.repo_ids import METRIC_REPOS, MODEL_REPOS
+from ultrasam_hf.hub.repo_ids import DEMO_SPACE, METRIC_REPOS, MODEL_REPOS
 from ultrasam_hf.inference.default_model import PACKAGED_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,8 +155,36 @@ def test_metric_space_push_then_load_without_the_package(name, folder, inputs, h
     assert remote == pytest.approx(expected, nan_ok=True)
 
 
-def test_dataset_push_command(tmp_path, folder_hub, monkeypatch):
-    """`ultrasam data push BUILD REPO`: the redistributable datasets, their cards and the root card."""
+SPACE_RUN = """
+from ultrasam_hf.inference.default_model import PACKAGED_MODEL
+print(PACKAGED_MODEL)
+"""
+
+
+def test_demo_space_push_with_hf_upload(hf_cli, folder_hub, tmp_path):
+    """`ultrasam app --write-space DIR`, then `hf upload --repo-type space`: the pushed Space runs its own copy of the
+    package and its default model."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("gradio")
+    from ultrasam_hf.cli import main
+
+    assert main(["app", "--write-space", str(tmp_path / "space")]) == 0
+    hf_cli("upload", DEMO_SPACE, tmp_path / "space", ".", "--repo-type", "space", "--exclude", "__pycache__/*")
+    pushed = folder_hub.root / DEMO_SPACE
+    assert "sdk: gradio" in (pushed / "README.md").read_text()
+    assert "from ultrasam_hf.inference.app import launch" in (pushed / "app.py").read_text()
+    assert any(line.startswith("gradio") for line in (pushed / "requirements.txt").read_text().splitlines())
+    assert not list(pushed.rglob("__pycache__"))
+    run = subprocess.run([sys.executable, "-c", SPACE_RUN], cwd=pushed, capture_output=True, text=True, check=True)
+    model = Path(run.stdout.strip())
+    assert model.is_relative_to(pushed) and (model / "model.safetensors").is_file()
+
+
+def test_dataset_push_command(tmp_path, folder_hub, monkeypatch, capsys):
+    """`ultrasam data push BUILD REPO` (`--dry-run` first): the redistributable datasets, their cards and the root
+    card; `ultrasam data card BUILD` writes the same root card into the build folder."""
     import sys
 
     sys.path.insert(0, str(REPO / "tests" / "data"))
@@ -176,7 +204,12 @@ def test_dataset_push_command(tmp_path, folder_hub, monkeypatch):
         monkeypatch.setattr(
             HfApi, name, lambda self, *args, _name=name, **kwargs: getattr(folder_hub, _name)(*args, **kwargs)
         )
+    assert main(["data", "push", str(tmp_path / "build"), "org/us43d", "--dry-run"]) == 0
+    assert "would push to org/us43d: usgra" in capsys.readouterr().out
+    assert not (folder_hub.root / "org").exists()
     assert main(["data", "push", str(tmp_path / "build"), "org/us43d"]) == 0
     pushed = folder_hub.root / "org" / "us43d"
     assert (pushed / "README.md").is_file() and (pushed / "usgra" / "README.md").is_file()
     assert list((pushed / "usgra" / "train").glob("*.parquet"))
+    assert main(["data", "card", str(tmp_path / "build")]) == 0
+    assert "config_name: usgra" in (tmp_path / "build" / "README.md").read_text()

@@ -31,20 +31,17 @@ def register(subparsers) -> None:
 def run_export_onnx(args) -> int:
     from ..inference.backends import onnxruntime_available
     from ..inference.default_model import default_model_dir
-    from ..inference.model_loading import load_processor
+    from ..inference.model_loading import load_model_and_processor
     from ..models.image_loading import load_frames
-    from ..models.modeling_ultrasam import UltraSamModel
     from .onnx_export import export_onnx, read_manifest
 
     if not onnxruntime_available():
         raise ValueError("exporting needs onnx and onnxruntime: pip install 'ultrasam-hf[onnx]'")
     source = args.model or default_model_dir()
-    looks_local = Path(source).is_absolute() or str(source).startswith(".") or str(source).count("/") > 1
-    if looks_local and not Path(source).is_dir():
-        raise FileNotFoundError(f"model folder {source} does not exist")
-    model = UltraSamModel.from_pretrained(source).eval()
+    # strict: a folder that is not a complete UltraSam model is an error, never a random model exported
+    model, processor = load_model_and_processor(source)
     image = load_frames(Path(args.check_image))[0] if args.check_image else None
-    folder = export_onnx(model, load_processor(source, model.config), args.out, int8=args.int8, image=image)
+    folder = export_onnx(model.eval(), processor, args.out, int8=args.int8, image=image)
     parity = read_manifest(folder)["parity"]
     for precision, stats in parity.items():
         if isinstance(stats, dict):
