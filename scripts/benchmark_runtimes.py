@@ -21,11 +21,12 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # reference_models: LiteMedSAM without timm
+from benchmark import best_time  # noqa: E402 (scripts/benchmark.py, next to this script)
+
 IMAGE_SHAPE = (480, 640)
 BOX = [200.0, 150.0, 420.0, 360.0]
 # (row, what it is, encoder input size): ONNX rows run on the CPU only (onnxruntime's CPU build)
@@ -40,16 +41,6 @@ ROWS = {
     "ultrasam-vit-b/pytorch": "UltraSam vit-b (1024 px, 1 refinement pass), PyTorch",
 }
 ONNX_ROWS = {row for row in ROWS if "/onnx" in row}
-
-
-def best_time(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def sync_time(device):

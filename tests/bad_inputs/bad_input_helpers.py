@@ -19,6 +19,23 @@ PHI = {
 }
 
 
+# the broken model folders of the `bad_models` fixture (conftest)
+MODEL_CASES = [
+    "bert",
+    "no-weights",
+    "bad-json",
+    "no-model-type",
+    "foreign-weights",
+    "other-preset-weights",
+    "truncated-weights",
+    "nan-weights",
+    "bad-processor",
+    "a-file",
+    "empty-folder",
+    "missing",
+]
+
+
 def run(argv, capsys):
     """`ultrasam ARGV` in this process -> (exit status, stdout, stderr)."""
     with warnings.catch_warnings():

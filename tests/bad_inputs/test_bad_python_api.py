@@ -4,6 +4,7 @@ message naming the input; odd but valid inputs give the right shapes."""
 import numpy as np
 import pytest
 import torch
+from bad_input_helpers import MODEL_CASES
 
 from ultrasam_hf import UltraSamConfig, UltraSamPredictor, UltraSamProcessor, load_frames
 from ultrasam_hf.errors import (
@@ -21,23 +22,7 @@ def predictor(model_dir):
     return UltraSamPredictor.from_pretrained(model_dir)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "bert",
-        "no-weights",
-        "bad-json",
-        "no-model-type",
-        "foreign-weights",
-        "other-preset-weights",
-        "truncated-weights",
-        "nan-weights",
-        "bad-processor",
-        "a-file",
-        "empty-folder",
-        "missing",
-    ],
-)
+@pytest.mark.parametrize("case", MODEL_CASES)
 def test_predictor_and_eval_load_strictly(case, bad_models):
     from ultrasam_hf.evaluation.runner import load_predictor
 

@@ -6,25 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from bad_input_helpers import assert_no_phi, assert_one_line_error, run, tree
+from bad_input_helpers import MODEL_CASES, assert_no_phi, assert_one_line_error, run, tree
 from PIL import Image
 
 from ultrasam_hf.errors import ImageLoadError, ModelLoadError, UltraSamError
 
-MODEL_CASES = [
-    "bert",
-    "no-weights",
-    "bad-json",
-    "no-model-type",
-    "foreign-weights",
-    "other-preset-weights",
-    "truncated-weights",
-    "nan-weights",
-    "bad-processor",
-    "a-file",
-    "empty-folder",
-    "missing",
-]
 IMAGE_CASES = [
     "empty-file",
     "text-as-png",
