@@ -8,7 +8,8 @@ from ultrasam_hf.export.onnx_export import compare_predictors, export_onnx, pari
 from ultrasam_hf.inference.default_model import PACKAGED_MODEL
 from ultrasam_hf.models.image_loading import load_frames
 
-pytestmark = pytest.mark.shared_data
+# ~60 s on 2 cores (export of the real lite model): a benchmark-time check, not CI
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 
 def real_images(shared_us):

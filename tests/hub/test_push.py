@@ -70,6 +70,7 @@ generator(Image.fromarray(image))
 
 
 @pytest.mark.skipif(not pydicom_data_available(), reason="the widget examples come from pydicom-data")
+@pytest.mark.slow  # ~100 s on 2 cores: the real lite model, loaded and run by remote code in a subprocess
 def test_shipped_model_push_with_hf_upload_then_load_by_repo_id(asset_copy, hf_cli, folder_hub, tmp_path, monkeypatch):
     repo_id = MODEL_REPOS["ultrasam-lite-us"]
     load_ship().refresh(asset_copy)  # docs/hub.md: python scripts/ship_checkpoint.py --refresh <folder>
