@@ -32,6 +32,7 @@ from ..evaluation.prompts import box_from_mask, jittered_box
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
+from ..models.modeling_ultrasam_image_classifier import UltraSamImageClassifier
 from ..training.variants import apply_variant
 from .data import preprocess, stack_pixels
 
@@ -130,29 +131,6 @@ def add_lora(model: UltraSamForPromptedClassification, rank: int, alpha: int):
     """LoRA on the encoder's `qkv` projections, the package's LoRA path (`training.variants.apply_variant`); the
     classification head stays trainable, everything else frozen."""
     return apply_variant(model, "lora", lora_rank=rank, lora_alpha=alpha, modules_to_save=["classifier"])
-
-
-class UltraSamImageClassifier(nn.Module):
-    """Image-level baseline: linear layer on the mean-pooled encoder features before the neck."""
-
-    def __init__(self, vision_encoder: nn.Module, hidden_size: int, num_labels: int):
-        super().__init__()
-        self.vision_encoder = vision_encoder
-        self.classifier = nn.Linear(hidden_size, num_labels)
-
-    def pooled_features(self, pixel_values):
-        captured = {}
-        hook = self.vision_encoder.neck.register_forward_pre_hook(
-            lambda module, args: captured.__setitem__("x", args[0])
-        )
-        try:
-            self.vision_encoder(pixel_values)
-        finally:
-            hook.remove()
-        return captured["x"].mean(dim=(1, 2))  # channels-last (B, H, W, C)
-
-    def forward(self, pixel_values):
-        return self.classifier(self.pooled_features(pixel_values))
 
 
 def trainable_parameter_names(model: nn.Module) -> list[str]:
