@@ -186,3 +186,20 @@ def test_inputs_and_prompt_keys(tmp_path, scans):
         match_prompts(expand_inputs([str(scans)]), table)
     with pytest.raises(FileNotFoundError, match="nothing_here"):
         expand_inputs([str(tmp_path / "nothing_here")])
+
+
+def test_the_decoding_pixel_limit_applies_per_file(tmp_path, scans, model_dir):
+    """`--max-pixels` in batch mode: a file over the limit is a recorded skip naming the limit, the others written."""
+    out = tmp_path / "out"
+    glob = str(scans / "**" / "*.png")
+    # a.png is 80x60 = 4,800 px, left/b.png 70x50 = 3,500 px
+    code = main(
+        ["segment", glob, "--box", "1", "1", "20", "20", "--max-pixels", "4000"]
+        + ["--model", str(model_dir), "--out", str(out)]
+    )
+    assert code == 1
+    coco = json.loads((out / "segment_coco.json").read_text())
+    assert [s["file"] for s in coco["skipped"]] == ["a.png"] and "4000" in coco["skipped"][0]["reason"].replace(
+        ",", ""
+    )
+    assert (out / "left" / "b_mask.png").is_file() and not (out / "a_mask.png").exists()

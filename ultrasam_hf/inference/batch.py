@@ -77,13 +77,13 @@ def expand_inputs(specs) -> list[tuple[Path, str]]:
     return [(path, path.resolve().relative_to(root).as_posix()) for path in files]
 
 
-def load_input(path: Path, axis: str = "z"):
+def load_input(path: Path, axis: str = "z", max_pixels: int | None = None):
     """-> `(frames, volume or None, pixel spacing or None)`: volumes through SimpleITK, the rest through
-    `load_frames`."""
+    `load_frames` (with its decoding pixel limit, `--max-pixels`)."""
     if is_volume_path(path):
         volume = read_volume(path, axis)
         return volume.frames, volume, None
-    frames, spacing = load_frames(path, return_spacing=True)
+    frames, spacing = load_frames(path, return_spacing=True, max_pixels=max_pixels)
     return frames, None, spacing
 
 
@@ -432,7 +432,7 @@ def run_batch(args) -> int:
             writer.skipped.append({"file": key, "reason": f"no prompt for it in {args.prompts}"})
             continue
         try:
-            frames, volume, _ = load_input(path, args.axis)
+            frames, volume, _ = load_input(path, args.axis, getattr(args, "max_pixels", None))
             if args.auto:
                 results = segment_automatic(
                     predictor,

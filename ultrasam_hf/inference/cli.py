@@ -128,7 +128,8 @@ def add_image_limits(parser) -> None:
         default=DEFAULT_MAX_SIDE,
         metavar="PX",
         help=f"work on images whose long side exceeds PX reduced by an integer factor (box average); masks and "
-        f"overlays are then written at that size and segment.json says so (default {DEFAULT_MAX_SIDE}; 0: never)",
+        f"overlays are then written at that size and segment.json says so (default {DEFAULT_MAX_SIDE}; 0: never; "
+        "one image or DICOM only: batch mode keeps every input's size so that its masks and COCO JSON match it)",
     )
 
 
