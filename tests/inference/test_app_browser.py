@@ -1,7 +1,7 @@
 """`ultrasam app` in a real headless Chromium (Debian's `chromium`, driven by the `playwright` package): upload a real
 ultrasound image, click, see the mask, download it. Skipped, with the reason, when Gradio, Playwright or the browser is
 missing; `make test-browser` installs them and runs this file. With `ULTRASAM_APP_SCREENSHOT=path.png` the DICOM test
-saves a screenshot of the page (how `docs/app.png` was made).
+saves a screenshot of the page (not committed: it shows a real scan).
 """
 
 import importlib.util
