@@ -2,21 +2,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 from ultrasam_hf.cli import main
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
-    model.save_pretrained(folder)
-    UltraSamProcessor.from_model_config(model.config).save_pretrained(folder)
-    return folder
 
 
 def test_segment_png_box(tmp_path, model_dir, capsys):
