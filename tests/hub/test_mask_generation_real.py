@@ -7,7 +7,7 @@ Parametrised by model folder: `ULTRASAM_MASK_GENERATION_MODELS=dir1:dir2` (defau
     ULTRASAM_MASK_GENERATION_MODELS=runs/v3 pytest -m "slow and shared_data" tests/hub/test_mask_generation_real.py
 
 The shipped ultrasam-lite-us v3 passes (58 / 100 / 67 % of the images, `docs/ultrasam_lite_us_v3.md`); v2, which
-never trained its multimask tokens, did not.
+never trained its multimask tokens, returned no mask on the BUS-BRA image the Hub issue tried.
 """
 
 import csv
