@@ -35,6 +35,7 @@ from .modeling_tinyvit import (
     UltraSamTinyVitBlock,
     UltraSamTinyVitMBConv,
     UltraSamTinyVitPreTrainedModel,
+    check_pixel_values,
 )
 
 
@@ -135,11 +136,7 @@ class UltraSamNanoEncoder(UltraSamTinyVitPreTrainedModel):
     def forward(
         self, pixel_values: torch.Tensor | None = None, **kwargs: Unpack[TransformersKwargs]
     ) -> SamVisionEncoderOutput:
-        if pixel_values is None:
-            raise ValueError("You have to specify pixel_values")
-        size = self.config.image_size
-        if pixel_values.shape[-2:] != (size, size):
-            raise ValueError(f"Input image size {tuple(pixel_values.shape[-2:])} doesn't match model ({size}*{size}).")
+        check_pixel_values(pixel_values, self.config.image_size)
         hidden_states = self.stem(pixel_values)
         for block in self.stem_blocks:
             hidden_states = block(hidden_states)

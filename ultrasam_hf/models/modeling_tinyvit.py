@@ -35,6 +35,14 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from .configuration_ultrasam import UltraSamVisionConfig
 
 
+def check_pixel_values(pixel_values, size: int) -> None:
+    """SAM's encoder input check: pixels given, at the square input size of the config."""
+    if pixel_values is None:
+        raise ValueError("You have to specify pixel_values")
+    if pixel_values.shape[-2:] != (size, size):
+        raise ValueError(f"Input image size {tuple(pixel_values.shape[-2:])} doesn't match model ({size}*{size}).")
+
+
 class UltraSamConv2dBatchNorm(nn.Module):
     """Bias-free convolution followed by batch norm (TinyViT's `Conv2d_BN`)."""
 
@@ -256,11 +264,7 @@ class UltraSamTinyVitEncoder(UltraSamTinyVitPreTrainedModel):
     def forward(
         self, pixel_values: torch.Tensor | None = None, **kwargs: Unpack[TransformersKwargs]
     ) -> SamVisionEncoderOutput:
-        if pixel_values is None:
-            raise ValueError("You have to specify pixel_values")
-        size = self.config.image_size
-        if pixel_values.shape[-2:] != (size, size):
-            raise ValueError(f"Input image size {tuple(pixel_values.shape[-2:])} doesn't match model ({size}*{size}).")
+        check_pixel_values(pixel_values, self.config.image_size)
         hidden_states = self.patch_embed(pixel_values)
         height, width = hidden_states.shape[-2:]
         for stage in self.layers:
