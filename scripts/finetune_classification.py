@@ -40,13 +40,30 @@ def parse_args(argv=None):
     parser.add_argument("--folds-file", default="5-fold-cv.csv")
     parser.add_argument("--max-train", type=int, help="subsample each fold's training images (small-scale runs)")
     parser.add_argument("--max-test", type=int, help="subsample each fold's test images (small-scale runs)")
+    parser.add_argument(
+        "--patient-fraction",
+        type=float,
+        default=1.0,
+        help="keep this seeded random fraction of the patients (all their images, in every fold): a smaller run "
+        "whose folds keep the official patient-level assignment",
+    )
     parser.add_argument("--steps", type=int, default=ClassificationArguments.steps)
     parser.add_argument("--head-steps", type=int, default=ClassificationArguments.head_steps)
     parser.add_argument("--batch-size", type=int, default=ClassificationArguments.batch_size)
     parser.add_argument("--lr", type=float, default=ClassificationArguments.learning_rate)
     parser.add_argument("--head-lr", type=float, default=ClassificationArguments.head_learning_rate)
     parser.add_argument("--mask-loss-weight", type=float, default=ClassificationArguments.mask_loss_weight)
+    parser.add_argument(
+        "--bootstrap-resamples", type=int, default=ClassificationArguments.bootstrap_resamples, help="per interval"
+    )
+    parser.add_argument(
+        "--raw-features", action="store_true", help="cached variants: do not standardise the frozen features"
+    )
     parser.add_argument("--lora-rank", type=int, default=ClassificationArguments.lora_rank)
+    parser.add_argument(
+        "--cache-dir",
+        help="keep the frozen models' per-image head inputs here: a rerun (or an interrupted run) skips the encoder",
+    )
     return parser.parse_args(argv)
 
 
@@ -65,6 +82,13 @@ def main(argv=None):
     needed = {i for parts in folds.values() for i in parts["train"] + parts["test"]}
     rows = decoded_rows(args.shards, "bus-bra", image_ids=needed)  # every split of the build: the folds decide
     missing = needed - {row["image_id"] for row in rows}
+    if args.patient_fraction < 1:
+        patients = sorted({row["group_id"] for row in rows})
+        kept = set(rng.choice(patients, max(1, round(len(patients) * args.patient_fraction)), replace=False))
+        rows = [row for row in rows if row["group_id"] in kept]
+        print(
+            f"--patient-fraction {args.patient_fraction}: {len(kept)} of {len(patients)} patients, {len(rows)} images"
+        )
     if missing:
         print(
             f"warning: {len(missing)} fold image(s) not in the shards (skipped at build?), e.g. {sorted(missing)[:3]}"
@@ -78,10 +102,14 @@ def main(argv=None):
         mask_loss_weight=args.mask_loss_weight,
         lora_rank=args.lora_rank,
         lora_alpha=args.lora_rank,
+        standardize_features=not args.raw_features,
+        bootstrap_resamples=args.bootstrap_resamples,
         seed=args.seed,
     )
     start = time.time()
-    records, summary = run_classification_benchmark(args.init, args.variant, rows, folds, recipe)
+    records, summary = run_classification_benchmark(
+        args.init, args.variant, rows, folds, recipe, cache_dir=args.cache_dir, progress=True
+    )
     command, intro = report_intro(__file__, argv, args.note)
     meta = {
         "command": command,

@@ -127,3 +127,54 @@ def test_script_tiny_end_to_end(fake_bus_bra, bus_bra_shards, load_script, tmp_p
     for record in result["per_fold"]:
         assert 0 <= record["accuracy"] <= 1 and record["count"] == 6 and np.isfinite(record["roc_auc"])
     assert elapsed < 60, f"tiny classification run took {elapsed:.0f} s"
+
+
+def test_cached_run_resumes_and_reports_patient_intervals(
+    fake_bus_bra, bus_bra_shards, load_script, tmp_path, monkeypatch
+):
+    """`--cache-dir` keeps the frozen models' head inputs: a second run never runs the encoder. The summary pools the
+    out-of-fold predictions (each image once) with patient-bootstrap intervals and pairs the second init with the
+    first."""
+    from ultrasam_hf.downstream import classification
+
+    script = load_script("finetune_classification")
+    cache = tmp_path / "cache"
+    args = ["--shards", str(bus_bra_shards), "--raw", str(fake_bus_bra), "--init", "preset:tiny-lite", "preset:tiny"]
+    args += ["--variant", "head", "image-linear", "--head-steps", "10", "--batch-size", "4", "--cache-dir", str(cache)]
+    args += [
+        "--folds",
+        "1",
+        "2",
+        "3",
+        "--bootstrap-resamples",
+        "200",
+    ]  # the fake release's fold 3 holds no test image: skipped, said so
+    script.main([*args, "--out", str(tmp_path / "first.md")])
+    files = sorted(p.name for p in cache.glob("*.pt"))
+    assert len(files) == 2 and files[0].startswith("preset_tiny-") and not list(cache.glob("*.partial"))
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder ran although every head input was cached")
+
+    monkeypatch.setattr(classification, "cache_head_inputs", no_encoder)
+    out = tmp_path / "second.md"
+    script.main([*args, "--out", str(out)])
+    first = json.loads((tmp_path / "first.json").read_text())
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [r["roc_auc"] for r in result["per_fold"]] == [r["roc_auc"] for r in first["per_fold"]]
+
+    head = next(s for s in result["summary"] if s["init"] == "preset:tiny-lite" and s["variant"] == "head")
+    scored = [
+        i
+        for r in result["per_fold"]
+        if r["init"] == "preset:tiny-lite" and r["variant"] == "head"
+        for i in r["image_ids"]
+    ]
+    assert len(scored) == len(set(scored)) == 12  # every fake image held out once over the five folds
+    auc = head["pooled"]["roc_auc"]
+    assert 0 <= auc["low"] <= auc["value"] <= auc["high"] <= 1 and auc["resamples"] > 180
+    other = next(s for s in result["summary"] if s["init"] == "preset:tiny" and s["variant"] == "head")
+    assert other["difference"]["reference"] == "preset:tiny-lite"
+    assert "difference" not in head
+    table = out.read_text()
+    assert "AUC [95 % CI]" in table and "Paired differences to `preset:tiny-lite`" in table

@@ -7,7 +7,8 @@ Variants, all on the same encoder and initialisation:
   paper adds the classification loss to the mask losses).
 - `lora`: the same model with LoRA (peft) on the encoder's `qkv` projections; only LoRA weights and the head train.
 - `head`: frozen model, only the classification MLP trains, on its cached per-prompt input
-  [mask token 0, mean decoder image tokens, mean encoder features before the neck] (computed once per image).
+  [mask token 0, mean decoder image tokens, mean encoder features before the neck] (computed once per image,
+  standardised with the training fold's statistics).
 - `image-linear`: image-level baseline, a linear layer on the cached mean-pooled encoder features before the neck.
 - `image-full`: image-level baseline, the encoder and that linear layer fine-tuned together (the paper's baseline).
 
@@ -28,6 +29,7 @@ from torch import nn
 from transformers import get_cosine_schedule_with_warmup
 
 from ..evaluation.aggregate import metric_stats
+from ..evaluation.bootstrap import grouped_bootstrap
 from ..evaluation.prompts import box_from_mask, jittered_box
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
@@ -66,6 +68,8 @@ class ClassificationArguments:
     lora_rank: int = 16
     lora_alpha: int = 16
     class_weighting: bool = True  # inverse-frequency class weights in the cross-entropy
+    standardize_features: bool = True  # cached variants: z-score the frozen features (training-fold statistics)
+    bootstrap_resamples: int = 1000  # draws of the patient bootstrap behind every interval
     seed: int = 0
     label_names: list = field(default_factory=lambda: ["benign", "malignant"])
 
@@ -92,6 +96,7 @@ def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[st
             # a lesion too small to survive the resize keeps its scaled release box
             "box": box_from_mask(masks[0]) if masks[0].any() else [v * scale for v in obj["bbox"]],
             "label": label_names.index(obj["class_label"]),
+            "group": str(row.get("group_id") or row["image_id"]),  # the patient: bootstrap intervals resample these
         }
     return examples
 
@@ -226,24 +231,68 @@ def predict_end_to_end(model, variant, examples, ids, batch_size) -> np.ndarray:
 
 @torch.no_grad()
 def cache_head_inputs(
-    model: UltraSamForPromptedClassification, examples, ids, batch_size: int
+    model: UltraSamForPromptedClassification, examples, ids, batch_size: int, cache=None, progress: bool = False
 ) -> dict[str, torch.Tensor]:
     """Frozen model, one pass per image: the prompted head's input vector per image id (exact box prompt). Its last
-    `vision_config.hidden_size` entries are the mean-pooled encoder features before the neck."""
+    `vision_config.hidden_size` entries are the mean-pooled encoder features before the neck. Vectors go into `cache`
+    (a dict, or a `HeadInputCache`, saved after every batch so that an interrupted run resumes)."""
+    from tqdm.auto import tqdm
+
     model.eval()
     captured = {}
     hook = model.classifier.register_forward_pre_hook(lambda module, inputs: captured.__setitem__("x", inputs[0]))
-    cache = {}
+    cache = {} if cache is None else cache
     try:
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start : start + batch_size]
-            batch = _batch(examples, chunk)
-            model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False)
-            for image_id, vector in zip(chunk, captured["x"][:, 0]):
-                cache[image_id] = vector.clone()
+        with tqdm(total=len(ids), desc="encoding (frozen model)", unit="img", disable=not progress) as bar:
+            for start in range(0, len(ids), batch_size):
+                chunk = ids[start : start + batch_size]
+                batch = _batch(examples, chunk)
+                model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False)
+                for image_id, vector in zip(chunk, captured["x"][:, 0]):
+                    cache[image_id] = vector.clone()
+                if isinstance(cache, HeadInputCache):
+                    cache.save()
+                bar.update(len(chunk))
     finally:
         hook.remove()
     return cache
+
+
+class HeadInputCache(dict):
+    """Head inputs (`cache_head_inputs`) of one frozen initialisation by image id, kept in `path` when given: the
+    encoder pass is the expensive part on a CPU (seconds per image), the heads train in seconds on the cache.
+    The file name carries a fingerprint of the initialisation (`cache_file`), so changed weights never reuse it."""
+
+    def __init__(self, path=None):
+        super().__init__()
+        self.path = Path(path) if path else None
+        if self.path is not None and self.path.exists():
+            self.update(torch.load(self.path, weights_only=True))
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        torch.save(dict(self), partial)
+        partial.replace(self.path)  # never a half-written cache
+
+
+def cache_file(cache_dir, init: str, args: "ClassificationArguments") -> Path:
+    """`cache_dir/<init name>-<fingerprint>.pt`; the fingerprint hashes the initialisation (its weight files' names,
+    sizes and modification times, or the preset and seed) and the input geometry the examples were made with."""
+    import hashlib
+
+    parts = [init, str(args.seed)]
+    folder = Path(init)
+    if not init.startswith("preset:") and folder.is_dir():
+        for file in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) + [folder / "config.json"]:
+            if file.exists():
+                stat = file.stat()
+                parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (folder.name or init))
+    return Path(cache_dir) / f"{name}-{digest}.pt"
 
 
 def train_cached_head(head: nn.Module, features, labels, args: ClassificationArguments, num_labels: int) -> dict:
@@ -289,11 +338,12 @@ def run_fold(
     metric=None,
     log=print,
     head_cache=None,
+    progress: bool = False,
 ) -> list[dict]:
-    """All `variants` for one initialisation and one fold; one record per variant. `head_cache` (a dict) keeps the
-    frozen model's per-image head inputs across the folds of one initialisation."""
+    """All `variants` for one initialisation and one fold; one record per variant, with the test images' ids, labels
+    and positive-class scores (`scores`: out-of-fold predictions, for the bootstrap intervals of `summarize`).
+    `head_cache` (a dict or `HeadInputCache`) keeps the frozen model's per-image head inputs across the folds."""
     num_labels = len(args.label_names)
-    test_labels = [examples[i]["label"] for i in test_ids]
     records = []
     torch.manual_seed(args.seed)
 
@@ -303,11 +353,17 @@ def run_fold(
         model = load_prompted_model(init, num_labels)
         cache = head_cache if head_cache is not None else {}
         missing = sorted((set(train_ids) | set(test_ids)) - set(cache))
-        cache.update(cache_head_inputs(model, examples, missing, args.batch_size) if missing else {})
+        if missing:
+            cache_head_inputs(model, examples, missing, args.batch_size, cache=cache, progress=progress)
         cache_seconds = time.time() - start
         hidden = model.config.vision_config.hidden_size
-        train_x = torch.stack([cache[i] for i in train_ids])
-        test_x = torch.stack([cache[i] for i in test_ids])
+        train_x = torch.stack([cache[i] for i in train_ids]).float()
+        test_x = torch.stack([cache[i] for i in test_ids]).float()
+        if args.standardize_features:
+            # the head input concatenates three feature blocks of unrelated scales; a probe on frozen features
+            # standardises each feature with the training images' statistics
+            mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
+            train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
         train_y = torch.tensor([examples[i]["label"] for i in train_ids])
         for variant in cached:
             start = time.time()
@@ -325,16 +381,9 @@ def run_fold(
             head.eval()
             with torch.no_grad():
                 scores = head(x_test).softmax(-1).numpy()
-            records.append(
-                {
-                    "variant": variant,
-                    **compute_metrics(scores, test_labels, metric),
-                    **train_log,
-                    "trainable_parameters": sum(p.numel() for p in head.parameters()),
-                    "seconds": round(time.time() - start + cache_seconds / len(cached), 1),
-                }
-            )
-            log(f"  {variant}: {records[-1]}")
+            seconds = time.time() - start + cache_seconds / len(cached)
+            records.append(_record(variant, scores, test_ids, examples, metric, train_log, head, seconds))
+            log(f"  {variant}: {_loggable(records[-1])}")
 
     for variant in (v for v in variants if v not in CACHED_VARIANTS):
         start = time.time()
@@ -346,22 +395,41 @@ def run_fold(
             model = UltraSamImageClassifier(model.vision_encoder, model.config.vision_config.hidden_size, num_labels)
         train_log = train_end_to_end(model, variant, examples, train_ids, args, num_labels)
         scores = predict_end_to_end(model, variant, examples, test_ids, args.batch_size)
-        records.append(
-            {
-                "variant": variant,
-                **compute_metrics(scores, test_labels, metric),
-                **train_log,
-                "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-                "seconds": round(time.time() - start, 1),
-            }
-        )
-        log(f"  {variant}: {records[-1]}")
+        seconds = time.time() - start
+        records.append(_record(variant, scores, test_ids, examples, metric, train_log, model, seconds))
+        log(f"  {variant}: {_loggable(records[-1])}")
     return records
 
 
-def summarize(records: list[dict]) -> list[dict]:
-    """Mean ± std over folds per (init, variant)."""
-    summary = []
+PREDICTION_KEYS = ("image_ids", "groups", "labels", "scores")
+
+
+def _record(variant, scores, test_ids, examples, metric, train_log, trained: nn.Module, seconds) -> dict:
+    test_labels = [examples[i]["label"] for i in test_ids]
+    return {
+        "variant": variant,
+        **compute_metrics(scores, test_labels, metric),
+        **train_log,
+        "trainable_parameters": sum(p.numel() for p in trained.parameters() if p.requires_grad),
+        "seconds": round(seconds, 1),
+        "image_ids": list(test_ids),
+        "groups": [examples[i].get("group", i) for i in test_ids],
+        "labels": [int(v) for v in test_labels],
+        "scores": np.round(scores, 5).tolist(),  # (N, num_labels) softmax
+    }
+
+
+def _loggable(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key not in PREDICTION_KEYS}
+
+
+def summarize(records: list[dict], metric=None, resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Per (init, variant): mean ± std over folds, and the metrics of the pooled out-of-fold predictions (every image
+    scored once, by the fold that held it out) with 95 % intervals from a bootstrap over patients
+    (`evaluation.bootstrap.grouped_bootstrap` on the records' `groups`). For every initialisation after the first,
+    `difference` holds the paired bootstrap interval of its metrics minus the first's, same variant, same images."""
+    metric = metric or load_classification_metric()
+    summary, pooled = [], {}
     keys = list(dict.fromkeys((r["init"], r["variant"]) for r in records))
     for init, variant in keys:
         rows = [r for r in records if r["init"] == init and r["variant"] == variant]
@@ -370,19 +438,95 @@ def summarize(records: list[dict]) -> list[dict]:
             stats = metric_stats(r[name] for r in rows)
             entry[name], entry[f"{name}_std"] = stats["mean"], stats["std"]
         entry["seconds_per_fold"] = float(np.mean([r["seconds"] for r in rows]))
+        if all("scores" in r for r in rows):
+            pooled[init, variant] = predictions = _pooled_predictions(rows)
+            entry["pooled"] = grouped_bootstrap(
+                lambda index: _metrics_at(metric, predictions, index),
+                predictions["groups"],
+                resamples=resamples,
+                seed=seed,
+            )
         summary.append(entry)
+    reference = keys[0][0] if keys else None
+    for entry in summary:
+        other, base = pooled.get((entry["init"], entry["variant"])), pooled.get((reference, entry["variant"]))
+        if entry["init"] != reference and other is not None and base is not None:
+            entry["difference"] = {"reference": reference, **_paired_difference(metric, other, base, resamples, seed)}
     return summary
 
 
+def _pooled_predictions(rows: list[dict]) -> dict[str, np.ndarray]:
+    pooled = {key: [] for key in ("image_ids", "groups", "labels", "scores")}
+    for row in rows:
+        for key in pooled:
+            pooled[key].extend(row.get(key) or row["image_ids"])  # no groups recorded: one group per image
+    order = np.argsort(pooled["image_ids"], kind="stable")
+    return {key: np.asarray(values)[order] for key, values in pooled.items()}
+
+
+def _metrics_at(metric, predictions: dict, index: np.ndarray) -> dict[str, float]:
+    """The metric module's computation on a subset (its `_compute` directly: 1,000 bootstrap draws would otherwise
+    each write an Arrow table)."""
+    scores = predictions["scores"][index]
+    result = metric._compute(
+        predictions=scores.argmax(-1),
+        references=predictions["labels"][index],
+        scores=scores,
+        num_classes=scores.shape[1],
+    )
+    return {name: result[name] for name in METRICS}
+
+
+def _paired_difference(metric, other: dict, base: dict, resamples: int, seed: int) -> dict:
+    common = np.intersect1d(other["image_ids"], base["image_ids"])
+    if common.size == 0:
+        return {}
+    a = {key: values[np.isin(other["image_ids"], common)] for key, values in other.items()}
+    b = {key: values[np.isin(base["image_ids"], common)] for key, values in base.items()}
+
+    def statistic(index):
+        first, second = _metrics_at(metric, a, index), _metrics_at(metric, b, index)
+        return {name: first[name] - second[name] for name in METRICS}
+
+    return grouped_bootstrap(statistic, a["groups"], resamples=resamples, seed=seed)
+
+
+def _interval(stats: dict) -> str:
+    return f"{stats['value']:.3f} [{stats['low']:.3f}, {stats['high']:.3f}]"
+
+
 def results_markdown(summary: list[dict], meta: dict) -> str:
+    """Pooled out-of-fold metrics with their 95 % patient-bootstrap intervals, the mean ± std of AUC over folds, and
+    the paired differences to the first initialisation (when several were run)."""
     lines = [
-        "| init | variant | folds | accuracy | balanced accuracy | F1 (malignant) | AUC | s / fold |",
-        "|---|---|---|---|---|---|---|---|",
+        "| init | variant | folds | AUC [95 % CI] | balanced accuracy [95 % CI] | F1 malignant [95 % CI] "
+        "| accuracy [95 % CI] | AUC per fold, mean ± std | s / fold |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in summary:
-        cells = " | ".join(f"{entry[m]:.3f} ± {entry[m + '_std']:.3f}" for m in METRICS)
         folds = ",".join(str(f) for f in entry["folds"])
-        lines.append(f"| {entry['init']} | {entry['variant']} | {folds} | {cells} | {entry['seconds_per_fold']:.0f} |")
+        pooled = entry.get("pooled")
+        cells = [
+            _interval(pooled[name]) if pooled else "—" for name in ("roc_auc", "balanced_accuracy", "f1", "accuracy")
+        ]
+        per_fold = f"{entry['roc_auc']:.3f} ± {entry['roc_auc_std']:.3f}"
+        lines.append(
+            f"| {entry['init']} | {entry['variant']} | {folds} | {' | '.join(cells)} | {per_fold} "
+            f"| {entry['seconds_per_fold']:.0f} |"
+        )
+    differences = [entry for entry in summary if entry.get("difference")]
+    if differences:
+        lines += [
+            "",
+            f"Paired differences to `{differences[0]['difference']['reference']}` (same variant, same images; "
+            "95 % patient-bootstrap intervals; an interval that excludes 0 is a difference):",
+            "",
+            "| init | variant | Δ AUC | Δ balanced accuracy | Δ F1 malignant |",
+            "|---|---|---|---|---|",
+        ]
+        for entry in differences:
+            cells = " | ".join(_interval(entry["difference"][name]) for name in ("roc_auc", "balanced_accuracy", "f1"))
+            lines.append(f"| {entry['init']} | {entry['variant']} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -403,8 +547,11 @@ def model_config(init: str) -> UltraSamConfig:
     return UltraSamConfig.from_pretrained(init)
 
 
-def run_classification_benchmark(inits, variants, rows, folds: dict, args: ClassificationArguments, log=print):
-    """`folds`: `{fold: {"train": ids, "test": ids}}`. Returns (per-fold records, summary)."""
+def run_classification_benchmark(
+    inits, variants, rows, folds: dict, args: ClassificationArguments, log=print, cache_dir=None, progress=False
+):
+    """`folds`: `{fold: {"train": ids, "test": ids}}`. Returns (per-fold records, summary). `cache_dir`: where the
+    frozen models' head inputs are kept between runs (`HeadInputCache`); `progress`: a bar over the encoder pass."""
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
@@ -420,19 +567,25 @@ def run_classification_benchmark(inits, variants, rows, folds: dict, args: Class
         if key not in prepared:
             prepared[key] = make_examples(rows, config, args.label_names)
         examples = prepared[key]
-        head_cache = {}
+        head_cache = HeadInputCache(cache_file(cache_dir, init, args) if cache_dir else None)
         for fold, parts in folds.items():
             train_ids = [i for i in parts["train"] if i in examples]
             test_ids = [i for i in parts["test"] if i in examples]
             log(f"init {init} fold {fold}: {len(train_ids)} train / {len(test_ids)} test images")
-            for record in run_fold(init, variants, examples, train_ids, test_ids, args, metric, log, head_cache):
+            if not train_ids or not test_ids:
+                log(f"  fold {fold} skipped: no {'training' if not train_ids else 'test'} images")
+                continue
+            for record in run_fold(
+                init, variants, examples, train_ids, test_ids, args, metric, log, head_cache, progress
+            ):
                 records.append({"init": init, "fold": fold, **record})
-    return records, summarize(records)
+    return records, summarize(records, metric, resamples=args.bootstrap_resamples, seed=args.seed)
 
 
 __all__ = [
     "CACHED_VARIANTS",
     "ClassificationArguments",
+    "HeadInputCache",
     "METRICS",
     "UltraSamImageClassifier",
     "VARIANTS",
