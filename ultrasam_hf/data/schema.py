@@ -46,7 +46,7 @@ from datasets import ClassLabel, Features, Image, List, Value
 
 SPLITS = ("train", "validation", "test")
 
-# The `us-43d` card's `ultrasam.anatomy_vocabulary`, in its order (tests/data/test_anatomy_classlabel.py checks they
+# The `us-43d` card's `ultrasam.anatomy_vocabulary`, in its order (tests/data/test_viewer_columns.py checks they
 # agree). The position is the stored id: append new terms, never reorder or remove.
 ANATOMY_VOCABULARY = (
     "breast lesion",
