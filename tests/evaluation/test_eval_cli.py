@@ -10,7 +10,7 @@ from datasets import Dataset
 from PIL import Image
 
 from ultrasam_hf.cli import main
-from ultrasam_hf.data.instances import encode_mask
+from ultrasam_hf.data.instances import encode_instance_map, encode_mask
 from ultrasam_hf.data.schema import FEATURES
 
 
@@ -26,8 +26,9 @@ def make_row(dataset, index, split, spacing=None, with_objects=True):
     masks = [disc((height, width), (20, 22), 8 + index), disc((height, width), (30, 48), 5)] if with_objects else []
     for mask in masks:
         image[mask] = 200
-    objects = []
-    for mask in masks:
+    objects, ids = [], np.zeros((height, width), dtype=np.int32)
+    for k, mask in enumerate(masks, start=1):
+        ids[mask] = k
         rows, cols = np.nonzero(mask)
         objects.append(
             {
@@ -52,6 +53,7 @@ def make_row(dataset, index, split, spacing=None, with_objects=True):
         "license": "cc-by-4.0",
         "source_files": [f"img_{index:03d}.png"],
         "objects": objects,
+        "instance_map": {"bytes": encode_instance_map(ids), "path": None},
     }
 
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ultrasam_hf.data.instances import encode_instance_map
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -45,8 +47,9 @@ def make_row(dataset: str, index: int, split: str, rng, height=48, width=64, ins
         )
     buffer = io.BytesIO()
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
-    for obj in objects:
-        obj.pop("_mask")
+    ids = np.zeros((height, width), dtype=np.int32)
+    for k, obj in enumerate(objects, start=1):
+        ids[obj.pop("_mask")] = k
     return {
         "image": {"bytes": buffer.getvalue(), "path": None},
         "dataset": dataset,
@@ -60,6 +63,7 @@ def make_row(dataset: str, index: int, split: str, rng, height=48, width=64, ins
         "license": "cc-by-4.0",
         "source_files": [f"{index}.png"],
         "objects": objects,
+        "instance_map": {"bytes": encode_instance_map(ids), "path": None},
     }
 
 

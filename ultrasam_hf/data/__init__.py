@@ -10,7 +10,7 @@ ultrasam data build --all --raw-root /data --out us43d_build --num-workers 8
 
 from .cards import load_anatomy_vocabulary, load_registry
 from .hub import push_to_hub
-from .instances import decode_instance_mask
+from .instances import decode_instance_mask, instance_ids
 from .loading import (
     decode_row,
     decoded_rows,
@@ -21,7 +21,7 @@ from .loading import (
     shard_for_node,
 )
 from .manifest import licence_mix, training_licence_mix
-from .schema import FEATURES
+from .schema import ANATOMY, ANATOMY_VOCABULARY, FEATURES, anatomy_name
 
 
 def __getattr__(name):
@@ -35,12 +35,16 @@ def __getattr__(name):
 
 
 __all__ = [
+    "ANATOMY",
+    "ANATOMY_VOCABULARY",
     "FEATURES",
+    "anatomy_name",
     "build_all",
     "build_dataset",
     "decode_instance_mask",
     "decode_row",
     "decoded_rows",
+    "instance_ids",
     "interleave_by_dataset",
     "licence_mix",
     "training_licence_mix",

@@ -28,11 +28,12 @@ from .convert import convert_item, file_sha256
 from .dedupe import POLICIES, DuplicateIndex, should_drop
 from .manifest import write_dataset_manifest, write_run_manifest
 from .readers import READERS
-from .schema import FEATURES, SPLITS
+from .schema import ANATOMY_VOCABULARY, FEATURES, SPLITS
 from .splits import assign_groups, assign_splits, check_group_leakage, unlisted_items
 from .tables import read_table
 
-SCHEMA_VERSION = 2  # 2: pixels-only images, variable-length pixel_spacing_mm
+# 2: pixels-only images, variable-length pixel_spacing_mm; 3: `anatomy` a ClassLabel, `instance_map` PNG column
+SCHEMA_VERSION = 3
 ROW_GROUP_SIZE = 64  # small row groups keep streaming and random access cheap for image rows
 TASKS_PER_CHUNK = 8  # items sent to a worker at a time: fewer round trips, still fine-grained for small datasets
 IN_FLIGHT_PER_WORKER = 64  # converted items allowed to wait for the writer, per worker (bounds memory)
@@ -202,8 +203,20 @@ def shard_fingerprint(spec, raw_dir: Path, shard: Shard, plan: Plan, options: di
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def check_anatomy(spec) -> None:
+    """Every anatomy term of the spec must be a name of the `anatomy` ClassLabel (schema.ANATOMY_VOCABULARY)."""
+    unknown = sorted({term for term in spec.anatomy.values() if term not in ANATOMY_VOCABULARY})
+    if unknown:
+        raise ValueError(
+            f"{spec.slug}: anatomy term(s) {unknown} are not in the shared anatomy vocabulary (the `anatomy` "
+            "ClassLabel, ultrasam_hf.data.schema.ANATOMY_VOCABULARY = the us-43d card's ultrasam.anatomy_vocabulary): "
+            "map the card's categories to vocabulary terms, or append the new term to both lists"
+        )
+
+
 def plan_job(spec, raw_dir: Path, out_root: Path, options: dict, max_shard_mb: float) -> Job:
     """Plan one dataset and fingerprint its shards (runs in a worker: datasets are planned in parallel)."""
+    check_anatomy(spec)
     plan = plan_dataset(spec, raw_dir, int(max_shard_mb * 2**20))
     for shard in plan.shards:
         shard.fingerprint = shard_fingerprint(spec, raw_dir, shard, plan, options)

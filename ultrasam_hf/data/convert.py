@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .dedupe import phash, pixel_sha256
-from .instances import layers_to_instances
+from .instances import encode_instance_map, layers_to_instances
 from .pixels_only import pixels_only
 from .readers import READERS, SkipItem
 from .schema import FEATURES
@@ -108,6 +108,7 @@ def convert_frames(spec, raw_dir: Path, item, split, group, class_label, spacing
                 result["empty_frames"] += 1
                 continue
             image = frame.image
+            ids = instances.ids if instances.ids is not None else np.zeros(image.shape[:2], dtype=np.int32)
             row = FEATURES.encode_example(  # here, in the worker: the writer process only assembles the table
                 {
                     "image": {"bytes": stored_image_bytes(frame), "path": None},
@@ -122,6 +123,7 @@ def convert_frames(spec, raw_dir: Path, item, split, group, class_label, spacing
                     "license": spec.license,
                     "source_files": list(item.files),
                     "objects": instances.objects,
+                    "instance_map": {"bytes": encode_instance_map(ids), "path": None},
                 }
             )
             result["rows"].append({**row, "_sha256": pixel_sha256(image), "_phash": phash(image)})

@@ -8,7 +8,7 @@ import yaml
 
 from .cards import load_registry
 from .loading import built_datasets
-from .schema import SPLITS
+from .schema import ANATOMY_VOCABULARY, SPLITS
 
 ROOT_CARD = "README.md"
 LICENCES_FILE = "LICENSE.md"
@@ -70,6 +70,14 @@ def root_card(
 Public ultrasound segmentation datasets converted by `ultrasam-hf` (`ultrasam data build`) into one schema: one row
 per image, its instance masks as COCO RLE with category, anatomy and box. Each dataset is a config; `{ALL_CONFIG}`
 (the default) holds them all. `<slug>/manifest.json` records how each was built, `<slug>/README.md` is its card.
+
+- `image`: the ultrasound image; `instance_map`: the instances as a palette PNG (pixel value k = the k-th object,
+  0 = background, a later object on top where two overlap; the RLE masks are the reference), coloured in the viewer.
+- `objects`: per instance `mask` (COCO RLE), `bbox` (`[x_min, y_min, x_max, y_max]`), `area`, `category` (the
+  dataset's own name), `anatomy` (a `ClassLabel` of the {len(ANATOMY_VOCABULARY)}-term anatomy vocabulary shared by every
+  config), `class_label` (e.g. benign / malignant, or null).
+- `dataset`, `image_id`, `group_id` (patient or scan: splits never share one), `frame_index`, `split`, `height`,
+  `width`, `pixel_spacing_mm`, `license`, `source_files`.
 
 ```python
 from datasets import load_dataset

@@ -1,9 +1,13 @@
 """Label masks -> instances: connected components of each label value, encoded as COCO RLE (UltraSam convention)."""
 
+import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
+
+from .schema import INSTANCE_PALETTE
 
 # 8-connectivity: a diagonal touch is the same structure (thin vessels, needle outlines).
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -14,6 +18,8 @@ class Instances:
     objects: list = field(default_factory=list)
     # (category, area) of components under `min_area`: reported in the manifest, never silently lost.
     dropped: list = field(default_factory=list)
+    # pixel value k = objects[k - 1], 0 = background, later objects on top (schema.py `instance_map`); None: no layer
+    ids: np.ndarray | None = None
 
 
 def _mask_utils():
@@ -47,6 +53,43 @@ def decode_instance_mask(obj: dict) -> np.ndarray:
     return _mask_utils().decode(coco_rle).astype(bool)
 
 
+def encode_instance_map(ids: np.ndarray) -> bytes:
+    """Instance ids `HxW` (0 = background) -> the lossless PNG stored as `instance_map`: palette (`P`) mode with
+    `INSTANCE_PALETTE` up to 255 objects, 16-bit grey beyond (see schema.py)."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or (ids.size and ids.min() < 0):
+        raise ValueError(f"an instance map is a 2-D array of ids >= 0, got shape {ids.shape}")
+    top = int(ids.max()) if ids.size else 0
+    if top > 65535:
+        raise ValueError(f"{top} objects: a 16-bit instance map holds at most 65535")
+    if top <= 255:
+        image = Image.fromarray(ids.astype(np.uint8))
+        image.putpalette(INSTANCE_PALETTE[: 3 * max(top + 1, 2)])  # the entries used: a short PLTE chunk
+    else:
+        image = Image.fromarray(ids.astype(np.uint16))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def instance_ids(value) -> np.ndarray | None:
+    """A row (its `instance_map`), a decoded `instance_map` (PIL image) or its stored `{"bytes": ...}` -> the instance
+    ids `HxW` (`uint8`, or `uint16` past 255 objects); None for a row built before the maps existed."""
+    if isinstance(value, dict) and "instance_map" in value:
+        value = value["instance_map"]
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if value.get("bytes") is None:
+            return None
+        with Image.open(io.BytesIO(value["bytes"])) as image:
+            return instance_ids(image)
+    if value.mode not in ("P", "L", "I;16", "I"):
+        raise ValueError(f"an instance map is a palette or grey PNG, got mode {value.mode!r}")
+    ids = np.asarray(value)  # a palette image gives its indices, not colours
+    return ids.astype(np.uint16) if value.mode in ("I;16", "I") else ids
+
+
 def layers_to_instances(layers: dict, categories: dict, anatomy: dict, min_area: int, class_label=None) -> Instances:
     """Split each category layer into connected components.
 
@@ -73,10 +116,13 @@ def layers_to_instances(layers: dict, categories: dict, anatomy: dict, min_area:
                 result.dropped.append({"category": category, "area": area})
                 continue
             rows, cols = slices[index - 1]
-            mask = np.zeros(layer.shape, dtype=np.uint8, order="F")
-            mask[top.start + rows.start : top.start + rows.stop, left.start + cols.start : left.start + cols.stop] = (
-                components[rows, cols] == index
+            region = (
+                slice(top.start + rows.start, top.start + rows.stop),
+                slice(left.start + cols.start, left.start + cols.stop),
             )
+            component = components[rows, cols] == index
+            mask = np.zeros(layer.shape, dtype=np.uint8, order="F")
+            mask[region] = component
             result.objects.append(
                 {
                     "mask": encode_mask(mask),
@@ -92,4 +138,7 @@ def layers_to_instances(layers: dict, categories: dict, anatomy: dict, min_area:
                     "class_label": class_label,
                 }
             )
+            if result.ids is None:
+                result.ids = np.zeros(layer.shape, dtype=np.int32)
+            result.ids[region][component] = len(result.objects)  # later objects on top
     return result

@@ -10,7 +10,7 @@ from datasets.distributed import split_dataset_by_node
 
 from ..models.image_loading import load_frames
 from .instances import decode_instance_mask
-from .schema import FEATURES, SPLITS
+from .schema import FEATURES, SPLITS, anatomy_name
 
 
 def data_files(path_or_repo_id: str, datasets=None, split=None) -> dict:
@@ -39,7 +39,8 @@ def data_files(path_or_repo_id: str, datasets=None, split=None) -> dict:
 
 
 def load_us43d(path_or_repo_id, datasets=None, split=None, streaming: bool = False, **kwargs):
-    """Load built US-43d shards as a `datasets` object with `FEATURES` rows.
+    """Load built US-43d shards as a `datasets` object with `FEATURES` rows (`anatomy` as its ClassLabel id:
+    `FEATURES["objects"].feature["anatomy"].int2str`, or `decode_row`, gives the term).
 
     Args:
         path_or_repo_id: a build folder (`ultrasam data build --out`) or a Hub dataset repo id.
@@ -115,14 +116,19 @@ def load_rows(data, datasets=None, split="test", limit: int | None = None, image
 
 
 def decode_row(row: dict) -> dict:
-    """`row` with its `image` decoded to `HxWx3 uint8` (`load_frames`, the pixels inference sees) and a bool `HxW`
-    `mask` in each of its `objects` (`decode_instance_mask`); every other field as stored."""
-    objects = [{**obj, "mask": decode_instance_mask(obj)} for obj in row.get("objects") or []]
+    """`row` with its `image` decoded to `HxWx3 uint8` (`load_frames`, the pixels inference sees), and in each of its
+    `objects` a bool `HxW` `mask` (`decode_instance_mask`) and the `anatomy` term (a name, not the ClassLabel id);
+    every other field as stored."""
+    objects = [
+        {**obj, "mask": decode_instance_mask(obj), "anatomy": anatomy_name(obj.get("anatomy"))}
+        for obj in row.get("objects") or []
+    ]
     return {**row, "image": load_frames(row["image"])[0], "objects": objects}
 
 
 def decoded_rows(data, dataset: str, split=SPLITS, limit: int | None = None, image_ids=None) -> list:
-    """The rows of one dataset of a build folder (`load_rows`, every split by default), decoded (`decode_row`)."""
+    """The rows of one dataset of a build folder (`load_rows`, every split by default), decoded (`decode_row`:
+    `anatomy` as the term)."""
     return [decode_row(row) for row in load_rows(data, [dataset], split, limit, image_ids)[dataset]]
 
 
