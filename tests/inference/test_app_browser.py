@@ -1,7 +1,7 @@
 """`ultrasam app` in a real headless Chromium (Debian's `chromium`, driven by the `playwright` package): upload a real
 ultrasound image, click, see the mask, download it. Skipped, with the reason, when Gradio, Playwright or the browser is
-missing; `make test-browser` installs them and runs this file. With `ULTRASAM_APP_SCREENSHOT=path.png` the DICOM test
-saves a screenshot of the page (not committed: it shows a real scan).
+missing; `make test-browser` installs them and runs this file. With `ULTRASAM_APP_SCREENSHOT=path.png` the phantom test
+saves a screenshot of the page (`docs/app.png` is one: a generated phantom, no real scan).
 """
 
 import importlib.util
@@ -185,5 +185,21 @@ def test_dicom_box_prompt(page, tmp_path):
     click_pixel(page, 304, 290)
     status = wait_for_status(page, " px (your prompt")
     assert int(re.search(r"mask (\d+) px", status).group(1)) > 5000
+
+
+def test_click_a_phantom_lesion(page, tmp_path):
+    """A generated frame (`parity_image`: speckle, a bright layer, a dark round lesion): one click in the lesion gives
+    its mask. Needs no data, so it runs wherever the browser does; its screenshot is `docs/app.png`."""
+    from ultrasam_hf.export.onnx_export import parity_image
+
+    size = 400
+    Image.fromarray(parity_image(size)).save(tmp_path / "phantom.png")
+    yy, xx = np.mgrid[:size, :size]
+    lesion = (yy - size * 0.55) ** 2 + (xx - size * 0.45) ** 2 < (size * 0.18) ** 2  # as `parity_image` draws it
+    upload(page, tmp_path / "phantom.png")
+    click_pixel(page, size * 0.45, size * 0.55)
+    wait_for_status(page, " px (your prompt")
+    mask = np.array(Image.open(download(page, "_mask.png", tmp_path))) > 0
+    assert dice(mask, lesion) > 0.8
     if os.environ.get("ULTRASAM_APP_SCREENSHOT"):
         page.screenshot(path=os.environ["ULTRASAM_APP_SCREENSHOT"])
