@@ -80,3 +80,62 @@ def test_script_tiny_end_to_end(usgra_shards, load_script, tmp_path):
     records = json.loads(out.with_suffix(".json").read_text())["results"]
     assert len(records) == 2 and all(0 <= r["AP"] <= 1 for r in records)
     assert elapsed < 60, f"tiny instance run took {elapsed:.0f} s"
+
+
+def test_cached_taps_give_the_backbone_feature_maps():
+    """The frozen-encoder path: the backbone's pyramid on its cached encoder taps is the backbone itself."""
+    import torch
+
+    from ultrasam_hf.downstream.instance import build_instance_model, freeze_encoder
+
+    model, _ = build_instance_model("preset:tiny-lite", 64, 2, fpn_channels=16, hidden_dim=32, num_queries=4)
+    backbone = model.model.pixel_level_module.encoder
+    pixels = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = backbone(pixels).feature_maps
+        assert freeze_encoder(model) is backbone
+        cached = model.model.pixel_level_module.encoder
+        cached.taps = backbone.encoder_taps(pixels)
+        got = cached(torch.zeros(2, 3, 64, 64)).feature_maps
+    assert len(got) == len(expected) == 4 and all(torch.allclose(a, b) for a, b in zip(got, expected))
+    trainable = {name for name, _ in model.named_parameters()}
+    assert not any(".encoder.encoder." in name for name in trainable)  # the encoder left the trained model
+    assert any(".encoder.levels." in name for name in trainable)  # the pyramid trains
+
+
+def test_frozen_encoder_run_resumes_from_its_cache_and_has_an_oracle_row(
+    usgra_shards, load_script, tmp_path, monkeypatch
+):
+    from ultrasam_hf.models.configuration_ultrasam import UltraSamConfig
+    from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
+    from ultrasam_hf.models.modeling_ultrasam_backbone import UltraSamBackbone
+
+    folder = tmp_path / "tiny-lite-model"
+    UltraSamModel(UltraSamConfig.from_preset("tiny-lite")).save_pretrained(folder)
+    main = load_script("finetune_instance").main
+    head = ["--hidden-dim", "32", "--fpn-channels", "16", "--queries", "8", "--decoder-layers", "1"]
+    args = ["--shards", str(usgra_shards), "--dataset", "usgra", "--init", str(folder), "preset:tiny-lite", *head]
+    args += ["--encoder-layers", "1", "--image-size", "64", "--steps", "3", "--batch-size", "2", "--frozen-encoder"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--bootstrap-resamples", "20"]
+    main([*args, "--oracle", str(folder), "--out", str(tmp_path / "first.md")])
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+
+    def no_encoder(self, pixel_values):
+        raise AssertionError("the frozen encoder ran although its features were cached")
+
+    monkeypatch.setattr(UltraSamBackbone, "encoder_taps", no_encoder)
+    out = tmp_path / "second.md"
+    main([*args, "--out", str(out)])
+    first = json.loads((tmp_path / "first.json").read_text())["results"]
+    second = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert [r["AP"] for r in second] == [r["AP"] for r in first[:2]]
+    assert [r["variant"] for r in first] == [
+        "frozen encoder",
+        "frozen encoder",
+        "oracle: prompted with ground-truth boxes",
+    ]
+    for record in first:
+        interval = record["intervals"]["AP"]
+        assert 0 <= interval["low"] <= interval["high"] <= 1 and record["intervals"]["unit"] == "image"
+    table = (tmp_path / "first.md").read_text()
+    assert "mask AP [95 % CI]" in table and "oracle" in table and "bootstrap over the test images" in table

@@ -36,6 +36,7 @@ from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
 from ..models.modeling_ultrasam_image_classifier import UltraSamImageClassifier
 from ..training.variants import apply_variant
+from .cache import TensorCache, cache_file
 from .data import preprocess, stack_pixels
 
 VARIANTS = ("full", "lora", "head", "image-linear", "image-full")
@@ -235,7 +236,7 @@ def cache_head_inputs(
 ) -> dict[str, torch.Tensor]:
     """Frozen model, one pass per image: the prompted head's input vector per image id (exact box prompt). Its last
     `vision_config.hidden_size` entries are the mean-pooled encoder features before the neck. Vectors go into `cache`
-    (a dict, or a `HeadInputCache`, saved after every batch so that an interrupted run resumes)."""
+    (a dict, or a `TensorCache`, saved after every batch so that an interrupted run resumes)."""
     from tqdm.auto import tqdm
 
     model.eval()
@@ -250,49 +251,12 @@ def cache_head_inputs(
                 model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False)
                 for image_id, vector in zip(chunk, captured["x"][:, 0]):
                     cache[image_id] = vector.clone()
-                if isinstance(cache, HeadInputCache):
+                if isinstance(cache, TensorCache):
                     cache.save()
                 bar.update(len(chunk))
     finally:
         hook.remove()
     return cache
-
-
-class HeadInputCache(dict):
-    """Head inputs (`cache_head_inputs`) of one frozen initialisation by image id, kept in `path` when given: the
-    encoder pass is the expensive part on a CPU (seconds per image), the heads train in seconds on the cache.
-    The file name carries a fingerprint of the initialisation (`cache_file`), so changed weights never reuse it."""
-
-    def __init__(self, path=None):
-        super().__init__()
-        self.path = Path(path) if path else None
-        if self.path is not None and self.path.exists():
-            self.update(torch.load(self.path, weights_only=True))
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        torch.save(dict(self), partial)
-        partial.replace(self.path)  # never a half-written cache
-
-
-def cache_file(cache_dir, init: str, args: "ClassificationArguments") -> Path:
-    """`cache_dir/<init name>-<fingerprint>.pt`; the fingerprint hashes the initialisation (its weight files' names,
-    sizes and modification times, or the preset and seed) and the input geometry the examples were made with."""
-    import hashlib
-
-    parts = [init, str(args.seed)]
-    folder = Path(init)
-    if not init.startswith("preset:") and folder.is_dir():
-        for file in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) + [folder / "config.json"]:
-            if file.exists():
-                stat = file.stat()
-                parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (folder.name or init))
-    return Path(cache_dir) / f"{name}-{digest}.pt"
 
 
 def train_cached_head(head: nn.Module, features, labels, args: ClassificationArguments, num_labels: int) -> dict:
@@ -342,7 +306,7 @@ def run_fold(
 ) -> list[dict]:
     """All `variants` for one initialisation and one fold; one record per variant, with the test images' ids, labels
     and positive-class scores (`scores`: out-of-fold predictions, for the bootstrap intervals of `summarize`).
-    `head_cache` (a dict or `HeadInputCache`) keeps the frozen model's per-image head inputs across the folds."""
+    `head_cache` (a dict or `TensorCache`) keeps the frozen model's per-image head inputs across the folds."""
     num_labels = len(args.label_names)
     records = []
     torch.manual_seed(args.seed)
@@ -551,7 +515,7 @@ def run_classification_benchmark(
     inits, variants, rows, folds: dict, args: ClassificationArguments, log=print, cache_dir=None, progress=False
 ):
     """`folds`: `{fold: {"train": ids, "test": ids}}`. Returns (per-fold records, summary). `cache_dir`: where the
-    frozen models' head inputs are kept between runs (`HeadInputCache`); `progress`: a bar over the encoder pass."""
+    frozen models' head inputs are kept between runs (`TensorCache`); `progress`: a bar over the encoder pass."""
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
@@ -567,7 +531,7 @@ def run_classification_benchmark(
         if key not in prepared:
             prepared[key] = make_examples(rows, config, args.label_names)
         examples = prepared[key]
-        head_cache = HeadInputCache(cache_file(cache_dir, init, args) if cache_dir else None)
+        head_cache = TensorCache(cache_file(cache_dir, init, args.seed) if cache_dir else None)
         for fold, parts in folds.items():
             train_ids = [i for i in parts["train"] if i in examples]
             test_ids = [i for i in parts["test"] if i in examples]
@@ -585,7 +549,6 @@ def run_classification_benchmark(
 __all__ = [
     "CACHED_VARIANTS",
     "ClassificationArguments",
-    "HeadInputCache",
     "METRICS",
     "UltraSamImageClassifier",
     "VARIANTS",

@@ -14,11 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
+from transformers.modeling_outputs import BackboneOutput
 
+from ..evaluation.bootstrap import grouped_bootstrap
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.configuration_ultrasam_backbone import UltraSamBackboneConfig
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
+from .cache import TensorCache, cache_file
 from .data import preprocess, stack_pixels
 
 
@@ -87,6 +91,8 @@ class InstanceArguments:
     score_threshold: float = 0.0
     max_detections: int = 20
     seed: int = 0
+    frozen_encoder: bool = False  # encoder frozen, its taps cached once per image: only pyramid + head train
+    bootstrap_resamples: int = 200  # draws of the bootstrap over patients / scans behind the AP intervals
 
 
 def make_examples(rows, config: UltraSamConfig, image_size: int, categories: list[str]) -> list[dict]:
@@ -111,6 +117,7 @@ def make_examples(rows, config: UltraSamConfig, image_size: int, categories: lis
                     [categories.index(row["objects"][i]["category"]) for i in keep], dtype=torch.long
                 ),
                 "valid": valid,
+                "group": str(row.get("group_id") or row["image_id"]),  # patient / scan: what the bootstrap resamples
             }
         )
     return examples
@@ -120,6 +127,77 @@ def _pixels(examples):
     return stack_pixels(e["pixels"] for e in examples)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Frozen encoder: its taps computed once per image (seconds per image on a CPU), the pyramid and the head trained on
+# them (the paper fine-tunes the backbone at lr x 0.1; with a frozen one a CPU run takes minutes, not days).
+
+
+class CachedTapsBackbone(nn.Module):
+    """Stands in for an `UltraSamBackbone` inside Mask2Former when its encoder is frozen: the backbone's own
+    pyramid levels (trained) run on the batch's cached encoder taps, set in `taps` before each forward."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone_pyramid = backbone.pyramid
+        self.levels = backbone.levels  # registered here, so the optimizer and state dict see them
+        self.taps = None
+
+    def forward(self, pixel_values, **kwargs) -> BackboneOutput:
+        if self.taps is None:
+            raise RuntimeError("CachedTapsBackbone: set `taps` (the batch's cached encoder taps) before the forward")
+        return BackboneOutput(feature_maps=self.backbone_pyramid([tap.float() for tap in self.taps]))
+
+
+@torch.no_grad()
+def encode_taps(backbone, examples, batch_size: int, cache=None, progress: bool = False) -> dict:
+    """The encoder taps (`UltraSamBackbone.encoder_taps`, fp16) of every example not yet in `cache` (a dict or a
+    `TensorCache`, saved after each batch); attaches them to the examples as `taps`."""
+    from tqdm.auto import tqdm
+
+    cache = {} if cache is None else cache
+    backbone.eval()
+    missing = [e for e in examples if e["image_id"] not in cache]
+    with tqdm(total=len(missing), desc="encoding (frozen encoder)", unit="img", disable=not progress) as bar:
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            taps = backbone.encoder_taps(_pixels(chunk))
+            for index, example in enumerate(chunk):
+                cache[example["image_id"]] = tuple(tap[index].half().clone() for tap in taps)
+            if isinstance(cache, TensorCache):
+                cache.save()
+            bar.update(len(chunk))
+    for example in examples:
+        example["taps"] = cache[example["image_id"]]
+    return cache
+
+
+def freeze_encoder(model):
+    """Swap the Mask2Former backbone for a `CachedTapsBackbone` on the same pyramid levels; returns the original
+    backbone (for `encode_taps`)."""
+    pixel_module = model.model.pixel_level_module
+    backbone = pixel_module.encoder
+    pixel_module.encoder = CachedTapsBackbone(backbone)
+    return backbone
+
+
+def _model_inputs(model, batch, flips=()):
+    """`pixel_values` of `batch` (horizontally flipped where `flips`); with a frozen encoder the cached taps are set
+    (flipped the same way) and the pixels are only a shape (Mask2Former's pixel mask is made from them)."""
+    encoder = model.model.pixel_level_module.encoder
+    if isinstance(encoder, CachedTapsBackbone):
+        size = batch[0]["pixels"].shape[-1]
+        taps = [torch.stack(level) for level in zip(*(e["taps"] for e in batch))]
+        for i in np.nonzero(flips)[0] if len(flips) else []:
+            for tap in taps:
+                tap[i] = tap[i].flip(-1)
+        encoder.taps = taps
+        return torch.zeros(len(batch), 3, size, size)
+    pixels = _pixels(batch)
+    for i in np.nonzero(flips)[0] if len(flips) else []:
+        pixels[i] = pixels[i].flip(-1)
+    return pixels
+
+
 def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
@@ -127,13 +205,11 @@ def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
     backbone = [p for n, p in model.named_parameters() if ".pixel_level_module.encoder.encoder." in n]
     backbone_ids = {id(p) for p in backbone}
     head = [p for p in model.parameters() if id(p) not in backbone_ids]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": head, "lr": args.learning_rate},
-            {"params": backbone, "lr": args.learning_rate * args.backbone_lr_factor},
-        ],
-        weight_decay=args.weight_decay,
-    )
+    groups = [
+        {"params": head, "lr": args.learning_rate},
+        {"params": backbone, "lr": args.learning_rate * args.backbone_lr_factor},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=args.weight_decay)
     warmup = max(args.steps // 10, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, 1.0) * (0.1 if s >= 0.9 * args.steps else 1.0)
@@ -144,11 +220,10 @@ def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
         batch = [
             trainable[i] for i in rng.choice(len(trainable), size=min(args.batch_size, len(trainable)), replace=False)
         ]
-        pixels = _pixels(batch)
         masks = [e["masks"].float() for e in batch]
         flips = rng.random(len(batch)) < 0.5
+        pixels = _model_inputs(model, batch, flips)
         for i in np.nonzero(flips)[0]:
-            pixels[i] = pixels[i].flip(-1)
             masks[i] = masks[i].flip(-1)
         outputs = model(pixel_values=pixels, mask_labels=masks, class_labels=[e["labels"] for e in batch])
         optimizer.zero_grad()
@@ -169,7 +244,7 @@ def predict_instances(model, examples, args: InstanceArguments) -> list[list[dic
     predictions = []
     for start in range(0, len(examples), args.batch_size):
         chunk = examples[start : start + args.batch_size]
-        outputs = model(pixel_values=_pixels(chunk))
+        outputs = model(pixel_values=_model_inputs(model, chunk))
         size = chunk[0]["pixels"].shape[-1]
         class_probs = outputs.class_queries_logits.softmax(-1)[..., :-1]  # drop "no object"
         mask_logits = F.interpolate(
@@ -268,8 +343,19 @@ def coco_mask_map(examples, predictions, categories: list[str]) -> dict:
 
 
 def run_instance_benchmark(
-    inits, train_rows, test_rows, categories, args: InstanceArguments, head_kwargs=None, log=print
+    inits,
+    train_rows,
+    test_rows,
+    categories,
+    args: InstanceArguments,
+    head_kwargs=None,
+    log=print,
+    cache_dir=None,
+    progress: bool = False,
 ) -> list[dict]:
+    """Per initialisation: Mask2Former trained on `train_rows`, COCO mask AP on `test_rows` with bootstrap intervals
+    over the test images' patients / scans (`ap_intervals`). `args.frozen_encoder`: the encoder's taps are computed
+    once (kept in `cache_dir` between runs) and only the pyramid and head train."""
     records = []
     for init in inits:
         start = time.time()
@@ -279,26 +365,119 @@ def run_instance_benchmark(
         log(
             f"init {init}: {len(train)} train / {len(test)} test images, "
             f"{sum(len(e['labels']) for e in test)} test instances"
+            + (" (frozen encoder)" if args.frozen_encoder else "")
         )
+        if args.frozen_encoder:
+            backbone = freeze_encoder(model)
+            path = cache_file(cache_dir, init, args.seed, "taps", args.image_size) if cache_dir else None
+            encode_taps(backbone, train + test, args.batch_size, TensorCache(path), progress)
         train_log = train_instance(model, train, args, log)
-        metrics = coco_mask_map(test, predict_instances(model, test, args), categories)
-        records.append({"init": init, **metrics, **train_log, "seconds": round(time.time() - start, 1)})
-        log(f"  {records[-1]}")
+        predictions = predict_instances(model, test, args)
+        metrics = coco_mask_map(test, predictions, categories)
+        intervals = ap_intervals(test, predictions, categories, args.bootstrap_resamples, args.seed)
+        records.append(
+            {
+                "init": init,
+                "variant": "frozen encoder" if args.frozen_encoder else "fine-tuned encoder",
+                **metrics,
+                "intervals": intervals,
+                **train_log,
+                "seconds": round(time.time() - start, 1),
+            }
+        )
+        log(f"  {_loggable(records[-1])}")
     return records
 
 
+def ap_intervals(examples, predictions, categories, resamples: int, seed: int = 0) -> dict:
+    """95 % intervals of AP, AP50, AP75 from a bootstrap over the examples' groups (patients / scans; COCO evaluation
+    rerun on each draw). With a single group (one scan) there is nothing to resample: the images are resampled."""
+    groups = [e["group"] for e in examples]
+    if len(set(groups)) < 2:
+        groups = [e["image_id"] for e in examples]
+
+    def statistic(index):
+        metrics = coco_mask_map([examples[i] for i in index], [predictions[i] for i in index], categories)
+        return {name: metrics[name] for name in ("AP", "AP50", "AP75")}
+
+    result = grouped_bootstrap(statistic, groups, resamples=resamples, seed=seed)
+    result["unit"] = "patient / scan" if groups != [e["image_id"] for e in examples] else "image"
+    return result
+
+
+@torch.no_grad()
+def oracle_predictions(init: str, rows, examples, categories, batch_boxes: int = 64) -> list[list[dict]]:
+    """The prompted model given each ground-truth instance's box (and its class): the upper bound a detector feeding
+    the prompted model could reach. Masks at the original size, resized (nearest) to each example's input region
+    as `coco_mask_map` evaluates; score = the predicted IoU."""
+    from ..inference.predictor import UltraSamPredictor
+
+    predictor = UltraSamPredictor.from_pretrained(init, backend="pytorch")
+    predictions = []
+    for row, example in zip(rows, examples):
+        height, width = example["valid"]
+        objects = [obj for obj in row["objects"] if obj["mask"].any()]
+        detections = []
+        if objects:
+            predictor.set_image(row["image"])
+            boxes = np.asarray([obj["bbox"] for obj in objects], dtype=np.float32)
+            for first in range(0, len(boxes), batch_boxes):
+                masks, scores, _ = predictor.predict(boxes=boxes[first : first + batch_boxes], multimask_output=False)
+                for obj, mask, score in zip(objects[first:], masks[:, 0], scores[:, 0]):
+                    resized = F.interpolate(torch.from_numpy(mask)[None, None].float(), size=(height, width))[0, 0]
+                    label = categories.index(obj["category"])
+                    detections.append({"mask": resized.bool().numpy(), "score": float(score), "label": label})
+        predictions.append(detections)
+    return predictions
+
+
+def run_oracle(init: str, test_rows, categories, args: InstanceArguments, log=print) -> dict:
+    """`oracle_predictions` of `init` on the test rows, evaluated like the Mask2Former rows (same input regions)."""
+    start = time.time()
+    config = UltraSamConfig.from_pretrained(init)
+    test = make_examples(test_rows, config, args.image_size, categories)
+    predictions = oracle_predictions(init, test_rows, test, categories)
+    record = {
+        "init": init,
+        "variant": "oracle: prompted with ground-truth boxes",
+        **coco_mask_map(test, predictions, categories),
+        "intervals": ap_intervals(test, predictions, categories, args.bootstrap_resamples, args.seed),
+        "first_loss": float("nan"),
+        "last_loss": float("nan"),
+        "seconds": round(time.time() - start, 1),
+    }
+    log(f"  {_loggable(record)}")
+    return record
+
+
+def _loggable(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key != "intervals"}
+
+
 def results_markdown(records, categories) -> str:
+    """Mask AP / AP50 / AP75 (x100) with their 95 % bootstrap intervals, per-category AP, AR@100."""
     per_category = " | ".join(f"AP {c}" for c in categories)
     lines = [
-        f"| init | mask AP | AP50 | AP75 | AR@100 | {per_category} | final train loss | s |",
-        "|---" * (7 + len(categories)) + "|",
+        f"| init | variant | mask AP [95 % CI] | AP50 [95 % CI] | AP75 [95 % CI] | AR@100 | {per_category} "
+        "| final train loss | s |",
+        "|---" * (8 + len(categories)) + "|",
     ]
+
+    def cell(record, name):
+        interval = (record.get("intervals") or {}).get(name)
+        value = f"{100 * record[name]:.1f}"
+        return f"{value} [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]" if interval else value
+
     for r in records:
         cats = " | ".join(f"{100 * r[f'AP_{c}']:.1f}" for c in categories)
+        loss = "—" if not np.isfinite(r.get("last_loss", float("nan"))) else f"{r['last_loss']:.2f}"
         lines.append(
-            f"| {r['init']} | {100 * r['AP']:.1f} | {100 * r['AP50']:.1f} | {100 * r['AP75']:.1f} | "
-            f"{100 * r['AR100']:.1f} | {cats} | {r['last_loss']:.2f} | {r['seconds']:.0f} |"
+            f"| {r['init']} | {r.get('variant', '')} | {cell(r, 'AP')} | {cell(r, 'AP50')} | {cell(r, 'AP75')} | "
+            f"{100 * r['AR100']:.1f} | {cats} | {loss} | {r['seconds']:.0f} |"
         )
+    units = {(r.get("intervals") or {}).get("unit") for r in records} - {None}
+    if units:
+        lines += ["", f"Intervals: 95 % percentile bootstrap over the test {' / '.join(sorted(units))}s."]
     return "\n".join(lines) + "\n"
 
 
@@ -312,7 +491,13 @@ def write_results(records, categories, meta, markdown_path, intro: str = "") -> 
 
 
 __all__ = [
+    "CachedTapsBackbone",
     "InstanceArguments",
+    "ap_intervals",
+    "encode_taps",
+    "freeze_encoder",
+    "oracle_predictions",
+    "run_oracle",
     "build_instance_model",
     "coco_mask_map",
     "make_examples",

@@ -140,13 +140,23 @@ class UltraSamBackbone(BackboneMixin, UltraSamPreTrainedModel):
         output_attentions = kwargs.get("output_attentions", self.config.output_attentions)
         encoder_outputs = self.encoder(pixel_values, output_hidden_states=True, output_attentions=output_attentions)
         taps = self._taps(encoder_outputs.hidden_states, pixel_values)
-        feature_maps = tuple(
-            level(tap) for name, level, tap in zip(self.stage_names, self.levels, taps) if name in self.out_features
-        )
+        feature_maps = self.pyramid(taps)
         return BackboneOutput(
             feature_maps=feature_maps,
             hidden_states=tuple(taps) if output_hidden_states else None,
             attentions=encoder_outputs.attentions if output_attentions else None,
+        )
+
+    def encoder_taps(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        """The four channels-first encoder features the pyramid reads: what a frozen encoder computes once per image
+        (`ultrasam_hf.downstream.instance` caches them and trains only `pyramid` and the head)."""
+        hidden_states = self.encoder(pixel_values, output_hidden_states=True).hidden_states
+        return self._taps(hidden_states, pixel_values)
+
+    def pyramid(self, taps) -> tuple[torch.Tensor, ...]:
+        """The pyramid levels on encoder taps: the `feature_maps` of `out_features`."""
+        return tuple(
+            level(tap) for name, level, tap in zip(self.stage_names, self.levels, taps) if name in self.out_features
         )
 
     def load_encoder_weights(self, state_dict: dict[str, torch.Tensor]) -> dict:
