@@ -1,7 +1,9 @@
 """The push commands of docs/hub.md, run against folders standing in for the Hub: `hf upload` (huggingface_hub's own
-CLI, its HfApi uploads redirected into a folder), `ultrasam data push`, `push_model_repo` and `model.push_to_hub`.
-What lands there loads, by Hub repository id where a Hub cache can stand in, without ultrasam_hf."""
+CLI, its HfApi uploads redirected into a folder), `scripts/ship_checkpoint.py`, `ultrasam data push`,
+`push_model_repo` (an adapter's with `base_model_id`) and `model.push_to_hub`. What lands there loads, by Hub
+repository id where a Hub cache can stand in, without ultrasam_hf."""
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -14,14 +16,17 @@ from hub_helpers import as_hub_cache, run_without_package
 from huggingface_hub import HfApi
 from huggingface_hub.cli.hf import app as hf_app
 from safetensors import safe_open
-from test_model_repo import load_ship, pydicom_data_available
+from test_model_card import eval_json, front_matter
+from test_model_repo import REMOTE_ADAPTER, load_ship, pydicom_data_available
 from transformers.utils import hub as transformers_hub
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
+from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 from ultrasam_hf.evaluation import METRIC_PATH
-from ultrasam_hf.hub import check_model_repo, push_model_repo
-from ultrasam_hf.hub.repo_ids import DEMO_SPACE, METRIC_REPOS, MODEL_REPOS
+from ultrasam_hf.hub import check_model_repo, eval_results_from_eval_json, push_model_repo
+from ultrasam_hf.hub.model_repo import MODEL_AUTO_MAP, PROCESSOR_AUTO_MAP
+from ultrasam_hf.hub.repo_ids import DATASETS_REPO, DEMO_SPACE, HUB_NAMESPACE, MEDSAM_REPO, METRIC_REPOS, MODEL_REPOS
 from ultrasam_hf.inference.default_model import PACKAGED_MODEL
+from ultrasam_hf.training.variants import apply_variant, export_model
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSIFICATION_METRIC = REPO / "ultrasam_hf" / "downstream" / "ultrasam_classification_metric"
@@ -84,6 +89,154 @@ def test_shipped_model_push_with_hf_upload_then_load_by_repo_id(asset_copy, hf_c
     np.save(tmp_path / "image.npy", image)
     run_without_package(REMOTE_BY_REPO_ID, repo_id, tmp_path / "image.npy", tmp_path / "masks.pt", cwd=tmp_path)
     assert torch.load(tmp_path / "masks.pt").shape[-1] == 256
+
+
+REMOTE_OUTPUTS = """
+from transformers import AutoModel
+
+model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+assert "transformers_modules" in type(model).__module__, type(model).__module__
+with torch.no_grad():
+    outputs = model(**torch.load(sys.argv[2]), multimask_output=False)
+dtypes = sorted({str(p.dtype) for p in model.parameters()})
+torch.save({"pred_masks": outputs.pred_masks, "iou_scores": outputs.iou_scores, "dtypes": dtypes}, sys.argv[3])
+"""
+
+
+def tiny_inputs(tmp_path) -> dict:
+    torch.manual_seed(2)
+    inputs = {"pixel_values": torch.rand(1, 3, 64, 64), "input_boxes": torch.tensor([[[4.0, 4.0, 40.0, 40.0]]])}
+    torch.save(inputs, tmp_path / "inputs.pt")
+    return inputs
+
+
+def test_ship_checkpoint_with_card_and_results_then_hf_upload_then_load_by_repo_id(
+    hf_cli, folder_hub, tmp_path, monkeypatch, capsys
+):
+    """docs/hub.md's new shipped model: `python scripts/ship_checkpoint.py SOURCE TARGET --card CARD --results
+    RESULTS --model-name NAME`, then `hf upload`; the pushed repository loads by id without ultrasam_hf and gives
+    the source model's outputs up to the fp16 rounding of its weights."""
+    torch.manual_seed(0)
+    model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite")).eval()
+    with torch.no_grad():  # as if trained: outputs well away from zero, so that fp16 rounding is measurable
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    source = tmp_path / "runs" / "v3"
+    model.save_pretrained(source)
+    UltraSamProcessor.from_model_config(model.config).save_pretrained(source)
+    card = tmp_path / "model_card.md"
+    card.write_text(f"---\nlicense: apache-2.0\nbase_model: {MEDSAM_REPO}\ndatasets:\n- bus-bra\n---\n# Tiny v3\n")
+    (tmp_path / "eval-v3").mkdir()
+    results = tmp_path / "eval-v3" / "results.json"
+    results.write_text(json.dumps(eval_json("v3")))
+    target = tmp_path / "ultrasam-tiny-v3"
+    argv = [source, target, "--card", card, "--results", results, "--model-name", "v3"]
+    assert load_ship().main([str(arg) for arg in argv]) == 0
+    assert capsys.readouterr().out.startswith(str(target / "model.safetensors"))
+
+    repo_id = f"{HUB_NAMESPACE}/{target.name}"  # the card's default repository id (widget links)
+    hf_cli("upload", repo_id, target, ".", "--exclude", "__pycache__/*")
+    pushed = folder_hub.root / repo_id
+    assert check_model_repo(pushed) == []
+    with safe_open(str(pushed / "model.safetensors"), framework="pt") as handle:
+        dtypes = {handle.get_slice(key).get_dtype() for key in handle.keys()}  # noqa: SIM118 (a safetensors handle)
+    assert "F16" in dtypes and not dtypes & {"F32", "BF16", "F64"}
+    config = json.loads((pushed / "config.json").read_text())
+    assert config["auto_map"] == {**MODEL_AUTO_MAP["UltraSamModel"], **PROCESSOR_AUTO_MAP}
+    processor_config = json.loads((pushed / "processor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoProcessor": PROCESSOR_AUTO_MAP["AutoProcessor"]}
+    assert processor_config["image_processor"]["auto_map"] == PROCESSOR_AUTO_MAP
+    metadata = front_matter(pushed / "README.md")
+    assert (metadata["license"], metadata["base_model"], metadata["datasets"]) == (
+        "apache-2.0",
+        MEDSAM_REPO,
+        [DATASETS_REPO],
+    )
+    (index,) = metadata["model-index"]
+    rows = {
+        (result["dataset"]["config"], metric["type"]): metric["value"]
+        for result in index["results"]
+        for metric in result["metrics"]
+    }
+    expected_rows = {
+        (r.dataset_config, r.metric_type): r.metric_value for r in eval_results_from_eval_json(results, "v3")
+    }
+    assert index["name"] == "v3" and rows == expected_rows and len(rows) == 4
+    for entry in metadata.get("widget", []):  # present when pydicom-data is installed
+        assert entry["src"].startswith(f"https://huggingface.co/{repo_id}/resolve/main/examples/")
+
+    as_hub_cache(pushed, tmp_path / "cache", repo_id)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    inputs = tiny_inputs(tmp_path)
+    run_without_package(REMOTE_OUTPUTS, repo_id, tmp_path / "inputs.pt", tmp_path / "out.pt", cwd=tmp_path)
+    remote = torch.load(tmp_path / "out.pt")
+    assert remote["dtypes"] == ["torch.float32"]  # the config's dtype: fp16 storage, fp32 compute
+    torch.set_num_threads(1)  # as in the subprocess
+    rounded = copy.deepcopy(model)  # the source with its weights rounded as the shipped file stores them
+    with torch.no_grad():
+        for tensor in rounded.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half())
+        exact = model(**inputs, multimask_output=False)
+        fp16 = rounded(**inputs, multimask_output=False)
+    for name in ("pred_masks", "iou_scores"):
+        scale = getattr(exact, name).abs().max()
+        # what landed is the source's weights rounded to fp16 (same kernels: equal up to float32 noise) ...
+        torch.testing.assert_close(remote[name], getattr(fp16, name), rtol=1e-4, atol=1e-4 * scale)
+        # ... which is the source model up to that rounding
+        assert (remote[name] - getattr(exact, name)).abs().max() < 1e-2 * scale, name
+
+
+def test_adapter_push_with_base_model_id_then_load_by_repo_id(hf_cli, folder_hub, tmp_path, monkeypatch):
+    """docs/hub.md's PEFT paragraph: a kept adapter whose base is a local folder; the base is pushed first (a
+    training output: `hf upload` as written), the adapter push is refused until `base_model_id` names the base's Hub
+    id, then `AutoPeftModel.from_pretrained(<adapter id>)` builds the pushed base and applies the pushed adapter,
+    without ultrasam_hf, with the local adapted model's outputs."""
+    base_id, adapter_id = "org/tiny-base", "org/tiny-adapter"
+    torch.manual_seed(0)
+    model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite")).eval()
+    processor = UltraSamProcessor.from_model_config(model.config)
+    export_model(model, tmp_path / "base", processor)
+    hf_cli("upload", base_id, tmp_path / "base", ".", "--exclude", "__pycache__/*")
+    assert check_model_repo(folder_hub.root / base_id) == []
+
+    peft_model = apply_variant(UltraSamModel.from_pretrained(tmp_path / "base"), "lora").eval()
+    torch.manual_seed(1)
+    with torch.no_grad():  # lora_B starts at zero: give the adapter and the trained decoder copy an effect
+        for parameter in peft_model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    adapter = tmp_path / "adapter"
+    export_model(peft_model, adapter, processor, keep_adapter=True, base_dir=tmp_path / "base")
+    with pytest.raises(ValueError, match="not a Hub repository id"):
+        push_model_repo(adapter, adapter_id, api=folder_hub)
+    assert not (folder_hub.root / adapter_id).exists()
+    push_model_repo(adapter, adapter_id, base_model_id=base_id, api=folder_hub)
+    local_config = json.loads((adapter / "adapter_config.json").read_text())
+    assert local_config["base_model_name_or_path"] == str(tmp_path / "base")  # the folder itself is left alone
+    pushed = folder_hub.root / adapter_id
+    assert check_model_repo(pushed) == []
+    assert json.loads((pushed / "adapter_config.json").read_text())["base_model_name_or_path"] == base_id
+    metadata = front_matter(pushed / "README.md")
+    assert (metadata["base_model"], metadata["base_model_relation"], metadata["library_name"]) == (
+        base_id,
+        "adapter",
+        "peft",
+    )
+
+    cache = tmp_path / "cache"
+    as_hub_cache(folder_hub.root / base_id, cache, base_id)
+    as_hub_cache(pushed, cache, adapter_id)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    inputs = tiny_inputs(tmp_path)
+    run_without_package(REMOTE_ADAPTER, adapter_id, cache, tmp_path / "inputs.pt", tmp_path / "out.pt", cwd=tmp_path)
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        expected = peft_model(**inputs, multimask_output=False).pred_masks
+        unchanged = model(**inputs, multimask_output=False).pred_masks
+    remote = torch.load(tmp_path / "out.pt")
+    torch.testing.assert_close(remote, expected, rtol=1e-4, atol=1e-6)
+    assert (expected - unchanged).abs().max() > 100 * (remote - expected).abs().max()  # the adapter changed them
 
 
 def test_push_model_repo_prepares_a_copy_and_leaves_the_folder_alone(asset_copy, folder_hub):
