@@ -153,6 +153,23 @@ def test_lora_merged_and_kept_adapter_agree(tiny_shards, tiny_init, tmp_path):
     assert not torch.equal(merged.state_dict()[qkv], base.state_dict()[qkv])
 
 
+def test_kept_adapter_from_a_preset_has_a_pushable_base(tiny_shards, tmp_path):
+    """Started from a preset, `--keep-adapter` saves the initial weights as `base/`: a repository of its own (card,
+    remote code), so that it can be pushed before the adapter that names it."""
+    from script_runs import run_python
+
+    from ultrasam_hf.hub.model_repo import check_model_repo
+    from ultrasam_hf.training.variants import read_adapter_base
+
+    out = tmp_path / "kept"
+    run_python(
+        [*COMMON, "--data", tiny_shards, "--max-steps", "1", "--warmup-steps", "0", "--variant", "lora"]
+        + ["--lora-rank", "4", "--output-dir", out, "--keep-adapter"]
+    )
+    assert read_adapter_base(out) == str(out / "base")
+    assert check_model_repo(out / "base") == [] and (out / "base" / "README.md").is_file()
+
+
 def test_frozen_encoder_uses_the_embedding_cache(tiny_shards, tmp_path):
     from script_runs import run_python
 

@@ -235,8 +235,11 @@ class Trainer:
         self.base_dir = config.init
         if config.keep_adapter and config.variant in ("lora", "adapter") and not config.init:
             self.base_dir = str(self.output_dir / "base")
-            if accelerator.is_main_process:
-                model.save_pretrained(self.base_dir)
+            if accelerator.is_main_process:  # a repository of its own (card, remote code), to push before the adapter
+                record = {
+                    "note": f"initial weights ({config.preset or 'vit-b'} preset) of the adapter in the parent folder"
+                }
+                export_model(model, self.base_dir, make_processor(self.image_processor), training_record=record)
         builder = ExampleBuilder(
             image_processor=self.image_processor,
             input_size=self.input_size,
