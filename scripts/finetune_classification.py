@@ -1,17 +1,24 @@
 #!/usr/bin/env python
-r"""Prompted classification on BUS-BRA (benign / malignant), lesion box as prompt, official patient-level folds.
+r"""Prompted classification: BUS-BRA benign / malignant (official patient-level folds) or the labelled objects of any
+built dataset (e.g. USGRA nerve / vessel), the object's box as prompt.
 
     ultrasam data build bus-bra --raw ../shared/us/bus-bra --out us43d_build
     python scripts/finetune_classification.py --shards us43d_build --raw ../shared/us/bus-bra \
-        --init path/to/ultrasam-lite --variant full lora head image-linear --folds 1 2 3 4 5
+        --init path/to/ultrasam-lite --variant full lora head image-linear --folds 1 2 3 4 5 --cache-dir cache
+    python scripts/finetune_classification.py --shards us43d_build --dataset usgra --init path/to/ultrasam-lite \
+        --variant head image-linear --cache-dir cache
 
-Rows (images, lesion masks, pathology) come from the built shards (`--shards`); the official folds
+BUS-BRA rows (images, lesion masks, pathology) come from the built shards (`--shards`); the official folds
 (`5-fold-cv.csv`) are release metadata the shards do not carry, so they are read from the raw folder (`--raw`).
-Compares, per initialisation (`--init`: saved UltraSam folders, or `preset:<name>` for random weights), the
-prompted head trained end to end (`full`), with LoRA (`lora`) or alone on the frozen model (`head`), against the
-image-level baselines (`image-linear`: frozen encoder + linear head; `image-full`: encoder fine-tuned). Metrics:
-accuracy, balanced accuracy, F1, AUC (local `evaluate` module), mean ± std over folds; writes a Markdown table
-(`--out`) and JSON next to it. Library code: `ultrasam_hf.downstream.classification`.
+Another `--dataset` classifies each object's `--label-field` (default `category`) with its build's split as the
+single fold. Compares, per initialisation (`--init`: saved UltraSam folders, or `preset:<name>` for random
+weights), the prompted head trained end to end (`full`), with LoRA (`lora`) or alone on the frozen model (`head`),
+against the image-level baselines (`image-linear`: frozen encoder + linear head; `image-full`: encoder fine-tuned).
+`--cache-dir` keeps the frozen models' per-object head inputs, so a rerun (or an interrupted run) skips the encoder.
+Metrics (local `evaluate` module): AUC, balanced accuracy, F1, accuracy of the pooled out-of-fold predictions with
+95 % intervals from a bootstrap over patients, the mean ± std of AUC over folds, and the paired differences to the
+first `--init`; writes a Markdown table (`--out`) and JSON next to it. Library code:
+`ultrasam_hf.downstream.classification`.
 """
 
 import sys
@@ -34,6 +41,14 @@ def parse_args(argv=None):
     parser = script_parser(__file__, __doc__, "docs/classification_results.md")
     parser.add_argument(
         "--raw", default="../shared/us/bus-bra", help="raw BUS-BRA folder, for the official folds table"
+    )
+    parser.add_argument(
+        "--dataset",
+        default="bus-bra",
+        help="bus-bra (official 5 folds) or another built dataset with labelled objects (its split: one fold)",
+    )
+    parser.add_argument(
+        "--label-field", help="object field to classify (default: class_label for bus-bra, else category)"
     )
     parser.add_argument("--variant", nargs="+", default=["full", "lora", "head", "image-linear"], choices=VARIANTS)
     parser.add_argument("--folds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
@@ -67,9 +82,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    rng = np.random.default_rng(args.seed)
+def bus_bra_rows_and_folds(args, rng):
+    """BUS-BRA: the official patient-level folds (raw `5-fold-cv.csv`) and the rows they name."""
     all_folds = bus_bra_folds(args.raw, args.folds_file)
     folds = {}
     for fold in args.folds:
@@ -82,16 +96,44 @@ def main(argv=None):
     needed = {i for parts in folds.values() for i in parts["train"] + parts["test"]}
     rows = decoded_rows(args.shards, "bus-bra", image_ids=needed)  # every split of the build: the folds decide
     missing = needed - {row["image_id"] for row in rows}
+    if missing:
+        print(
+            f"warning: {len(missing)} fold image(s) not in the shards (skipped at build?), e.g. {sorted(missing)[:3]}"
+        )
+    return rows, folds
+
+
+def split_rows_and_fold(args):
+    """Another dataset: its build's split (train + validation to train, test to test) as the single fold."""
+    rows = decoded_rows(args.shards, args.dataset)
+    if not rows:
+        raise SystemExit(f"no {args.dataset} rows in {args.shards}: build it first (ultrasam data build)")
+    parts = {"train": [], "test": []}
+    for row in rows:
+        parts["test" if row["split"] == "test" else "train"].append(row["image_id"])
+    return rows, {1: parts}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    if args.dataset == "bus-bra":
+        rows, folds = bus_bra_rows_and_folds(args, rng)
+        label_field, label_names = args.label_field or "class_label", ClassificationArguments().label_names
+    else:
+        rows, folds = split_rows_and_fold(args)
+        label_field = args.label_field or "category"
+        label_names = sorted(
+            {obj[label_field] for row in rows for obj in row["objects"] if obj.get(label_field) is not None}
+        )
+        if len(label_names) < 2:
+            raise SystemExit(f"{args.dataset}: `{label_field}` has {label_names}: nothing to classify")
     if args.patient_fraction < 1:
         patients = sorted({row["group_id"] for row in rows})
         kept = set(rng.choice(patients, max(1, round(len(patients) * args.patient_fraction)), replace=False))
         rows = [row for row in rows if row["group_id"] in kept]
         print(
             f"--patient-fraction {args.patient_fraction}: {len(kept)} of {len(patients)} patients, {len(rows)} images"
-        )
-    if missing:
-        print(
-            f"warning: {len(missing)} fold image(s) not in the shards (skipped at build?), e.g. {sorted(missing)[:3]}"
         )
     recipe = ClassificationArguments(
         steps=args.steps,
@@ -104,6 +146,8 @@ def main(argv=None):
         lora_alpha=args.lora_rank,
         standardize_features=not args.raw_features,
         bootstrap_resamples=args.bootstrap_resamples,
+        label_names=label_names,
+        label_field=label_field,
         seed=args.seed,
     )
     start = time.time()
@@ -114,6 +158,8 @@ def main(argv=None):
     meta = {
         "command": command,
         "recipe": vars(recipe) if hasattr(recipe, "__dict__") else {},
+        "dataset": args.dataset,
+        "label_names": label_names,
         "folds": {fold: {k: len(v) for k, v in parts.items()} for fold, parts in folds.items()},
         "minutes": round((time.time() - start) / 60, 1),
     }

@@ -178,3 +178,41 @@ def test_cached_run_resumes_and_reports_patient_intervals(
     assert "difference" not in head
     table = out.read_text()
     assert "AUC [95 % CI]" in table and "Paired differences to `preset:tiny-lite`" in table
+
+
+def test_objects_of_another_dataset_are_classified_with_one_encoder_pass_per_image(
+    usgra_shards, load_script, tmp_path
+):
+    """USGRA: each nerve / vessel is an example (`<image id>#<k>`), the build's split is the fold, and the frozen
+    model encodes each image once with all its boxes."""
+    import torch
+
+    from ultrasam_hf.downstream import classification
+
+    rows = load_rows(usgra_shards, "usgra")
+    config = UltraSamConfig.from_preset("tiny-lite")
+    examples = classification.make_examples(rows, config, ["nerve", "vessel"], "category")
+    assert len(examples) == sum(len(row["objects"]) for row in rows) and all("#" in key for key in examples)
+    model = classification.load_prompted_model("preset:tiny-lite", 2)
+    calls = []
+    model.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs["pixel_values"].shape[0]), with_kwargs=True
+    )
+    one_by_one = classification.cache_head_inputs(model, examples, sorted(examples), batch_size=4)
+    assert sum(calls) == len(rows)  # images, not objects
+    alone = {}  # the same vectors as prompting each object alone
+    for key in sorted(examples):
+        alone.update(classification.cache_head_inputs(model, examples, [key], batch_size=1))
+    assert all(torch.allclose(one_by_one[key], alone[key], atol=1e-4) for key in examples)  # batch size: GEMM order
+
+    out = tmp_path / "usgra.md"
+    script = load_script("finetune_classification")
+    script.main(
+        ["--shards", str(usgra_shards), "--dataset", "usgra", "--init", "preset:tiny-lite", "--variant", "head"]
+        + ["image-linear", "--head-steps", "10", "--bootstrap-resamples", "50", "--out", str(out)]
+    )
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["meta"]["label_names"] == ["nerve", "vessel"] and "F1 vessel" in out.read_text()
+    (record,) = [r for r in result["per_fold"] if r["variant"] == "head"]
+    test_objects = sum(len(row["objects"]) for row in rows if row["split"] == "test")
+    assert record["fold"] == 1 and record["count"] == test_objects

@@ -1,4 +1,4 @@
-"""Prompted classification downstream task (the paper's BUS-BRA benign / malignant experiment), and its baselines.
+"""Prompted classification downstream task (the paper's BUS-BRA benign / malignant experiment, and the labelled objects of any built dataset), and its baselines.
 
 Variants, all on the same encoder and initialisation:
 
@@ -73,32 +73,45 @@ class ClassificationArguments:
     bootstrap_resamples: int = 1000  # draws of the patient bootstrap behind every interval
     seed: int = 0
     label_names: list = field(default_factory=lambda: ["benign", "malignant"])
+    label_field: str = "class_label"  # the object field classified (`category` for USGRA nerve / vessel)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Examples
 
 
-def make_examples(rows: list[dict], config: UltraSamConfig, label_names: list[str]) -> dict[str, dict]:
-    """Examples keyed by image id, preprocessed by the model's processor
-    (`UltraSamImageProcessor.from_model_config(config)`, input size and mode of `config`): `pixels` `(C, S, S)`
-    float16 (`preprocess`), `mask` `(S, S)` bool, `box` xyxy in input pixels (tight inclusive box of the preprocessed
-    mask, as `box_from_mask`), `label` int. Rows must hold exactly one labelled object (BUS-BRA)."""
+def make_examples(
+    rows: list[dict], config: UltraSamConfig, label_names: list[str], label_field: str = "class_label"
+) -> dict[str, dict]:
+    """One example per labelled object (its `label_field`, e.g. BUS-BRA's `class_label` benign / malignant or USGRA's
+    `category` nerve / vessel), preprocessed by the model's processor (`UltraSamImageProcessor.from_model_config`,
+    input size and mode of `config`): `pixels` `(C, S, S)` float16 (`preprocess`; one tensor shared by the objects of
+    an image), `mask` `(S, S)` bool, `box` xyxy in input pixels (tight inclusive box of the preprocessed mask, as
+    `box_from_mask`), `label` int, `image_id`, `group` (patient / scan). Keyed by the image id when the image has one
+    labelled object (BUS-BRA), else by `<image id>#<object index>`. Objects without a label are left out."""
     image_processor = UltraSamImageProcessor.from_model_config(config)
     size = config.vision_config.image_size
     examples = {}
     for row in rows:
-        obj = row["objects"][0]
-        pixels, masks, (new_h, _) = preprocess(image_processor, row["image"], [obj["mask"]], size)
+        objects = [(k, obj) for k, obj in enumerate(row["objects"]) if obj.get(label_field) is not None]
+        if not objects:
+            continue
+        pixels, masks, (new_h, _) = preprocess(
+            image_processor, row["image"], [obj["mask"] for _, obj in objects], size
+        )
+        pixels = torch.from_numpy(pixels).half()
         scale = new_h / row["image"].shape[0]
-        examples[row["image_id"]] = {
-            "pixels": torch.from_numpy(pixels).half(),
-            "mask": torch.from_numpy(masks[0]),
-            # a lesion too small to survive the resize keeps its scaled release box
-            "box": box_from_mask(masks[0]) if masks[0].any() else [v * scale for v in obj["bbox"]],
-            "label": label_names.index(obj["class_label"]),
-            "group": str(row.get("group_id") or row["image_id"]),  # the patient: bootstrap intervals resample these
-        }
+        for (index, obj), mask in zip(objects, masks):
+            key = row["image_id"] if len(objects) == 1 else f"{row['image_id']}#{index}"
+            examples[key] = {
+                "pixels": pixels,
+                "mask": torch.from_numpy(mask),
+                # an object too small to survive the resize keeps its scaled release box
+                "box": box_from_mask(mask) if mask.any() else [v * scale for v in obj["bbox"]],
+                "label": label_names.index(obj[label_field]),
+                "image_id": row["image_id"],
+                "group": str(row.get("group_id") or row["image_id"]),  # patient / scan: what the bootstrap resamples
+            }
     return examples
 
 
@@ -234,23 +247,33 @@ def predict_end_to_end(model, variant, examples, ids, batch_size) -> np.ndarray:
 def cache_head_inputs(
     model: UltraSamForPromptedClassification, examples, ids, batch_size: int, cache=None, progress: bool = False
 ) -> dict[str, torch.Tensor]:
-    """Frozen model, one pass per image: the prompted head's input vector per image id (exact box prompt). Its last
-    `vision_config.hidden_size` entries are the mean-pooled encoder features before the neck. Vectors go into `cache`
-    (a dict, or a `TensorCache`, saved after every batch so that an interrupted run resumes)."""
+    """Frozen model, one encoder pass per image: the prompted head's input vector per example id (exact box prompt;
+    the objects of one image are prompted together). Its last `vision_config.hidden_size` entries are the mean-pooled
+    encoder features before the neck. Vectors go into `cache` (a dict, or a `TensorCache`, saved after every batch so
+    that an interrupted run resumes)."""
     from tqdm.auto import tqdm
 
     model.eval()
     captured = {}
     hook = model.classifier.register_forward_pre_hook(lambda module, inputs: captured.__setitem__("x", inputs[0]))
     cache = {} if cache is None else cache
+    by_image = {}
+    for example_id in ids:
+        by_image.setdefault(examples[example_id].get("image_id", example_id), []).append(example_id)
+    images = list(by_image.values())
     try:
-        with tqdm(total=len(ids), desc="encoding (frozen model)", unit="img", disable=not progress) as bar:
-            for start in range(0, len(ids), batch_size):
-                chunk = ids[start : start + batch_size]
-                batch = _batch(examples, chunk)
-                model(pixel_values=batch["pixel_values"], input_boxes=batch["input_boxes"], multimask_output=False)
-                for image_id, vector in zip(chunk, captured["x"][:, 0]):
-                    cache[image_id] = vector.clone()
+        with tqdm(total=len(images), desc="encoding (frozen model)", unit="img", disable=not progress) as bar:
+            for start in range(0, len(images), batch_size):
+                chunk = images[start : start + batch_size]
+                # images with the same number of objects go through together: (images, objects, 4) boxes
+                for count in sorted({len(objects) for objects in chunk}):
+                    same = [objects for objects in chunk if len(objects) == count]
+                    pixels = stack_pixels(examples[objects[0]]["pixels"] for objects in same)
+                    boxes = torch.tensor([[examples[i]["box"] for i in objects] for objects in same])
+                    model(pixel_values=pixels, input_boxes=boxes.float(), multimask_output=False)
+                    for objects, vectors in zip(same, captured["x"]):
+                        for example_id, vector in zip(objects, vectors):
+                            cache[example_id] = vector.clone()
                 if isinstance(cache, TensorCache):
                     cache.save()
                 bar.update(len(chunk))
@@ -462,8 +485,10 @@ def _interval(stats: dict) -> str:
 def results_markdown(summary: list[dict], meta: dict) -> str:
     """Pooled out-of-fold metrics with their 95 % patient-bootstrap intervals, the mean ± std of AUC over folds, and
     the paired differences to the first initialisation (when several were run)."""
+    names = meta.get("label_names") or ClassificationArguments().label_names
+    f1 = f"F1 {names[1]}" if len(names) == 2 else "F1 (macro)"
     lines = [
-        "| init | variant | folds | AUC [95 % CI] | balanced accuracy [95 % CI] | F1 malignant [95 % CI] "
+        f"| init | variant | folds | AUC [95 % CI] | balanced accuracy [95 % CI] | {f1} [95 % CI] "
         "| accuracy [95 % CI] | AUC per fold, mean ± std | s / fold |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -485,7 +510,7 @@ def results_markdown(summary: list[dict], meta: dict) -> str:
             f"Paired differences to `{differences[0]['difference']['reference']}` (same variant, same images; "
             "95 % patient-bootstrap intervals; an interval that excludes 0 is a difference):",
             "",
-            "| init | variant | Δ AUC | Δ balanced accuracy | Δ F1 malignant |",
+            f"| init | variant | Δ AUC | Δ balanced accuracy | Δ {f1} |",
             "|---|---|---|---|---|",
         ]
         for entry in differences:
@@ -514,7 +539,7 @@ def model_config(init: str) -> UltraSamConfig:
 def run_classification_benchmark(
     inits, variants, rows, folds: dict, args: ClassificationArguments, log=print, cache_dir=None, progress=False
 ):
-    """`folds`: `{fold: {"train": ids, "test": ids}}`. Returns (per-fold records, summary). `cache_dir`: where the
+    """`folds`: `{fold: {"train": image ids, "test": image ids}}`. Returns (per-fold records, summary). `cache_dir`: where the
     frozen models' head inputs are kept between runs (`TensorCache`); `progress`: a bar over the encoder pass."""
     unknown = set(variants) - set(VARIANTS)
     if unknown:
@@ -529,12 +554,14 @@ def run_classification_benchmark(
             config.preprocessing,
         )  # what the processor depends on
         if key not in prepared:
-            prepared[key] = make_examples(rows, config, args.label_names)
+            prepared[key] = make_examples(rows, config, args.label_names, args.label_field)
         examples = prepared[key]
         head_cache = TensorCache(cache_file(cache_dir, init, args.seed) if cache_dir else None)
         for fold, parts in folds.items():
-            train_ids = [i for i in parts["train"] if i in examples]
-            test_ids = [i for i in parts["test"] if i in examples]
+            # folds list image ids; an image with several labelled objects gives several examples
+            train_images, test_images = set(parts["train"]), set(parts["test"])
+            train_ids = [k for k, e in examples.items() if e["image_id"] in train_images]
+            test_ids = [k for k, e in examples.items() if e["image_id"] in test_images]
             log(f"init {init} fold {fold}: {len(train_ids)} train / {len(test_ids)} test images")
             if not train_ids or not test_ids:
                 log(f"  fold {fold} skipped: no {'training' if not train_ids else 'test'} images")
