@@ -1,4 +1,5 @@
-"""Prompted classification downstream task (the paper's BUS-BRA benign / malignant experiment, and the labelled objects of any built dataset), and its baselines.
+"""Prompted classification downstream task (the paper's BUS-BRA benign / malignant experiment, and the labelled
+objects of any built dataset, e.g. USGRA nerve / vessel), and its baselines.
 
 Variants, all on the same encoder and initialisation:
 
