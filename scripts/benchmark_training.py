@@ -5,9 +5,11 @@
     python scripts/benchmark_training.py [--preset lite] [--batch-size 4] [--instances 4] [--steps 3] [--out docs/training_throughput.md]
 
 Inputs are synthetic (random pixels, elliptical instances, prompts sampled as in training), so the numbers measure
-the model, not the data pipeline (`scripts/benchmark_training_pipeline.py` measures the whole step on real data). `frozen-encoder` reads precomputed embeddings (here random tensors of the right shape);
-the cost of building its cache (one encoder forward per image and orientation) is reported on its own line.
-`full` is the baseline of the speed-up column.
+the model, not the data pipeline (`--pipeline` measures the whole step on real data). `frozen-encoder` reads
+precomputed embeddings and `late-encoder` precomputed TinyViT features at the input of stage `--frozen-stages` (both
+computed once here, before the timed steps, as the cache would hold them); the cost of building each cache (one no-grad
+forward of the frozen part per image and orientation) is reported on its own line. `full` is the baseline of the
+speed-up column.
 """
 
 import argparse
@@ -21,7 +23,14 @@ import torch
 from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.module import UltraSamTrainingModule
-from ultrasam_hf.training.variants import VARIANTS, apply_variant, count_parameters, trains_encoder
+from ultrasam_hf.training.variants import (
+    DEFAULT_FROZEN_STAGES,
+    VARIANTS,
+    apply_variant,
+    count_parameters,
+    late_encoder_problem,
+    trains_encoder,
+)
 
 
 def synthetic_batch(config, batch_size: int, instances: int, seed: int = 0, device="cpu") -> dict:
@@ -41,17 +50,25 @@ def synthetic_batch(config, batch_size: int, instances: int, seed: int = 0, devi
     }
 
 
-def time_variant(preset: str, variant: str, batch: dict, steps: int, warmup: int) -> tuple[float, int, int]:
+def time_variant(
+    preset: str, variant: str, batch: dict, steps: int, warmup: int, frozen_stages: int = DEFAULT_FROZEN_STAGES
+) -> tuple[float, int, int]:
     torch.manual_seed(0)
-    model = apply_variant(UltraSamModel(UltraSamConfig.from_preset(preset)), variant)
+    model = apply_variant(UltraSamModel(UltraSamConfig.from_preset(preset)), variant, frozen_stages=frozen_stages)
     trainable, total = count_parameters(model)
-    module = UltraSamTrainingModule(model, train_encoder=trains_encoder(variant)).train()
+    split = frozen_stages if variant == "late-encoder" else None
+    module = UltraSamTrainingModule(model, train_encoder=trains_encoder(variant), frozen_stages=split)
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
     inputs = dict(batch)
-    if variant == "frozen-encoder":
+    if variant in ("frozen-encoder", "late-encoder"):  # what the cache holds: computed once, in eval mode
         with torch.no_grad():
-            inputs["image_embeddings"] = model.get_image_embeddings(batch["pixel_values"])
+            model.eval()
+            if variant == "frozen-encoder":
+                inputs["image_embeddings"] = model.get_image_embeddings(batch["pixel_values"])
+            else:
+                inputs["encoder_features"] = model.vision_encoder.up_to_stage(split, batch["pixel_values"])
         inputs.pop("pixel_values")
+    module.train()
     timings = []
     for step in range(warmup + steps):
         start = time.perf_counter()
@@ -65,13 +82,21 @@ def time_variant(preset: str, variant: str, batch: dict, steps: int, warmup: int
     return batch["pixel_values"].shape[0] / float(np.median(timings)), trainable, total
 
 
-def time_cache(preset: str, batch: dict, steps: int) -> float:
+def time_cache(preset: str, batch: dict, steps: int, frozen_stages: int | None = None) -> float:
+    """Images/s of building a cache: the whole encoder (frozen-encoder), or its part up to stage `frozen_stages`
+    (late-encoder); no grad, eval mode, one warm-up pass."""
     model = UltraSamModel(UltraSamConfig.from_preset(preset)).eval()
+
+    def embed():
+        if frozen_stages is None:
+            return model.get_image_embeddings(batch["pixel_values"])
+        return model.vision_encoder.up_to_stage(frozen_stages, batch["pixel_values"])
+
     with torch.no_grad():
-        model.get_image_embeddings(batch["pixel_values"])
+        embed()
         start = time.perf_counter()
         for _ in range(steps):
-            model.get_image_embeddings(batch["pixel_values"])
+            embed()
     return steps * batch["pixel_values"].shape[0] / (time.perf_counter() - start)
 
 
@@ -201,7 +226,8 @@ def main(argv=None) -> int:
     parser.add_argument("--instances", type=int, default=4, help="prompts per image")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--frozen-stages", type=int, default=DEFAULT_FROZEN_STAGES, help="late-encoder's split")
     parser.add_argument("--out", default="docs/training_throughput.md")
     pipeline = parser.add_argument_group("--pipeline: the whole training step on real data (pack and shards)")
     pipeline.add_argument("--pipeline", action="store_true")
@@ -226,20 +252,47 @@ def main(argv=None) -> int:
         return 0
 
     config = UltraSamConfig.from_preset(args.preset)
+    variants = list(args.variants)
+    if "late-encoder" in variants and late_encoder_problem(config.vision_config, args.frozen_stages):
+        print(f"skipping late-encoder: {late_encoder_problem(config.vision_config, args.frozen_stages)}")
+        variants.remove("late-encoder")
     batch = synthetic_batch(config, args.batch_size, args.instances)
     rows = []
-    for variant in args.variants:
-        rate, trainable, total = time_variant(args.preset, variant, batch, args.steps, args.warmup)
+    for variant in variants:
+        rate, trainable, total = time_variant(args.preset, variant, batch, args.steps, args.warmup, args.frozen_stages)
         rows.append((variant, rate, trainable, total))
         print(f"{variant:>15}: {rate:7.2f} samples/s  ({trainable:,} / {total:,} trainable)", flush=True)
-    cache_rate = time_cache(args.preset, batch, args.steps)
+    cache_lines = []
+    if "frozen-encoder" in variants or not variants:
+        rate = time_cache(args.preset, batch, args.steps)
+        print(f"frozen-encoder cache: {rate:.2f} images/s", flush=True)
+        cache_lines.append(
+            f"`frozen-encoder` excludes building its embedding cache: {rate:.2f} images/s here (one no-grad encoder "
+            "forward per image and orientation, paid once; twice with flips cached)."
+        )
+    if "late-encoder" in variants:
+        rate = time_cache(args.preset, batch, args.steps, args.frozen_stages)
+        print(f"late-encoder cache: {rate:.2f} images/s", flush=True)
+        cache_lines.append(
+            f"`late-encoder` (`--frozen-stages {args.frozen_stages}`) excludes building its feature cache: {rate:.2f} "
+            f"images/s here ({1 / rate:.3g} s per image: one no-grad forward of the patch embedding and stages "
+            f"0..{args.frozen_stages - 1} per image and orientation, paid once; twice with flips cached)."
+        )
     baseline = next((rate for variant, rate, *_ in rows if variant == "full"), rows[0][1])
     size = config.prompt_encoder_config.image_size
+    command = (
+        f"--preset {args.preset} --batch-size {args.batch_size} --instances {args.instances} --steps {args.steps}"
+    )
+    if args.warmup != 1:
+        command += f" --warmup {args.warmup}"
+    if variants != list(VARIANTS):
+        command += f" --variants {' '.join(variants)}"
+    if "late-encoder" in variants and args.frozen_stages != DEFAULT_FROZEN_STAGES:
+        command += f" --frozen-stages {args.frozen_stages}"
     lines = [
         "# Training throughput per variant (CPU)",
         "",
-        f"`python scripts/benchmark_training.py --preset {args.preset} --batch-size {args.batch_size} --instances {args.instances} "
-        f"--steps {args.steps}` on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"`python scripts/benchmark_training.py {command}` on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}. Preset `{args.preset}` ({size} px), batch {args.batch_size} images x {args.instances} prompts "
         f"(half boxes, half points), no clicks; one optimizer step = forward + backward + clip + AdamW; median of "
         f"{args.steps} steps after {args.warmup} warm-up step(s). Synthetic inputs: model cost only.",
@@ -249,10 +302,9 @@ def main(argv=None) -> int:
     ]
     for variant, rate, trainable, total in rows:
         lines.append(f"| {variant} | {rate:.2f} | {rate / baseline:.1f}x | {trainable:,} / {total:,} |")
+    for line in cache_lines:
+        lines += ["", line]
     lines += [
-        "",
-        f"`frozen-encoder` excludes building its embedding cache: {cache_rate:.2f} images/s here (one no-grad encoder forward per "
-        "image and orientation, paid once; twice with flips cached).",
         "",
         "Numbers come from a shared 2-core machine and move with its load; compare rows of one run, not across runs.",
         "",

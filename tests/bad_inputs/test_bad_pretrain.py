@@ -83,6 +83,11 @@ def settings_cases(shards, config_files, bad_models, tmp_path):
         ([*data, "--config", config_files / "unknown.yaml"], ["unknown keys", "batch_sise"]),
         ([*data, "--config", config_files / "zero_batch.yaml"], ["--batch-size must be >= 1, got 0"]),
         ([*data, "--config", config_files / "bad_variant.yaml"], ["--variant must be one of", "everything"]),
+        ([*data, "--variant", "late-encoder"], ["--variant late-encoder splits a TinyViT encoder", "'vit'"]),
+        (
+            ["--data", shards, "--preset", "tiny-lite", "--variant", "late-encoder", "--frozen-stages", "9"],
+            ["--frozen-stages must be in [0, 4]", "got 9"],
+        ),
     ]
 
 

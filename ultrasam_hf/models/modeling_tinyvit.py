@@ -267,8 +267,54 @@ class UltraSamTinyVitEncoder(UltraSamTinyVitPreTrainedModel):
         check_pixel_values(pixel_values, self.config.image_size)
         hidden_states = self.patch_embed(pixel_values)
         height, width = hidden_states.shape[-2:]
-        for stage in self.layers:
+        hidden_states, height, width = self._run_stages(hidden_states, height, width, 0, len(self.layers))
+        return SamVisionEncoderOutput(last_hidden_state=self._neck(hidden_states, height, width))
+
+    # ------------------------------------------------------------------------------------- split at a stage
+    # `from_stage(k, up_to_stage(k, pixels))` is `forward(pixels)`, bit for bit: the early part (patch embedding +
+    # stages 0..k-1) can run once and be cached while the late part (stages k.. + neck) trains on top of it.
+
+    def _check_stage(self, stage: int) -> int:
+        if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage <= len(self.layers):
+            raise ValueError(f"stage must be an int in [0, {len(self.layers)}] (the number of stages), got {stage!r}")
+        return stage
+
+    def _run_stages(self, hidden_states, height, width, start: int, stop: int):
+        for stage in self.layers[start:stop]:
             hidden_states, height, width = stage(hidden_states, height, width)
+        return hidden_states, height, width
+
+    def _neck(self, hidden_states, height, width):
         # SAM's neck takes channels-last features, like the ViT's.
-        features = hidden_states.view(hidden_states.shape[0], height, width, -1)
-        return SamVisionEncoderOutput(last_hidden_state=self.neck(features))
+        return self.neck(hidden_states.view(hidden_states.shape[0], height, width, -1))
+
+    def modules_up_to_stage(self, stage: int) -> list[str]:
+        """Names of the submodules `up_to_stage(stage, ...)` runs: `patch_embed` and `layers.0` .. `layers.{stage-1}`."""
+        return ["patch_embed", *(f"layers.{index}" for index in range(self._check_stage(stage)))]
+
+    def up_to_stage(self, stage: int, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The input of stage `stage` (0: the patch embedding; `len(layers)`: the last stage's output, the neck's
+        input) as a channels-first feature map `(B, C, H, W)`."""
+        self._check_stage(stage)
+        check_pixel_values(pixel_values, self.config.image_size)
+        hidden_states = self.patch_embed(pixel_values)
+        height, width = hidden_states.shape[-2:]
+        hidden_states, height, width = self._run_stages(hidden_states, height, width, 0, stage)
+        if hidden_states.ndim == 3:  # tokens (B, H*W, C) -> (B, C, H, W)
+            hidden_states = hidden_states.transpose(1, 2).reshape(hidden_states.shape[0], -1, height, width)
+        return hidden_states
+
+    def from_stage(self, stage: int, features: torch.Tensor) -> SamVisionEncoderOutput:
+        """Stages `stage`.. and the neck on `features`, the `(B, C, H, W)` output of `up_to_stage(stage, ...)`."""
+        self._check_stage(stage)
+        if features.ndim != 4:
+            raise ValueError(f"features must be (B, C, H, W) from up_to_stage, got shape {tuple(features.shape)}")
+        height, width = features.shape[-2:]
+        if stage == 0:
+            hidden_states = features  # stage 0 is convolutional: channels-first, like the patch embedding
+        elif stage < len(self.layers):
+            hidden_states = features.flatten(2).transpose(1, 2)  # the tokens a patch merge returns, same strides
+        else:  # the last stage's tokens are contiguous: same memory layout into the neck's convolution
+            hidden_states = features.permute(0, 2, 3, 1).reshape(features.shape[0], height * width, -1)
+        hidden_states, height, width = self._run_stages(hidden_states, height, width, stage, len(self.layers))
+        return SamVisionEncoderOutput(last_hidden_state=self._neck(hidden_states, height, width))

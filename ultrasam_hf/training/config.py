@@ -13,7 +13,7 @@ from transformers import HfArgumentParser
 
 from ..models.errors import UsageError
 from .prompt_sampling import POINT_SAMPLINGS
-from .variants import VARIANTS
+from .variants import DEFAULT_FROZEN_STAGES, VARIANTS, late_encoder_problem
 
 
 @dataclass
@@ -24,7 +24,21 @@ class TrainingConfig:
         metadata={"help": "UltraSam preset when --init is not given (vit-b (default), lite, tiny, tiny-lite)."},
     )
     init: str | None = field(default=None, metadata={"help": "Any UltraSam folder (from_pretrained) to start from."})
-    variant: str = field(default="full", metadata={"help": f"One of {', '.join(VARIANTS)}.", "choices": VARIANTS})
+    variant: str = field(
+        default="full",
+        metadata={
+            "help": f"One of {', '.join(VARIANTS)}. late-encoder (TinyViT only): patch embedding + the first "
+            "--frozen-stages stages frozen, their output cached once per image; the later stages, neck and decoder train.",
+            "choices": VARIANTS,
+        },
+    )
+    frozen_stages: int = field(
+        default=DEFAULT_FROZEN_STAGES,
+        metadata={
+            "help": "late-encoder: TinyViT stages frozen and cached with the patch embedding (0..4; 2 = up to the "
+            "input of stage 2, the 64x64 stages of lite)."
+        },
+    )
     lora_targets: str = field(default="qkv", metadata={"help": "Comma-separated encoder Linear names for LoRA."})
     lora_rank: int = 16
     lora_alpha: int = 16
@@ -69,9 +83,12 @@ class TrainingConfig:
         default=True, metadata={"help": "With --multimask, box prompts too (else points only, as SAM)."}
     )
     num_workers: int = 0
-    # embedding cache (frozen-encoder)
+    # embedding cache (frozen-encoder) / early-stage feature cache (late-encoder)
     cache_dir: str | None = field(
-        default=None, metadata={"help": "Embedding cache folder (default <output-dir>/embedding_cache)."}
+        default=None,
+        metadata={
+            "help": "Cache folder (default <output-dir>/embedding_cache, late-encoder <output-dir>/stage<N>_cache)."
+        },
     )
     cache_flips: bool = field(default=True, metadata={"help": "Cache mirrored images too (else flips are off)."})
     cache_dtype: str = field(default="float16", metadata={"choices": ("float16", "bfloat16", "float32")})
@@ -247,6 +264,14 @@ def validate_config(config: TrainingConfig) -> None:
         check_model_folder(resolve_model_folder(config.init))
     elif config.preset is not None and config.preset not in PRESETS:  # None: vit-b (`load_model_config`)
         raise UsageError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
+    if config.variant == "late-encoder":
+        from .trainer import load_model_config
+
+        problem = late_encoder_problem(
+            load_model_config(config.init, config.preset).vision_config, config.frozen_stages
+        )
+        if problem:
+            raise UsageError(problem)
     if config.pack and not Path(config.pack).exists():
         raise UsageError(f"--pack {config.pack} does not exist (make one with scripts/make_training_pack.py)")
     found: set[str] = set()

@@ -177,8 +177,9 @@ class ExampleBuilder:
         chosen = select_instances(len(objects), rng, self.max_instances)
         height, width = int(row["height"]), int(row["width"])
         example = {"key": row_key(row, flip)}
-        if self.embedding_cache is not None:
-            example["image_embeddings"] = self.embedding_cache.get(example["key"])
+        if self.embedding_cache is not None:  # `image_embeddings`, or `encoder_features` (late-encoder)
+            entry = getattr(self.embedding_cache, "field", "image_embeddings")
+            example[entry] = self.embedding_cache.get(example["key"])
         else:
             image = image_array(row["image"])
             height, width = image.shape[:2]
@@ -239,7 +240,7 @@ class StreamingTrainDataset(torch.utils.data.IterableDataset):
 def collate(examples: list[dict]) -> dict:
     """Stack images and concatenate the masks of all images; `image_index` maps each mask to its image."""
     batch = {"keys": [e["key"] for e in examples], "positions": torch.tensor([e["position"] for e in examples])}
-    for name in ("pixel_values", "image_embeddings"):
+    for name in ("pixel_values", "image_embeddings", "encoder_features"):
         if name in examples[0]:
             batch[name] = torch.stack([torch.as_tensor(np.asarray(e[name])) for e in examples]).float()
     counts = [len(e["masks"]) for e in examples]

@@ -1,14 +1,20 @@
-"""Precomputed image embeddings for frozen-encoder training.
+"""Precomputed image embeddings for frozen-encoder training, or early-stage features for late-encoder training.
 
 `build_embedding_cache` runs `model.get_image_embeddings` once per (image, orientation) and writes safetensors shards
 into a cache folder; `EmbeddingCache` reads one embedding by key (`dataset/image_id`, `|flip` for the mirrored image).
 Prompt-encoder / mask-decoder training then never runs the encoder: on a CPU it is the difference between seconds and
 milliseconds per image.
 
+With `frozen_stages=k` (the `late-encoder` variant, TinyViT only) the cached tensor is instead the input of TinyViT
+stage k, `model.vision_encoder.up_to_stage(k, pixels)` (`(C, H, W)`), and the fingerprint covers only that frozen early
+part (patch embedding + stages 0..k-1: weights, batch-norm statistics, their config) and k: training the late stages,
+neck and decoder on top of it leaves the cache valid. `EmbeddingCache.field` names the batch entry it fills
+(`image_embeddings` or `encoder_features`).
+
 Flips: by default both orientations are cached (twice the cache time and size) so that random horizontal flips stay
 on; `--no-cache-flips` caches only the original orientation and training then turns flips off.
 
-Layout of the folder: `meta.json` (fingerprint of the encoder weights + preprocessing, dtype, orientations),
+Layout of the folder: `meta.json` (fingerprint of the encoder weights + preprocessing, dtype, orientations, split),
 `index-<rank>.json` (key -> shard file), `embeddings-<rank>-<n>.safetensors`, `complete-<rank>` markers. A folder whose
 fingerprint differs from the model's is rebuilt; a complete one is reused. Each process of a multi-process run embeds
 its own slice of the rows.
@@ -28,19 +34,46 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .data import image_array, row_key
+from .variants import check_split
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
-def encoder_fingerprint(model, image_processor, dtype: str, flips: bool) -> str:
-    """sha256 of the vision encoder's weights, the model config's input geometry and the preprocessing."""
+# the TinyViT config entries per stage: stage k's input depends on entries [:k] (and the width of stage k)
+_STAGE_FIELDS = ("tiny_vit_depths", "tiny_vit_num_heads", "tiny_vit_window_sizes", "tiny_vit_downsample_strides")
+_GLOBAL_FIELDS = (
+    "image_size",
+    "num_channels",
+    "layer_norm_eps",
+    "tiny_vit_mbconv_expand_ratio",
+    "tiny_vit_local_conv_size",
+)
+
+
+def encoder_fingerprint(model, image_processor, dtype: str, flips: bool, frozen_stages: int | None = None) -> str:
+    """sha256 of the vision encoder's weights, the model config's input geometry and the preprocessing; with
+    `frozen_stages` of the frozen early part only (patch embedding + stages before it, and their config) and the
+    split point."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.vision_encoder.state_dict().items()):
+    state = model.vision_encoder.state_dict()
+    if frozen_stages is not None:
+        check_split(model, frozen_stages)
+        prefixes = tuple(f"{name}." for name in model.vision_encoder.modules_up_to_stage(frozen_stages))
+        state = {name: tensor for name, tensor in state.items() if name.startswith(prefixes)}
+    for name, tensor in sorted(state.items()):
         digest.update(name.encode())
+        if frozen_stages is not None:
+            digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().float().cpu().numpy().tobytes())
     processor_config = image_processor.to_dict() if hasattr(image_processor, "to_dict") else {}
     digest.update(json.dumps(processor_config, sort_keys=True, default=str).encode())
     digest.update(f"{dtype}|{flips}".encode())
+    if frozen_stages is not None:
+        vision = model.config.vision_config
+        geometry = {name: getattr(vision, name, None) for name in _GLOBAL_FIELDS}
+        geometry.update({name: list(getattr(vision, name))[:frozen_stages] for name in _STAGE_FIELDS})
+        geometry["tiny_vit_embed_dims"] = list(vision.tiny_vit_embed_dims)[: frozen_stages + 1]
+        digest.update(f"|up_to_stage {frozen_stages}|{json.dumps(geometry, sort_keys=True)}".encode())
     return digest.hexdigest()
 
 
@@ -58,6 +91,16 @@ class EmbeddingCache:
     @property
     def flips(self) -> bool:
         return bool(self.meta.get("flips", False))
+
+    @property
+    def frozen_stages(self) -> int | None:
+        """None: whole-encoder embeddings; k: the input of TinyViT stage k (late-encoder)."""
+        return self.meta.get("frozen_stages")
+
+    @property
+    def field(self) -> str:
+        """The batch entry the cached tensors fill."""
+        return "image_embeddings" if self.frozen_stages is None else "encoder_features"
 
     def __contains__(self, key: str) -> bool:
         return key in self.index
@@ -105,16 +148,18 @@ def build_embedding_cache(
     num_processes: int = 1,
     wait_for_everyone=None,
     progress: bool = True,
+    frozen_stages: int | None = None,
 ) -> EmbeddingCache:
     """Embed every row of `rows` (a map-style dataset, or any list of rows), in both orientations with `flips`.
 
     Returns the `EmbeddingCache`. `wait_for_everyone` (e.g. `accelerator.wait_for_everyone`) synchronises processes.
+    `frozen_stages=k`: cache `model.vision_encoder.up_to_stage(k, pixels)` (TinyViT) instead of the embeddings.
     """
     from tqdm.auto import tqdm
 
     cache_dir = Path(cache_dir)
     barrier = wait_for_everyone or (lambda: None)
-    fingerprint = encoder_fingerprint(model, image_processor, dtype, flips)
+    fingerprint = encoder_fingerprint(model, image_processor, dtype, flips, frozen_stages)
     if _is_complete(cache_dir, fingerprint, num_processes):
         barrier()
         return EmbeddingCache(cache_dir)
@@ -127,6 +172,8 @@ def build_embedding_cache(
         ]:
             stale.unlink()
         meta = {"fingerprint": fingerprint, "dtype": dtype, "flips": flips, "num_processes": num_processes}
+        if frozen_stages is not None:
+            meta["frozen_stages"] = frozen_stages
         (cache_dir / "meta.json").write_text(json.dumps(meta, indent=1))
     barrier()
 
@@ -145,7 +192,8 @@ def build_embedding_cache(
             index.update({key: name for key in pending})
             pending, pending_bytes, shard_number = {}, 0, shard_number + 1
 
-    bar = tqdm(total=len(mine) * len(orientations), desc="embedding cache", unit="img", disable=not progress)
+    description = "embedding cache" if frozen_stages is None else f"stage-{frozen_stages} feature cache"
+    bar = tqdm(total=len(mine) * len(orientations), desc=description, unit="img", disable=not progress)
     keys, images = [], []
 
     def run_batch():
@@ -153,7 +201,11 @@ def build_embedding_cache(
             return
         nonlocal pending_bytes
         pixels = image_processor(images=images, return_tensors="pt")["pixel_values"].to(device)
-        embeddings = model.get_image_embeddings(pixels).to(DTYPES[dtype]).cpu()
+        if frozen_stages is None:
+            embeddings = model.get_image_embeddings(pixels)
+        else:
+            embeddings = model.vision_encoder.up_to_stage(frozen_stages, pixels)
+        embeddings = embeddings.to(DTYPES[dtype]).cpu()
         for key, embedding in zip(keys, embeddings):
             pending[key] = embedding.contiguous()
             pending_bytes += embedding.numel() * embedding.element_size()

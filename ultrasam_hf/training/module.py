@@ -24,7 +24,8 @@ LOGGED = ("focal", "dice", "iou_mse", "iou")
 class UltraSamTrainingModule(nn.Module):
     """Computes the UltraSam loss of a collated batch (`data.collate` or `pack.ResidentBatches`).
 
-    Batch: `pixel_values` `(B, 3, S, S)` or `image_embeddings`, `masks` `(N, g, g)` bool on the decoder's low-res grid,
+    Batch: `pixel_values` `(B, 3, S, S)`, `image_embeddings` (cached, frozen encoder) or `encoder_features` (the cached
+    input of TinyViT stage `frozen_stages`: only the late stages + neck run, with gradients), `masks` `(N, g, g)` bool on the decoder's low-res grid,
     `image_index` `(N,)` (the image of each mask) and optionally `valid_sizes` `(N, 2)` (the resized image inside
     the padded input, for clipping boxes).
 
@@ -48,8 +49,10 @@ class UltraSamTrainingModule(nn.Module):
         point_probability: float = 0.5,
         box_jitter: float = 0.05,
         point_sampling: str = "uniform",
+        frozen_stages: int | None = None,
     ):
         super().__init__()
+        self.frozen_stages = frozen_stages
         self.model = model
         self.loss_weights = loss_weights
         self.clicks = int(clicks)
@@ -84,6 +87,11 @@ class UltraSamTrainingModule(nn.Module):
             return batch["image_embeddings"]
         context = contextlib.nullcontext() if self.train_encoder else torch.no_grad()
         with context:
+            if batch.get("encoder_features") is not None:
+                if self.frozen_stages is None:
+                    raise ValueError("a batch of encoder_features needs the module's frozen_stages (their stage)")
+                encoder = self.model.vision_encoder
+                return encoder.from_stage(self.frozen_stages, batch["encoder_features"]).last_hidden_state
             # not `get_image_embeddings`: transformers decorates it with `torch.no_grad()`
             return self.model.vision_encoder(batch["pixel_values"]).last_hidden_state
 

@@ -31,7 +31,7 @@ from .evaluation import evaluate_dice, flatten_results, summary_line
 from .losses import LossWeights
 from .module import UltraSamTrainingModule
 from .trackers import resolve_trackers
-from .variants import apply_variant, count_parameters, export_model, trains_encoder
+from .variants import CACHED_VARIANTS, apply_variant, check_split, count_parameters, export_model, trains_encoder
 
 
 def load_model_config(init: str | None, preset: str | None):
@@ -190,10 +190,14 @@ class Trainer:
         self.input_size = int(model.config.prompt_encoder_config.image_size)
         self.low_res = low_res_size(model.config)
 
-        if config.pack and (config.streaming or config.variant == "frozen-encoder"):
+        if config.pack and (config.streaming or config.variant in CACHED_VARIANTS):
             raise ValueError(
-                "--pack keeps images on the device: it does not combine with --streaming or --variant frozen-encoder"
+                "--pack keeps images on the device: it does not combine with --streaming or --variant "
+                f"{config.variant}"
             )
+        frozen_stages = config.frozen_stages if config.variant == "late-encoder" else None
+        if frozen_stages is not None:
+            check_split(model, frozen_stages)  # before the cache: a ViT / nano encoder is refused here
         with accelerator.main_process_first():
             if config.pack:
                 rows = None
@@ -212,23 +216,25 @@ class Trainer:
                     accelerator.print(f"no validation split: {error}")
 
         cache, flip_probability = None, config.flip_probability
-        if config.variant == "frozen-encoder":
+        if config.variant in CACHED_VARIANTS:
             if config.streaming:
                 raise ValueError(
-                    "--variant frozen-encoder reads precomputed embeddings: use map-style shards (no --streaming)"
+                    f"--variant {config.variant} reads precomputed encoder outputs: use map-style shards (no --streaming)"
                 )
             model.to(accelerator.device)
+            default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
             cache = build_embedding_cache(
                 model,
                 rows,
                 self.image_processor,
-                config.cache_dir or self.output_dir / "embedding_cache",
+                config.cache_dir or self.output_dir / default_dir,
                 flips=config.cache_flips,
                 dtype=config.cache_dtype,
                 process_index=accelerator.process_index,
                 num_processes=accelerator.num_processes,
                 wait_for_everyone=accelerator.wait_for_everyone,
                 progress=config.progress and accelerator.is_main_process,
+                frozen_stages=frozen_stages,
             )
             if not cache.flips:
                 flip_probability = 0.0
@@ -256,6 +262,7 @@ class Trainer:
             config.lora_rank,
             config.lora_alpha,
             config.lora_dropout,
+            frozen_stages=config.frozen_stages,
         )
         self.trainable, self.total = count_parameters(model)
         configure_device(accelerator.device)
@@ -277,6 +284,7 @@ class Trainer:
             point_probability=config.point_probability,
             box_jitter=config.box_jitter,
             point_sampling=config.point_sampling,
+            frozen_stages=frozen_stages,
         )
         optimizer = torch.optim.AdamW(
             [p for p in module.parameters() if p.requires_grad],
@@ -545,6 +553,7 @@ class Trainer:
                     config.lora_rank,
                     config.lora_alpha,
                     config.lora_dropout,
+                    frozen_stages=config.frozen_stages,
                 )
                 fresh.load_state_dict({k.removeprefix("model."): v for k, v in full_state.items()})
                 unwrapped = fresh

@@ -7,11 +7,16 @@
 | `adapter` | peft IA³ adapters (learned per-channel scales of every encoder block's `qkv` output and MLP output-layer input) + prompt encoder + mask decoder | run | merged `UltraSamModel` or adapter folder |
 | `decoder-only` | prompt encoder + mask decoder | run without gradients | plain `UltraSamModel` |
 | `frozen-encoder` | prompt encoder + mask decoder | never: precomputed embeddings (`embedding_cache`) | plain `UltraSamModel` |
+| `late-encoder` | TinyViT stages `frozen_stages`.. + neck + prompt encoder + mask decoder | early part (patch embedding + stages 0..`frozen_stages`-1, default 2) never: its output is precomputed (`embedding_cache`, `frozen_stages`); late part run, with gradients | plain `UltraSamModel` (early part as loaded) |
 
 `adapter` is peft's IA³ rather than Med-SA bottleneck adapters: IA³ is the adapter family peft ships that merges back
 into the weights, so every variant ends as a plain `UltraSamModel` that the processor, evaluation and conversion code
 load without extra modules (a bottleneck adapter cannot be merged and would need a modeling change). The paper's
 maintainer reports full fine-tuning beating both LoRA and Med-SA (UltraSam issue #3).
+
+`late-encoder` is for TinyViT encoders (`lite`, `tiny-lite`), whose high-resolution early stages cost most of the
+forward on a CPU (`lite`: patch embedding at 256x256, stage 0 at 256x256, stage 1 at 128x128, stages 2-3 at 64x64);
+it is refused for ViT-B and nano encoders (`late_encoder_problem`).
 
 The random-Fourier positional matrix (`shared_image_embedding.positional_embedding`) is a fixed buffer in SAM; it
 stays frozen in every variant.
@@ -24,8 +29,33 @@ from pathlib import Path
 
 from torch import nn
 
-VARIANTS = ("full", "lora", "adapter", "decoder-only", "frozen-encoder")
+VARIANTS = ("full", "lora", "adapter", "decoder-only", "frozen-encoder", "late-encoder")
+CACHED_VARIANTS = ("frozen-encoder", "late-encoder")  # train on precomputed encoder outputs (`embedding_cache`)
 DECODER_MODULES = ["prompt_encoder", "mask_decoder"]
+DEFAULT_FROZEN_STAGES = 2
+
+
+def late_encoder_problem(vision_config, frozen_stages) -> str | None:
+    """Why the `late-encoder` variant cannot split this vision config at TinyViT stage `frozen_stages` (None: it can)."""
+    encoder_type = getattr(vision_config, "encoder_type", "vit")
+    if encoder_type != "tiny_vit":
+        return (
+            f"--variant late-encoder splits a TinyViT encoder (presets lite, tiny-lite) at a stage; this model's "
+            f"encoder is {encoder_type!r} (ViT-B / nano): use full, lora, adapter, decoder-only or frozen-encoder"
+        )
+    stages = len(vision_config.tiny_vit_embed_dims)
+    if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= stages:
+        return f"--frozen-stages must be in [0, {stages}] (the TinyViT encoder's stages), got {frozen_stages!r}"
+    return None
+
+
+def check_split(model, frozen_stages) -> None:
+    """`ValueError` unless `model`'s vision encoder is a TinyViT that splits at stage `frozen_stages`."""
+    problem = late_encoder_problem(model.config.vision_config, frozen_stages)
+    if problem is None and not hasattr(model.vision_encoder, "up_to_stage"):
+        problem = f"--variant late-encoder needs a TinyViT encoder, got {type(model.vision_encoder).__name__}"
+    if problem:
+        raise ValueError(problem)
 
 
 def _targets_regex(names: list[str]) -> str:
@@ -41,11 +71,15 @@ def apply_variant(
     lora_alpha: int = 16,
     lora_dropout: float = 0.0,
     modules_to_save=tuple(DECODER_MODULES),
+    frozen_stages: int = DEFAULT_FROZEN_STAGES,
 ):
     """Freeze / wrap `model` for `variant`; returns the model to train (a `PeftModel` for lora / adapter).
-    `modules_to_save`: what trains besides the lora / adapter weights (the prompted-classification task: its head)."""
+    `modules_to_save`: what trains besides the lora / adapter weights (the prompted-classification task: its head).
+    `frozen_stages`: `late-encoder`'s split (patch embedding + TinyViT stages before it frozen)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == "late-encoder":
+        check_split(model, frozen_stages)
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     if variant in ("lora", "adapter"):
@@ -70,6 +104,10 @@ def apply_variant(
     elif variant in ("decoder-only", "frozen-encoder"):
         for parameter in model.vision_encoder.parameters():
             parameter.requires_grad_(False)
+    elif variant == "late-encoder":
+        for name in model.vision_encoder.modules_up_to_stage(frozen_stages):
+            for parameter in model.vision_encoder.get_submodule(name).parameters():
+                parameter.requires_grad_(False)
     for name, parameter in model.named_parameters():
         if "positional_embedding" in name:
             parameter.requires_grad_(False)
@@ -77,7 +115,7 @@ def apply_variant(
 
 
 def trains_encoder(variant: str) -> bool:
-    return variant in ("full", "lora", "adapter")
+    return variant in ("full", "lora", "adapter", "late-encoder")
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
@@ -141,4 +179,15 @@ def read_adapter_base(output_dir) -> str:
     return json.loads((Path(output_dir) / "adapter_config.json").read_text())["base_model_name_or_path"]
 
 
-__all__ = ["VARIANTS", "apply_variant", "count_parameters", "export_model", "read_adapter_base", "trains_encoder"]
+__all__ = [
+    "CACHED_VARIANTS",
+    "DEFAULT_FROZEN_STAGES",
+    "VARIANTS",
+    "apply_variant",
+    "check_split",
+    "count_parameters",
+    "export_model",
+    "late_encoder_problem",
+    "read_adapter_base",
+    "trains_encoder",
+]
