@@ -86,3 +86,17 @@ def run_without_package(script: str, *args, cwd) -> subprocess.CompletedProcess:
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
+
+
+def assert_adapter_outputs(remote_outputs, peft_model, base_model, inputs) -> None:
+    """The masks a process without the package wrote to `remote_outputs` are the local adapted model's, and the
+    adapter visibly changed them from the base model's."""
+    import torch
+
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        expected = peft_model(**inputs, multimask_output=False).pred_masks
+        unchanged = base_model(**inputs, multimask_output=False).pred_masks
+    remote = torch.load(remote_outputs)
+    torch.testing.assert_close(remote, expected, rtol=1e-4, atol=1e-6)
+    assert (expected - unchanged).abs().max() > 100 * (remote - expected).abs().max()  # the adapter changed them

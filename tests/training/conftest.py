@@ -97,34 +97,18 @@ def tiny_shards(tmp_path_factory) -> Path:
 def tiny_init(tmp_path_factory) -> Path:
     """A tiny UltraSam folder whose encoder weights are N(0, 0.02) (SAM's vision config initialises at 1e-10,
     which leaves nothing for an encoder adapter to learn from in a few steps)."""
-    import torch
+    from tiny_models import seeded_model
 
-    from ultrasam_hf import UltraSamConfig, UltraSamModel
-
-    torch.manual_seed(0)
-    model = UltraSamModel(UltraSamConfig.from_preset("tiny"))
-    with torch.no_grad():
-        for name, parameter in model.vision_encoder.named_parameters():
-            if parameter.ndim > 1:
-                parameter.normal_(0.0, 0.02)
     folder = tmp_path_factory.mktemp("tiny_init")
-    model.save_pretrained(folder)
+    seeded_model("tiny").save_pretrained(folder)
     return folder
 
 
 @pytest.fixture(scope="session")
 def tiny_lite_init(tmp_path_factory) -> Path:
     """A tiny TinyViT UltraSam folder (`tiny-lite` preset), encoder weights N(0, 0.02) like `tiny_init`."""
-    import torch
+    from tiny_models import seeded_model
 
-    from ultrasam_hf import UltraSamConfig, UltraSamModel
-
-    torch.manual_seed(0)
-    model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite"))
-    with torch.no_grad():
-        for name, parameter in model.vision_encoder.named_parameters():
-            if parameter.ndim > 1:
-                parameter.normal_(0.0, 0.02)
     folder = tmp_path_factory.mktemp("tiny_lite_init")
-    model.save_pretrained(folder)
+    seeded_model("tiny-lite").save_pretrained(folder)
     return folder

@@ -3,6 +3,7 @@ trained on top of the cache, exported as a plain `UltraSamModel`."""
 
 import pytest
 import torch
+from tiny_models import seeded_model
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.models.transforms import low_res_size
@@ -18,13 +19,7 @@ DECODER = ("prompt_encoder.", "mask_decoder.")
 
 
 def _model(preset="tiny-lite"):
-    torch.manual_seed(0)
-    model = UltraSamModel(UltraSamConfig.from_preset(preset))
-    with torch.no_grad():
-        for p in model.vision_encoder.parameters():
-            if p.ndim > 1:
-                p.normal_(0, 0.02)
-    return model
+    return seeded_model(preset)
 
 
 @pytest.mark.parametrize("preset,stages", [("tiny-lite", [0, 1, 2, 3, 4]), ("lite", [2])])

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import seeded_model
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.data import ExampleBuilder, MixingSampler, collate, load_split, mixing_weights
 from ultrasam_hf.training.module import UltraSamTrainingModule
@@ -11,13 +11,7 @@ from ultrasam_hf.training.variants import apply_variant
 
 
 def _model(preset="tiny"):
-    torch.manual_seed(0)
-    model = UltraSamModel(UltraSamConfig.from_preset(preset))
-    with torch.no_grad():
-        for p in model.vision_encoder.parameters():
-            if p.ndim > 1:
-                p.normal_(0, 0.02)
-    return model
+    return seeded_model(preset)
 
 
 def _batch(model, shards):

@@ -563,7 +563,7 @@ def run_classification_benchmark(
             train_images, test_images = set(parts["train"]), set(parts["test"])
             train_ids = [k for k, e in examples.items() if e["image_id"] in train_images]
             test_ids = [k for k, e in examples.items() if e["image_id"] in test_images]
-            log(f"init {init} fold {fold}: {len(train_ids)} train / {len(test_ids)} test images")
+            log(f"init {init} fold {fold}: {len(train_ids)} train / {len(test_ids)} test examples (labelled objects)")
             if not train_ids or not test_ids:
                 log(f"  fold {fold} skipped: no {'training' if not train_ids else 'test'} images")
                 continue
