@@ -100,3 +100,20 @@ def assert_adapter_outputs(remote_outputs, peft_model, base_model, inputs) -> No
     remote = torch.load(remote_outputs)
     torch.testing.assert_close(remote, expected, rtol=1e-4, atol=1e-6)
     assert (expected - unchanged).abs().max() > 100 * (remote - expected).abs().max()  # the adapter changed them
+
+
+def perturbed_lora(base_folder):
+    """A LoRA model (the package's LoRA path) on the UltraSam model of `base_folder`, its trainable weights moved off
+    their initial values (LoRA's B starts at zero) so that the adapter and the trained decoder copy have an effect."""
+    import torch
+
+    from ultrasam_hf import UltraSamModel
+    from ultrasam_hf.training.variants import apply_variant
+
+    peft_model = apply_variant(UltraSamModel.from_pretrained(base_folder), "lora").eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in peft_model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    return peft_model

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hub_helpers import as_hub_cache, assert_adapter_outputs, run_without_package
+from hub_helpers import as_hub_cache, assert_adapter_outputs, perturbed_lora, run_without_package
 from PIL import Image
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
@@ -160,12 +160,7 @@ def test_kept_adapter_loads_with_auto_peft_model_alone(tiny, tmp_path):
     model.save_pretrained(tmp_path / "base")
     processor.save_pretrained(tmp_path / "base")
     as_hub_cache(tmp_path / "base", cache, base_repo)
-    peft_model = apply_variant(UltraSamModel.from_pretrained(tmp_path / "base"), "lora").eval()
-    torch.manual_seed(1)
-    with torch.no_grad():  # lora_B starts at zero: give the adapter and the trained decoder copy an effect
-        for parameter in peft_model.parameters():
-            if parameter.requires_grad:
-                parameter.add_(torch.randn_like(parameter) * 0.1)
+    peft_model = perturbed_lora(tmp_path / "base")
     export_model(peft_model, tmp_path / "adapter", processor, keep_adapter=True, base_dir=base_repo)
     assert check_model_repo(tmp_path / "adapter") == []
     adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from hub_helpers import as_hub_cache, assert_adapter_outputs, run_without_package
+from hub_helpers import as_hub_cache, assert_adapter_outputs, perturbed_lora, run_without_package
 from huggingface_hub import HfApi
 from huggingface_hub.cli.hf import app as hf_app
 from safetensors import safe_open
@@ -26,7 +26,7 @@ from ultrasam_hf.hub import check_model_repo, eval_results_from_eval_json, push_
 from ultrasam_hf.hub.model_repo import MODEL_AUTO_MAP, PROCESSOR_AUTO_MAP
 from ultrasam_hf.hub.repo_ids import DATASETS_REPO, DEMO_SPACE, HUB_NAMESPACE, MEDSAM_REPO, METRIC_REPOS, MODEL_REPOS
 from ultrasam_hf.inference.default_model import PACKAGED_MODEL
-from ultrasam_hf.training.variants import apply_variant, export_model
+from ultrasam_hf.training.variants import export_model
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSIFICATION_METRIC = REPO / "ultrasam_hf" / "downstream" / "ultrasam_classification_metric"
@@ -200,12 +200,7 @@ def test_adapter_push_with_base_model_id_then_load_by_repo_id(hf_cli, folder_hub
     hf_cli("upload", base_id, tmp_path / "base", ".", "--exclude", "__pycache__/*")
     assert check_model_repo(folder_hub.root / base_id) == []
 
-    peft_model = apply_variant(UltraSamModel.from_pretrained(tmp_path / "base"), "lora").eval()
-    torch.manual_seed(1)
-    with torch.no_grad():  # lora_B starts at zero: give the adapter and the trained decoder copy an effect
-        for parameter in peft_model.parameters():
-            if parameter.requires_grad:
-                parameter.add_(torch.randn_like(parameter) * 0.1)
+    peft_model = perturbed_lora(tmp_path / "base")
     adapter = tmp_path / "adapter"
     export_model(peft_model, adapter, processor, keep_adapter=True, base_dir=tmp_path / "base")
     with pytest.raises(ValueError, match="not a Hub repository id"):
