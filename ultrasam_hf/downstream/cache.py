@@ -8,22 +8,48 @@ import torch
 
 
 class TensorCache(dict):
-    """Tensors (or tuples of tensors) by image id, kept in `path` when given and saved with `save()` (the callers
-    save after every batch, so an interrupted run resumes where it stopped). `cache_file` names the file."""
+    """Tensors (or tuples of tensors) by image id, kept in `path` when given (in memory only without one).
+
+    `save()` (the callers' after every batch) writes only the entries added since the last save, as a part file in
+    `<path>.parts/`, so an interrupted run resumes where it stopped without rewriting everything it had so far;
+    `consolidate()` (at the end of a pass) merges the parts into `path`. `cache_file` names the file."""
 
     def __init__(self, path=None):
         super().__init__()
         self.path = Path(path) if path else None
-        if self.path is not None and self.path.exists():
-            self.update(torch.load(self.path, weights_only=True))
+        if self.path is not None:
+            if self.path.exists():
+                self.update(torch.load(self.path, weights_only=True))
+            for part in sorted(self._parts_dir.glob("part-*.pt")):  # left by an interrupted pass
+                self.update(torch.load(part, weights_only=True))
+        self._saved = set(self)
+
+    @property
+    def _parts_dir(self) -> Path:
+        return self.path.with_name(self.path.name + ".parts")
 
     def save(self) -> None:
-        if self.path is None:
+        new = {key: value for key, value in self.items() if key not in self._saved}
+        if self.path is None or not new:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._parts_dir.mkdir(parents=True, exist_ok=True)
+        part = self._parts_dir / f"part-{len(list(self._parts_dir.glob('part-*.pt'))):06d}.pt"
+        partial = part.with_suffix(".partial")
+        torch.save(new, partial)
+        partial.replace(part)  # never a half-written part
+        self._saved.update(new)
+
+    def consolidate(self) -> None:
+        self.save()
+        parts = sorted(self._parts_dir.glob("part-*.pt")) if self.path is not None else []
+        if not parts:
+            return
         partial = self.path.with_suffix(".partial")
         torch.save(dict(self), partial)
-        partial.replace(self.path)  # never a half-written cache
+        partial.replace(self.path)
+        for part in parts:
+            part.unlink()
+        self._parts_dir.rmdir()
 
 
 def cache_file(cache_dir, init: str, seed: int, *extra) -> Path:

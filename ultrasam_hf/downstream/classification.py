@@ -250,14 +250,14 @@ def cache_head_inputs(
 ) -> dict[str, torch.Tensor]:
     """Frozen model, one encoder pass per image: the prompted head's input vector per example id (exact box prompt;
     the objects of one image are prompted together). Its last `vision_config.hidden_size` entries are the mean-pooled
-    encoder features before the neck. Vectors go into `cache` (a dict, or a `TensorCache`, saved after every batch so
-    that an interrupted run resumes)."""
+    encoder features before the neck. Vectors go into `cache` (a `TensorCache`, saved after every batch so that an
+    interrupted run resumes; an in-memory one when not given)."""
     from tqdm.auto import tqdm
 
     model.eval()
     captured = {}
     hook = model.classifier.register_forward_pre_hook(lambda module, inputs: captured.__setitem__("x", inputs[0]))
-    cache = {} if cache is None else cache
+    cache = TensorCache() if cache is None else cache
     by_image = {}
     for example_id in ids:
         by_image.setdefault(examples[example_id].get("image_id", example_id), []).append(example_id)
@@ -275,11 +275,11 @@ def cache_head_inputs(
                     for objects, vectors in zip(same, captured["x"]):
                         for example_id, vector in zip(objects, vectors):
                             cache[example_id] = vector.clone()
-                if isinstance(cache, TensorCache):
-                    cache.save()
+                cache.save()
                 bar.update(len(chunk))
     finally:
         hook.remove()
+    cache.consolidate()
     return cache
 
 
@@ -330,7 +330,7 @@ def run_fold(
 ) -> list[dict]:
     """All `variants` for one initialisation and one fold; one record per variant, with the test images' ids, labels
     and positive-class scores (`scores`: out-of-fold predictions, for the bootstrap intervals of `summarize`).
-    `head_cache` (a dict or `TensorCache`) keeps the frozen model's per-image head inputs across the folds."""
+    `head_cache` (a `TensorCache`) keeps the frozen model's per-image head inputs across the folds."""
     num_labels = len(args.label_names)
     records = []
     torch.manual_seed(args.seed)
@@ -339,7 +339,7 @@ def run_fold(
     if cached:
         start = time.time()
         model = load_prompted_model(init, num_labels)
-        cache = head_cache if head_cache is not None else {}
+        cache = head_cache if head_cache is not None else TensorCache()
         missing = sorted((set(train_ids) | set(test_ids)) - set(cache))
         if missing:
             cache_head_inputs(model, examples, missing, args.batch_size, cache=cache, progress=progress)

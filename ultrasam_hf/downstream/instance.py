@@ -150,11 +150,11 @@ class CachedTapsBackbone(nn.Module):
 
 @torch.no_grad()
 def encode_taps(backbone, examples, batch_size: int, cache=None, progress: bool = False) -> dict:
-    """The encoder taps (`UltraSamBackbone.encoder_taps`, fp16) of every example not yet in `cache` (a dict or a
-    `TensorCache`, saved after each batch); attaches them to the examples as `taps`."""
+    """The encoder taps (`UltraSamBackbone.encoder_taps`, fp16) of every example not yet in `cache` (a `TensorCache`,
+    saved after each batch; an in-memory one when not given); attaches them to the examples as `taps`."""
     from tqdm.auto import tqdm
 
-    cache = {} if cache is None else cache
+    cache = TensorCache() if cache is None else cache
     backbone.eval()
     missing = [e for e in examples if e["image_id"] not in cache]
     with tqdm(total=len(missing), desc="encoding (frozen encoder)", unit="img", disable=not progress) as bar:
@@ -163,9 +163,9 @@ def encode_taps(backbone, examples, batch_size: int, cache=None, progress: bool 
             taps = backbone.encoder_taps(_pixels(chunk))
             for index, example in enumerate(chunk):
                 cache[example["image_id"]] = tuple(tap[index].half().clone() for tap in taps)
-            if isinstance(cache, TensorCache):
-                cache.save()
+            cache.save()
             bar.update(len(chunk))
+    cache.consolidate()
     for example in examples:
         example["taps"] = cache[example["image_id"]]
     return cache
@@ -392,16 +392,17 @@ def run_instance_benchmark(
 def ap_intervals(examples, predictions, categories, resamples: int, seed: int = 0) -> dict:
     """95 % intervals of AP, AP50, AP75 from a bootstrap over the examples' groups (patients / scans; COCO evaluation
     rerun on each draw). With a single group (one scan) there is nothing to resample: the images are resampled."""
+    images = [e["image_id"] for e in examples]
     groups = [e["group"] for e in examples]
     if len(set(groups)) < 2:
-        groups = [e["image_id"] for e in examples]
+        groups = images
 
     def statistic(index):
         metrics = coco_mask_map([examples[i] for i in index], [predictions[i] for i in index], categories)
         return {name: metrics[name] for name in ("AP", "AP50", "AP75")}
 
     result = grouped_bootstrap(statistic, groups, resamples=resamples, seed=seed)
-    result["unit"] = "patient / scan" if groups != [e["image_id"] for e in examples] else "image"
+    result["unit"] = "image" if groups == images else "patient / scan"
     return result
 
 
