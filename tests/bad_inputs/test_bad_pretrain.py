@@ -158,6 +158,7 @@ def _launch(command, tmp_path):
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # ~27 s: accelerate launch; the same errors are checked in-process
 def test_under_accelerate_launch_quiet_one_line_and_no_folder(tmp_path):
     out = tmp_path / "run"
     script = [str(REPO / "scripts" / "pretrain.py"), "--data", str(tmp_path / "nope"), "--output-dir", str(out)]
@@ -190,6 +191,7 @@ def test_under_accelerate_launch_quiet_one_line_and_no_folder(tmp_path):
         assert not out.exists()
 
 
+@pytest.mark.slow  # ~25 s: two training runs
 def test_a_damaged_optimizer_state_is_one_line(shards, tmp_path):
     """A real checkpoint whose optimizer file was cut: Accelerate's own loader fails, reported as one line."""
     run_dir = tmp_path / "run"

@@ -8,7 +8,7 @@ from transformers import AutoModel, AutoProcessor
 from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamProcessor
 
 
-@pytest.fixture(scope="module", params=["lite", "vit-b"])
+@pytest.fixture(scope="module", params=["lite", pytest.param("vit-b", marks=pytest.mark.slow)])  # vit-b: ~27 s
 def saved_variant(request, tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp(request.param)

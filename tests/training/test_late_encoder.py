@@ -119,6 +119,7 @@ def test_the_cache_fingerprint_covers_the_frozen_part_and_the_split():
     assert fingerprint() != reference
 
 
+@pytest.mark.slow  # ~30 s; the late-encoder split and training step stay in the default suite
 def test_pretrain_late_encoder_caches_once_and_exports_a_plain_model(tiny_shards, tiny_lite_init, tmp_path):
     from script_runs import run_python
 

@@ -71,6 +71,7 @@ def test_epochs_follow_the_mixing_sampler_and_resume_by_skipping(packed):
         ResidentBatches(path, processor, "cpu", batch_size=4, datasets=["gamma"])
 
 
+@pytest.mark.slow  # ~38 s; pack building and reading stay in the default suite (the other tests of this file)
 def test_pretrain_on_a_pack(tiny_shards, tmp_path):
     run_python(
         [

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from script_runs import run_script
 
@@ -63,6 +64,7 @@ def test_accelerate_launch_tiny_end_to_end(tiny_shards, tmp_path):
     assert "## Training data" in (out / "README.md").read_text()
 
 
+@pytest.mark.slow  # ~17 s: two accelerate processes
 def test_two_processes_disjoint_data_identical_weights(tiny_shards, tmp_path):
     out = tmp_path / "ddp"
     run_script(
@@ -87,6 +89,7 @@ def test_two_processes_disjoint_data_identical_weights(tiny_shards, tmp_path):
     assert _digest(out / "weights_rank0.sha256") == _digest(out / "weights_rank1.sha256")
 
 
+@pytest.mark.slow  # ~40 s: three training runs (data resume stays in test_pack)
 def test_resume_reaches_the_uninterrupted_weights(tiny_shards, tmp_path):
     args = [
         *COMMON,
@@ -112,6 +115,7 @@ def test_resume_reaches_the_uninterrupted_weights(tiny_shards, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow  # ~27 s; the default suite keeps the adapter push (test_kept_adapter_from_a_preset_has_a_pushable_base)
 def test_lora_merged_and_kept_adapter_agree(tiny_shards, tiny_init, tmp_path):
     from peft import PeftModel
     from script_runs import run_python
@@ -212,6 +216,7 @@ def test_streaming_and_config_file(tiny_shards, tmp_path):
     assert json.loads((out / "training_config.json").read_text())["streaming"] is True
 
 
+@pytest.mark.slow  # ~25 s; export_model itself runs in every default training test
 def test_a_mid_run_checkpoint_exports_as_a_model_folder(tiny_shards, tmp_path):
     """`--resume <checkpoint> --max-steps <its step> --output-dir <new>` writes that checkpoint as a model folder."""
     from safetensors.torch import load_file

@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+r"""Distil a trained UltraSam model's image encoder into the small `nano` encoder (images only).
+
+    python scripts/distill_encoder.py --teacher ultrasam_hf/assets/ultrasam-lite-us --data us43d_build \
+        --per-dataset 200 --cache-dir teacher_cache --steps 1500 --out ultrasam-nano-us
+
+The teacher's embeddings of the `--split` images of every built dataset (at most `--per-dataset` each, seeded) are
+computed once into `--cache-dir` (reused by a rerun with the same teacher); the student (`--preset`, default `nano`)
+gets the teacher's prompt encoder and mask decoder, frozen, and its encoder learns to reproduce the embeddings (MSE).
+The output folder is a complete model (weights, processor, card, remote code) plus `distillation_log.json` (the
+settings, the images used per dataset, the loss curve). Library code: `ultrasam_hf.training.distillation`.
+"""
+
+import argparse
+import collections
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ultrasam_hf.inference.model_loading import load_model, load_processor
+from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
+from ultrasam_hf.training.data import load_split
+from ultrasam_hf.training.distillation import (
+    DistillationConfig,
+    DistillationPairs,
+    distill_encoder,
+    rows_per_dataset,
+    student_from_teacher,
+)
+from ultrasam_hf.training.embedding_cache import build_embedding_cache
+from ultrasam_hf.training.variants import export_model
+
+
+def parse_args(argv=None):
+    defaults = DistillationConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", default="ultrasam_hf/assets/ultrasam-lite-us", help="trained model folder")
+    parser.add_argument("--data", nargs="+", required=True, help="US-43d build folder(s)")
+    parser.add_argument("--datasets", nargs="+", help="dataset slugs (default: every built one)")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--per-dataset", type=int, help="at most this many images of each dataset")
+    parser.add_argument("--cache-dir", required=True, help="where the teacher's embeddings are kept")
+    parser.add_argument("--cache-flips", action="store_true", help="also embed mirrored images (2x the teacher cost)")
+    parser.add_argument(
+        "--cache-batch-size", type=int, default=1, help="teacher batch (on a 2-core CPU, 1 is the fastest)"
+    )
+    parser.add_argument("--preset", default="nano", help="the student's encoder")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--num-workers", type=int, default=defaults.num_workers)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--out", required=True, help="output model folder")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config = DistillationConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        seed=args.seed,
+        num_workers=args.num_workers,
+    )
+    teacher = load_model(args.teacher, UltraSamModel).eval()
+    processor = load_processor(args.teacher, teacher.config)
+    rows = rows_per_dataset(load_split(args.data, args.split, args.datasets), args.per_dataset, args.seed)
+    images = dict(sorted(collections.Counter(rows["dataset"]).items()))
+    print(f"{len(rows)} {args.split} images: {images}")
+
+    started = time.perf_counter()
+    cache = build_embedding_cache(
+        teacher,
+        rows,
+        processor.image_processor,
+        args.cache_dir,
+        flips=args.cache_flips,
+        batch_size=args.cache_batch_size,
+        progress=not args.no_progress,
+    )
+    cache_seconds = time.perf_counter() - started
+    student = student_from_teacher(teacher, args.preset)
+    pairs = DistillationPairs(rows, processor.image_processor, cache)
+    started = time.perf_counter()
+    losses = distill_encoder(student, pairs, config, progress=not args.no_progress)
+    train_seconds = time.perf_counter() - started
+
+    record = {
+        "variant": f"distillation ({args.preset} encoder, MSE to the teacher's embeddings)",
+        "init": args.teacher,
+        "datasets": sorted(images),
+        "max_steps": config.steps,
+        "learning_rate": config.learning_rate,
+    }
+    out = export_model(student, args.out, processor, training_record=record)
+    log = {
+        "teacher": args.teacher,
+        "preset": args.preset,
+        "split": args.split,
+        "images": images,
+        "pairs": len(pairs),
+        "config": config.to_dict(),
+        "teacher_cache_seconds": round(cache_seconds, 1),
+        "train_seconds": round(train_seconds, 1),
+        "final_mse": float(np.mean(losses[-50:])),
+        "loss_every_10_steps": [round(float(np.mean(losses[i : i + 10])), 5) for i in range(0, len(losses), 10)],
+    }
+    (Path(out) / "distillation_log.json").write_text(json.dumps(log, indent=1))
+    print(f"saved {out}: final MSE {log['final_mse']:.4f} ({train_seconds / 60:.1f} min of training)")
+
+
+if __name__ == "__main__":
+    main()

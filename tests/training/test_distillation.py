@@ -1,0 +1,126 @@
+"""Encoder distillation (`ultrasam_hf.training.distillation`, `scripts/distill_encoder.py`): the student shares
+everything but its encoder with the teacher, and training brings its embeddings towards the teacher's."""
+
+import json
+
+import pytest
+import torch
+from script_runs import run_python
+from tiny_models import seeded_model
+
+from ultrasam_hf import UltraSamModel
+from ultrasam_hf.models.image_processing_ultrasam import UltraSamImageProcessor
+from ultrasam_hf.training.data import load_split
+from ultrasam_hf.training.distillation import (
+    DistillationConfig,
+    DistillationPairs,
+    distill_encoder,
+    learning_rate_factor,
+    rows_per_dataset,
+    student_from_teacher,
+)
+from ultrasam_hf.training.embedding_cache import build_embedding_cache
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    """A seeded nano-preset model stands in for the lite teacher: the same 256 px geometry and 64x64x256
+    embedding, at a fraction of the cost."""
+    return seeded_model("nano").eval()
+
+
+@pytest.fixture(scope="module")
+def teacher_pairs(teacher, tiny_shards, tmp_path_factory):
+    rows = load_split(tiny_shards, "train", ["alpha"]).select(range(4))
+    processor = UltraSamImageProcessor.from_model_config(teacher.config)
+    cache = build_embedding_cache(teacher, rows, processor, tmp_path_factory.mktemp("teacher"), progress=False)
+    return DistillationPairs(rows, processor, cache)
+
+
+def test_student_copies_everything_but_the_encoder(teacher):
+    torch.manual_seed(1)
+    student = student_from_teacher(teacher, "nano")
+    assert student.config.preset == "nano"
+    assert student.config.preprocessing == teacher.config.preprocessing
+    teacher_state = teacher.state_dict()
+    for name, tensor in student.state_dict().items():
+        if name.startswith("vision_encoder."):
+            continue
+        assert torch.equal(tensor, teacher_state[name]), name
+    trainable = {name for name, parameter in student.named_parameters() if parameter.requires_grad}
+    assert trainable and all(name.startswith("vision_encoder.") for name in trainable)
+    # the encoder is a fresh one, not the teacher's
+    assert not torch.equal(student.vision_encoder.neck.pointwise.weight, teacher.vision_encoder.neck.pointwise.weight)
+
+
+def test_student_refuses_a_teacher_of_another_geometry():
+    with pytest.raises(ValueError, match="image_size is 256 for the student, 64 for the teacher"):
+        student_from_teacher(seeded_model("tiny"), "nano")
+
+
+def test_pairs_are_pixels_and_the_teachers_embedding(teacher, teacher_pairs):
+    assert len(teacher_pairs) == 8  # 4 images, both orientations
+    pixels, target = teacher_pairs[1]
+    assert pixels.shape == (3, 256, 256) and target.shape == (256, 64, 64)
+    with torch.no_grad():
+        expected = teacher.get_image_embeddings(pixels[None])[0]
+    torch.testing.assert_close(target, expected, atol=5e-3, rtol=5e-3)  # stored as float16
+
+
+def _embedding_error(student, pairs) -> float:
+    with torch.no_grad():
+        return sum(
+            torch.mean((student.get_image_embeddings(pixels[None])[0] - target) ** 2).item()
+            for pixels, target in pairs
+        ) / len(pairs)
+
+
+@pytest.mark.slow  # ~30 s; test_script_writes_a_complete_model runs the same loop
+def test_distillation_lowers_the_embedding_error(teacher, teacher_pairs):
+    torch.manual_seed(0)
+    student = student_from_teacher(teacher, "nano")
+    decoder_before = {name: tensor.clone() for name, tensor in student.mask_decoder.state_dict().items()}
+    before = _embedding_error(student, teacher_pairs)
+    config = DistillationConfig(steps=8, batch_size=4, learning_rate=1e-2, warmup_steps=1)
+    losses = distill_encoder(student, teacher_pairs, config, progress=False)
+    assert len(losses) == 8
+    after = _embedding_error(student, teacher_pairs)
+    assert losses[-1] < 0.85 * losses[0] and after < 0.85 * before  # 1.00 -> 0.81 in 8 steps
+    for name, tensor in student.mask_decoder.state_dict().items():
+        assert torch.equal(tensor, decoder_before[name]), name  # the decoder is the teacher's, untouched
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    config = DistillationConfig(steps=100, warmup_steps=10)
+    assert learning_rate_factor(0, config) == pytest.approx(0.1)
+    assert learning_rate_factor(9, config) == pytest.approx(1.0)
+    assert learning_rate_factor(55, config) == pytest.approx(0.5)
+    assert learning_rate_factor(100, config) == pytest.approx(0.0)
+
+
+def test_rows_per_dataset_caps_each_dataset(tiny_shards):
+    rows = load_split(tiny_shards, "train")  # alpha 12, beta 6
+    capped = rows_per_dataset(rows, 5, seed=0)
+    assert sorted(capped["dataset"]).count("alpha") == 5 and sorted(capped["dataset"]).count("beta") == 5
+    assert capped["image_id"] == rows_per_dataset(rows, 5, seed=0)["image_id"]  # seeded
+    assert len(rows_per_dataset(rows, None)) == 18
+    with pytest.raises(ValueError, match="must be >= 1"):
+        rows_per_dataset(rows, 0)
+
+
+def test_script_writes_a_complete_model(teacher, tiny_shards, tmp_path):
+    teacher_dir, out = tmp_path / "teacher", tmp_path / "student"
+    teacher.save_pretrained(teacher_dir)
+    run_python(
+        [
+            "scripts/distill_encoder.py",
+            "--teacher", teacher_dir, "--data", tiny_shards, "--per-dataset", 2, "--cache-dir", tmp_path / "cache",
+            "--steps", 2, "--batch-size", 2, "--warmup-steps", 1, "--out", out, "--no-progress",
+        ],
+        script=True,
+    )  # fmt: skip
+    student = UltraSamModel.from_pretrained(out)
+    assert student.config.vision_config.encoder_type == "nano"
+    log = json.loads((out / "distillation_log.json").read_text())
+    assert log["images"] == {"alpha": 2, "beta": 2} and log["pairs"] == 4 and log["config"]["steps"] == 2
+    assert "distillation" in (out / "README.md").read_text()

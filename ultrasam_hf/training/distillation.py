@@ -1,0 +1,177 @@
+"""Decoupled encoder distillation (MobileSAM's recipe): a small student encoder learns to reproduce a trained model's
+image embeddings, from images alone (no masks, no prompts).
+
+The teacher's embeddings are computed once per (image, orientation) with `build_embedding_cache`; the student
+(`student_from_teacher`) takes the teacher's prompt encoder, mask decoder and preprocessing unchanged, so once its
+embeddings match, it is a drop-in `UltraSamModel` whose masks follow the teacher's. Only the student's encoder trains
+(`distill_encoder`: MSE to the teacher's embeddings, AdamW, linear warm-up then cosine decay).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import image_array, row_key
+
+VISION_PREFIX = "vision_encoder."
+
+
+def student_config(teacher_config, preset: str = "nano"):
+    """The teacher's config with the vision encoder of `preset`: everything downstream of the embedding (prompt
+    encoder, mask decoder, preprocessing, inference settings) is the teacher's."""
+    from ..models.configuration_ultrasam import UltraSamConfig
+
+    vision = UltraSamConfig.from_preset(preset).vision_config
+    teacher_vision = teacher_config.vision_config
+    for name in ("image_size", "output_channels", "patch_size"):
+        if getattr(vision, name) != getattr(teacher_vision, name):
+            raise ValueError(
+                f"a {preset!r} student cannot reproduce this teacher's embeddings: {name} is "
+                f"{getattr(vision, name)} for the student, {getattr(teacher_vision, name)} for the teacher"
+            )
+    config = copy.deepcopy(teacher_config)
+    config.vision_config = vision
+    config.preset = preset
+    return config
+
+
+def student_from_teacher(teacher, preset: str = "nano"):
+    """A freshly initialised `preset` encoder under a copy of the teacher's prompt encoder and mask decoder, which
+    are frozen: only `student.vision_encoder` has gradients."""
+    from ..models.modeling_ultrasam import UltraSamModel
+
+    student = UltraSamModel(student_config(teacher.config, preset))
+    shared = {name: tensor for name, tensor in teacher.state_dict().items() if not name.startswith(VISION_PREFIX)}
+    missing, unexpected = student.load_state_dict(shared, strict=False)
+    not_copied = [name for name in missing if not name.startswith(VISION_PREFIX)]
+    if not_copied or unexpected:
+        raise ValueError(f"teacher and student differ outside the encoder: missing {not_copied}, extra {unexpected}")
+    for name, parameter in student.named_parameters():
+        parameter.requires_grad_(name.startswith(VISION_PREFIX))
+    return student
+
+
+def rows_per_dataset(rows, limit: int | None, seed: int = 0):
+    """At most `limit` rows of each dataset of `rows` (a `datasets.Dataset`), drawn with `seed`, in their original
+    order; all rows when `limit` is None."""
+    if limit is None:
+        return rows
+    if limit < 1:
+        raise ValueError(f"the per-dataset limit must be >= 1, got {limit}")
+    by_dataset: dict[str, list[int]] = {}
+    for index, slug in enumerate(rows["dataset"]):
+        by_dataset.setdefault(slug, []).append(index)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for indices in by_dataset.values():
+        chosen.extend(indices if len(indices) <= limit else rng.choice(indices, limit, replace=False).tolist())
+    return rows.select(sorted(chosen))
+
+
+class DistillationPairs(torch.utils.data.Dataset):
+    """`(pixel_values (3, S, S), teacher embedding (C, s, s))` for every (row, orientation) in the teacher cache."""
+
+    def __init__(self, rows, image_processor, cache):
+        self.rows, self.image_processor, self.cache = rows, image_processor, cache
+        orientations = (False, True) if cache.flips else (False,)
+        self.items = [
+            (index, flip) for index in range(len(rows)) for flip in orientations if row_key(rows[index], flip) in cache
+        ]
+        if not self.items:
+            raise ValueError(f"none of the {len(rows)} rows has a teacher embedding in {cache.cache_dir}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index):
+        row_index, flip = self.items[index]
+        row = self.rows[row_index]
+        image = image_array(row["image"])
+        if flip:
+            image = np.ascontiguousarray(image[:, ::-1])
+        pixels = self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
+        return pixels, self.cache.get(row_key(row, flip))
+
+
+@dataclass
+class DistillationConfig:
+    steps: int = 1000
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    seed: int = 0
+    num_workers: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def learning_rate_factor(step: int, config: DistillationConfig) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to 0 at `steps`."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def distill_encoder(student, pairs, config: DistillationConfig, progress: bool = True, log_every: int = 50):
+    """Train `student.vision_encoder` so that its embeddings of the pixels match the cached teacher embeddings (mean
+    squared error). Returns the per-step losses."""
+    from tqdm.auto import tqdm
+
+    if config.steps < 1:
+        raise ValueError(f"steps must be >= 1, got {config.steps}")
+    torch.manual_seed(config.seed)
+    parameters = [parameter for parameter in student.vision_encoder.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(step, config))
+    loader = torch.utils.data.DataLoader(
+        pairs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=len(pairs) >= config.batch_size,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    device = next(student.parameters()).device
+    student.vision_encoder.train()
+    losses, step = [], 0
+    bar = tqdm(total=config.steps, desc="distillation", unit="step", disable=not progress)
+    while step < config.steps:
+        for pixels, target in loader:
+            embeddings = student.vision_encoder(pixels.to(device)).last_hidden_state  # get_image_embeddings: no_grad
+            loss = F.mse_loss(embeddings, target.to(device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"distillation loss is {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            step += 1
+            bar.update(1)
+            if step % log_every == 0 or step == config.steps:
+                bar.set_postfix(mse=f"{np.mean(losses[-log_every:]):.4f}")
+            if step >= config.steps:
+                break
+    bar.close()
+    student.eval()
+    return losses
+
+
+__all__ = [
+    "DistillationConfig",
+    "DistillationPairs",
+    "distill_encoder",
+    "learning_rate_factor",
+    "rows_per_dataset",
+    "student_config",
+    "student_from_teacher",
+]
