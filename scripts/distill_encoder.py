@@ -13,13 +13,14 @@ settings, the images used per dataset, the loss curve). Library code: `ultrasam_
 
 import argparse
 import collections
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ultrasam_hf.inference.model_loading import load_model, load_processor
+from ultrasam_hf.inference.model_loading import load_model_and_processor
 from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
 from ultrasam_hf.training.data import load_split
 from ultrasam_hf.training.distillation import (
@@ -62,16 +63,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     config = DistillationConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps,
-        seed=args.seed,
-        num_workers=args.num_workers,
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(DistillationConfig)}
     )
-    teacher = load_model(args.teacher, UltraSamModel).eval()
-    processor = load_processor(args.teacher, teacher.config)
+    teacher, processor = load_model_and_processor(args.teacher, UltraSamModel)
+    teacher.eval()
     rows = rows_per_dataset(load_split(args.data, args.split, args.datasets), args.per_dataset, args.seed)
     images = dict(sorted(collections.Counter(rows["dataset"]).items()))
     print(f"{len(rows)} {args.split} images: {images}")

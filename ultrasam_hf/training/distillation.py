@@ -75,13 +75,19 @@ def rows_per_dataset(rows, limit: int | None, seed: int = 0):
 
 
 class DistillationPairs(torch.utils.data.Dataset):
-    """`(pixel_values (3, S, S), teacher embedding (C, s, s))` for every (row, orientation) in the teacher cache."""
+    """`(pixel_values (3, S, S), teacher embedding (C, s, s))` for every (row, orientation) of `rows` (a
+    `datasets.Dataset`) in the teacher cache."""
 
     def __init__(self, rows, image_processor, cache):
         self.rows, self.image_processor, self.cache = rows, image_processor, cache
         orientations = (False, True) if cache.flips else (False,)
+        # keys from the id columns: indexing a row would decode its image just to name it
+        ids = zip(rows["dataset"], rows["image_id"])
         self.items = [
-            (index, flip) for index in range(len(rows)) for flip in orientations if row_key(rows[index], flip) in cache
+            (index, flip)
+            for index, (dataset, image_id) in enumerate(ids)
+            for flip in orientations
+            if row_key({"dataset": dataset, "image_id": image_id}, flip) in cache
         ]
         if not self.items:
             raise ValueError(f"none of the {len(rows)} rows has a teacher embedding in {cache.cache_dir}")
