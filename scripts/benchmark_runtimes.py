@@ -234,6 +234,43 @@ def prepare_exports(export_root: Path, nano_dir=None) -> dict:
     return folders
 
 
+def decoder_gflops() -> float:
+    """FLOPs of one box prompt through the exported decoder graph of the shipped lite model (the same SAM decoder
+    as every row's: 256-d two-way transformer on 64x64 image tokens, upscaling to 256x256)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ultrasam_hf.export.graphs import PromptDecoderGraph
+
+    graph = PromptDecoderGraph(ultrasam_model("ultrasam-lite/pytorch")[0])
+    size = graph.input_size
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        graph(
+            torch.zeros(1, 256, size // 4, size // 4),
+            torch.tensor([[[10.0, 20.0], [200.0, 220.0]]]),
+            torch.tensor([[2, 3]]),
+            torch.zeros(1, 1, size, size),
+            torch.zeros(1),
+        )
+    return counter.get_total_flops() / 1e9
+
+
+def decoder_note(results, gflops: float) -> str:
+    """Why the prompt column cannot reach 10 ms on this CPU: the decoder's FLOPs against the rate the fastest
+    measured prompt achieved."""
+    prompts = [stats["prompt"] for rows in results.values() for stats in rows.values() if "prompt" in stats]
+    if not prompts:
+        return ""
+    fastest = min(prompts)
+    return (
+        f"\nA prompt is {gflops:.2f} GFLOP of SAM's decoder (two-way transformer, 2 layers + final attention, "
+        "on 64x64 image tokens; upscaling to 256x256; `torch.utils.flop_counter` on the exported decoder graph). "
+        f"The fastest prompt above, {fastest * 1000:.1f} ms (resizing the masks to 480x640 included), runs it at "
+        f"{gflops / fastest:.0f} GFLOP/s or more; a 10 ms prompt would need {gflops / 0.01:.0f} GFLOP/s on these "
+        "cores.\n"
+    )
+
+
 def table(results, details, command) -> str:
     lines = [
         "# Inference runtimes\n",
@@ -301,6 +338,7 @@ def main(argv=None) -> int:
             print(device, row, results[device][row], flush=True)
     details["load_average_after"] = os.getloadavg()
     markdown = table(results, details, "python scripts/benchmark_runtimes.py " + " ".join(sys.argv[1:]))
+    markdown += decoder_note(results, decoder_gflops())
     args.out.write_text(markdown)
     args.out.with_suffix(".json").write_text(json.dumps({"machine": details, "results": results}, indent=2))
     print(markdown)

@@ -7,11 +7,12 @@ r"""Instance segmentation (USGRA nerves and vessels, carotid lumen, ...): Mask2F
         --oracle path/to/ultrasam-lite --steps 2000
 
 `--init`: saved UltraSam folders, or `preset:<name>` for a randomly initialised encoder (the baseline in the same
-run). Reads the built shards of `--dataset`: trains on the train and validation splits, evaluates on the test
-split; `--frozen-encoder` computes the encoder's features once per image (kept in `--cache-dir`, so a rerun or an
-interrupted run skips them) and trains only the pyramid and the Mask2Former head; `--oracle INIT` adds the prompted
-model given the ground-truth boxes (the upper bound). Mask AP with 95 % intervals from a bootstrap over the test
-patients / scans. Writes a Markdown table (`--out`) and JSON next to it. Library code:
+run). Reads the built shards of `--dataset`: trains on the train split, checks mask AP on the validation split every
+`--eval-every` steps and stops after `--patience` checks without progress (keeping the best weights), evaluates on
+the test split. `--frozen-encoder` computes the encoder's features once per image (kept in `--cache-dir`, so a
+rerun or an interrupted run skips them) and trains only the pyramid and the Mask2Former head; `--oracle INIT` adds
+the prompted model given the ground-truth boxes (the upper bound). Mask AP with 95 % intervals from a bootstrap
+over the test patients / scans. Writes a Markdown table (`--out`) and JSON next to it. Library code:
 `ultrasam_hf.downstream.instance`.
 """
 
@@ -30,7 +31,12 @@ def parse_args(argv=None):
     parser.add_argument("--cache-dir", help="keep the frozen encoder's features here (with --frozen-encoder)")
     parser.add_argument("--oracle", nargs="*", default=[], help="UltraSam folders prompted with ground-truth boxes")
     parser.add_argument("--bootstrap-resamples", type=int, default=InstanceArguments.bootstrap_resamples)
-    parser.add_argument("--train-splits", nargs="+", default=["train", "validation"], help="shard splits to train on")
+    parser.add_argument("--train-splits", nargs="+", default=["train"], help="shard splits to train on")
+    parser.add_argument(
+        "--validation-split", default="validation", help="shard split whose mask AP decides when to stop ('' for none)"
+    )
+    parser.add_argument("--eval-every", type=int, default=100, help="steps between validation checks (0: none)")
+    parser.add_argument("--patience", type=int, default=InstanceArguments.patience, help="checks without progress")
     parser.add_argument("--image-size", type=int, default=InstanceArguments.image_size)
     parser.add_argument("--steps", type=int, default=InstanceArguments.steps)
     parser.add_argument("--batch-size", type=int, default=InstanceArguments.batch_size)
@@ -53,6 +59,14 @@ def main(argv=None):
     categories = list(dict.fromkeys(registry[args.dataset].categories.values()))  # e.g. usgra: nerve, vessel
     train_rows = decoded_rows(args.shards, args.dataset, split=args.train_splits, limit=args.max_train)
     test_rows = decoded_rows(args.shards, args.dataset, split=["test"], limit=args.max_test)
+    if args.validation_split in args.train_splits:
+        raise SystemExit(f"--validation-split {args.validation_split} is also a --train-splits split")
+    validation_rows = []
+    if args.validation_split and args.eval_every > 0:
+        try:
+            validation_rows = decoded_rows(args.shards, args.dataset, split=[args.validation_split])
+        except ValueError as error:  # the dataset was built without that split
+            print(f"no validation rows ({error}): {args.steps} steps, no early stopping")
     if not train_rows or not test_rows:
         raise SystemExit(f"no {args.dataset} rows in {args.shards} for {args.train_splits} / test: build it first")
     recipe = InstanceArguments(
@@ -63,6 +77,8 @@ def main(argv=None):
         seed=args.seed,
         frozen_encoder=args.frozen_encoder,
         bootstrap_resamples=args.bootstrap_resamples,
+        eval_every=args.eval_every if validation_rows else 0,
+        patience=args.patience,
     )
     head = {
         "hidden_dim": args.hidden_dim,
@@ -73,7 +89,15 @@ def main(argv=None):
     }
     start = time.time()
     records = run_instance_benchmark(
-        args.init, train_rows, test_rows, categories, recipe, head, cache_dir=args.cache_dir, progress=True
+        args.init,
+        train_rows,
+        test_rows,
+        categories,
+        recipe,
+        head,
+        cache_dir=args.cache_dir,
+        progress=True,
+        validation_rows=validation_rows,
     )
     records += [run_oracle(init, test_rows, categories, recipe) for init in args.oracle]
     command, intro = report_intro(__file__, argv, args.note)
@@ -83,6 +107,7 @@ def main(argv=None):
         "head": head,
         "dataset": args.dataset,
         "train_images": len(train_rows),
+        "validation_images": len(validation_rows),
         "test_images": len(test_rows),
         "minutes": round((time.time() - start) / 60, 1),
     }

@@ -139,3 +139,33 @@ def test_frozen_encoder_run_resumes_from_its_cache_and_has_an_oracle_row(
         assert 0 <= interval["low"] <= interval["high"] <= 1 and record["intervals"]["unit"] == "image"
     table = (tmp_path / "first.md").read_text()
     assert "mask AP [95 % CI]" in table and "oracle" in table and "bootstrap over the test images" in table
+
+
+def test_training_stops_when_validation_ap_stalls_and_keeps_the_best_weights(usgra_shards, monkeypatch):
+    """Early stopping: checks every 2 steps; AP 0.1, 0.3, 0.2, 0.25 with patience 2 stops at step 8 and restores the
+    weights of step 4 (the 0.3 check)."""
+    import torch
+
+    from ultrasam_hf.data import decoded_rows
+    from ultrasam_hf.downstream import instance
+
+    model, config = instance.build_instance_model(
+        "preset:tiny-lite", 64, 2, fpn_channels=16, hidden_dim=32, num_queries=4, decoder_layers=1, encoder_layers=1
+    )
+    examples = instance.make_examples(
+        decoded_rows(usgra_shards, "usgra", split=["train"]), config, 64, ["nerve", "vessel"]
+    )
+    scripted, snapshots = iter([0.1, 0.3, 0.2, 0.25, 0.9]), {}
+
+    def fake_ap(model, validation, categories, args):
+        snapshots[len(snapshots) + 1] = {k: v.clone() for k, v in model.state_dict().items()}
+        return next(scripted)
+
+    monkeypatch.setattr(instance, "validation_ap", fake_ap)
+    args = instance.InstanceArguments(image_size=64, steps=20, batch_size=2, eval_every=2, patience=2)
+    record = instance.train_instance(model, examples, args, log=lambda _: None, validation=examples[:2])
+    assert record["steps_run"] == 8 and record["best_step"] == 4 and record["validation_AP"] == 0.3
+    assert [step for step, _ in record["validation_curve"]] == [2, 4, 6, 8]
+    kept = model.state_dict()
+    assert all(torch.equal(kept[k], snapshots[2][k]) for k in kept)
+    assert not all(torch.equal(kept[k], snapshots[4][k]) for k in kept)  # training moved on after the best check

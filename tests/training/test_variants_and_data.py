@@ -7,7 +7,7 @@ from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.data import ExampleBuilder, MixingSampler, collate, load_split, mixing_weights
 from ultrasam_hf.training.module import UltraSamTrainingModule
 from ultrasam_hf.training.trainer import lr_lambda, make_image_processor
-from ultrasam_hf.training.variants import apply_variant
+from ultrasam_hf.training.variants import apply_variant, trains_encoder
 
 
 def _model(preset="tiny"):
@@ -121,3 +121,16 @@ def test_prompt_sampling_is_seeded_and_restorable(tiny_shards):
     module.set_generator_state(state)
     assert float(module(batch)["loss"]) == first
     assert float(UltraSamTrainingModule(model, clicks=1, seed=7)(batch)["loss"]) == first
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny-lite"])
+def test_encoder_only_trains_the_encoder_under_a_frozen_decoder(tiny_shards, preset):
+    """The distilled encoder's end-to-end stage: mask losses reach the encoder through the unchanged decoder."""
+    model = apply_variant(_model(preset), "encoder-only")
+    module = UltraSamTrainingModule(model, clicks=1, train_encoder=trains_encoder("encoder-only"))
+    module(_batch(model, tiny_shards))["loss"].backward()
+    trainable = {n: p for n, p in module.named_parameters() if p.requires_grad}
+    assert trainable and all(".vision_encoder." in n for n in trainable)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable.values())
+    frozen = [p for n, p in module.named_parameters() if "mask_decoder" in n or "prompt_encoder" in n]
+    assert frozen and all(p.grad is None for p in frozen)

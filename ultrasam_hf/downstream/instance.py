@@ -6,6 +6,7 @@ side `image_size` (128-256 px), random horizontal flips, a few hundred steps. Ev
 at the model's input resolution (ground-truth masks resized like the image, padding cropped away).
 """
 
+import copy
 import json
 import time
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ class InstanceArguments:
     seed: int = 0
     frozen_encoder: bool = False  # encoder frozen, its taps cached once per image: only pyramid + head train
     bootstrap_resamples: int = 200  # draws of the bootstrap over patients / scans behind the AP intervals
+    eval_every: int = 0  # steps between validation mask AP checks (0: no validation, `steps` steps are run)
+    patience: int = 5  # validation checks without a better AP before training stops (the best weights are kept)
 
 
 def make_examples(rows, config: UltraSamConfig, image_size: int, categories: list[str]) -> list[dict]:
@@ -198,7 +201,17 @@ def _model_inputs(model, batch, flips=()):
     return pixels
 
 
-def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
+def validation_ap(model, examples, categories, args: InstanceArguments) -> float:
+    """COCO mask AP of `model` on `examples` (the early-stopping criterion); leaves the model in train mode."""
+    ap = coco_mask_map(examples, predict_instances(model, examples, args), categories)["AP"]
+    model.train()
+    return ap
+
+
+def train_instance(model, examples, args: InstanceArguments, log=print, validation=(), categories=()) -> dict:
+    """Mask2Former's losses on random batches of `examples` (horizontal flips). With `validation` examples and
+    `args.eval_every`, validation mask AP is checked every `eval_every` steps; training stops after `args.patience`
+    checks without a better AP and the weights of the best check are restored."""
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     trainable = [e for e in examples if len(e["labels"])]
@@ -214,6 +227,9 @@ def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, 1.0) * (0.1 if s >= 0.9 * args.steps else 1.0)
     )
+    validate = bool(validation) and args.eval_every > 0
+    best = {"ap": -1.0, "step": 0, "state": None}
+    curve, checks_since_best = [], 0
     model.train()
     losses = []
     for step in range(args.steps):
@@ -234,7 +250,25 @@ def train_instance(model, examples, args: InstanceArguments, log=print) -> dict:
         losses.append(outputs.loss.item())
         if (step + 1) % max(args.steps // 5, 1) == 0:
             log(f"  step {step + 1}/{args.steps}: loss {np.mean(losses[-10:]):.3f}")
-    return {"first_loss": losses[0], "last_loss": float(np.mean(losses[-10:]))}
+        if validate and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
+            ap = validation_ap(model, validation, categories, args)
+            curve.append([step + 1, round(ap, 4)])
+            if ap > best["ap"]:
+                best = {"ap": ap, "step": step + 1, "state": copy.deepcopy(model.state_dict())}
+                checks_since_best = 0
+            else:
+                checks_since_best += 1
+            log(
+                f"  step {step + 1}: validation mask AP {100 * ap:.1f} (best {100 * best['ap']:.1f} at {best['step']})"
+            )
+            if checks_since_best >= args.patience:
+                log(f"  stopped: no better validation AP in {args.patience} checks")
+                break
+    record = {"first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])), "steps_run": len(losses)}
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+        record.update(best_step=best["step"], validation_AP=best["ap"], validation_curve=curve)
+    return record
 
 
 @torch.no_grad()
@@ -352,26 +386,30 @@ def run_instance_benchmark(
     log=print,
     cache_dir=None,
     progress: bool = False,
+    validation_rows=(),
 ) -> list[dict]:
     """Per initialisation: Mask2Former trained on `train_rows`, COCO mask AP on `test_rows` with bootstrap intervals
     over the test images' patients / scans (`ap_intervals`). `args.frozen_encoder`: the encoder's taps are computed
-    once (kept in `cache_dir` between runs) and only the pyramid and head train."""
+    once (kept in `cache_dir` between runs) and only the pyramid and head train. `validation_rows` (with
+    `args.eval_every`): early stopping on their mask AP (`train_instance`)."""
     records = []
     for init in inits:
         start = time.time()
         model, config = build_instance_model(init, args.image_size, len(categories), **(head_kwargs or {}))
         train = make_examples(train_rows, config, args.image_size, categories)
         test = make_examples(test_rows, config, args.image_size, categories)
+        validation = make_examples(validation_rows, config, args.image_size, categories)
         log(
             f"init {init}: {len(train)} train / {len(test)} test images, "
             f"{sum(len(e['labels']) for e in test)} test instances"
+            + (f", {len(validation)} validation images" if validation else "")
             + (" (frozen encoder)" if args.frozen_encoder else "")
         )
         if args.frozen_encoder:
             backbone = freeze_encoder(model)
             path = cache_file(cache_dir, init, args.seed, "taps", args.image_size) if cache_dir else None
-            encode_taps(backbone, train + test, args.batch_size, TensorCache(path), progress)
-        train_log = train_instance(model, train, args, log)
+            encode_taps(backbone, train + validation + test, args.batch_size, TensorCache(path), progress)
+        train_log = train_instance(model, train, args, log, validation, categories)
         predictions = predict_instances(model, test, args)
         metrics = coco_mask_map(test, predictions, categories)
         intervals = ap_intervals(test, predictions, categories, args.bootstrap_resamples, args.seed)
@@ -455,13 +493,20 @@ def _loggable(record: dict) -> dict:
     return {key: value for key, value in record.items() if key != "intervals"}
 
 
+def _steps(record: dict) -> str:
+    """Steps run, and in brackets the step whose weights were kept (validation early stopping)."""
+    if "steps_run" not in record:
+        return "—"
+    return f"{record['steps_run']}" + (f" ({record['best_step']})" if "best_step" in record else "")
+
+
 def results_markdown(records, categories) -> str:
     """Mask AP / AP50 / AP75 (x100) with their 95 % bootstrap intervals, per-category AP, AR@100."""
     per_category = " | ".join(f"AP {c}" for c in categories)
     lines = [
         f"| init | variant | mask AP [95 % CI] | AP50 [95 % CI] | AP75 [95 % CI] | AR@100 | {per_category} "
-        "| final train loss | s |",
-        "|---" * (8 + len(categories)) + "|",
+        "| steps (best) | final train loss | s |",
+        "|---" * (9 + len(categories)) + "|",
     ]
 
     def cell(record, name):
@@ -474,7 +519,7 @@ def results_markdown(records, categories) -> str:
         loss = "—" if not np.isfinite(r.get("last_loss", float("nan"))) else f"{r['last_loss']:.2f}"
         lines.append(
             f"| {r['init']} | {r.get('variant', '')} | {cell(r, 'AP')} | {cell(r, 'AP50')} | {cell(r, 'AP75')} | "
-            f"{100 * r['AR100']:.1f} | {cats} | {loss} | {r['seconds']:.0f} |"
+            f"{100 * r['AR100']:.1f} | {cats} | {_steps(r)} | {loss} | {r['seconds']:.0f} |"
         )
     units = {(r.get("intervals") or {}).get("unit") for r in records} - {None}
     if units:
@@ -507,5 +552,6 @@ __all__ = [
     "results_markdown",
     "run_instance_benchmark",
     "train_instance",
+    "validation_ap",
     "write_results",
 ]

@@ -6,6 +6,7 @@
 | `lora` | LoRA (peft) on the encoder's `qkv` Linears (rank 16, alpha 16) + prompt encoder + mask decoder | run | merged `UltraSamModel` (default) or a peft adapter folder (`--keep-adapter`) |
 | `adapter` | peft IA³ adapters (learned per-channel scales of every encoder block's `qkv` output and MLP output-layer input) + prompt encoder + mask decoder | run | merged `UltraSamModel` or adapter folder |
 | `decoder-only` | prompt encoder + mask decoder | run without gradients | plain `UltraSamModel` |
+| `encoder-only` | the image encoder | run, with gradients | plain `UltraSamModel` |
 | `frozen-encoder` | prompt encoder + mask decoder | never: precomputed embeddings (`embedding_cache`) | plain `UltraSamModel` |
 | `late-encoder` | TinyViT stages `frozen_stages`.. + neck + prompt encoder + mask decoder | early part (patch embedding + stages 0..`frozen_stages`-1, default 2) never: its output is precomputed (`embedding_cache`, `frozen_stages`); late part run, with gradients | plain `UltraSamModel` (early part as loaded) |
 
@@ -18,6 +19,9 @@ maintainer reports full fine-tuning beating both LoRA and Med-SA (UltraSam issue
 forward on a CPU (`lite`: patch embedding at 256x256, stage 0 at 256x256, stage 1 at 128x128, stages 2-3 at 64x64);
 it is refused for ViT-B and nano encoders (`late_encoder_problem`).
 
+`encoder-only` is the end-to-end stage of an encoder distillation (`distillation.py`): the student's encoder learns
+from the mask losses through the teacher's prompt encoder and mask decoder, which stay as they are.
+
 The random-Fourier positional matrix (`shared_image_embedding.positional_embedding`) is a fixed buffer in SAM; it
 stays frozen in every variant.
 """
@@ -29,7 +33,7 @@ from pathlib import Path
 
 from torch import nn
 
-VARIANTS = ("full", "lora", "adapter", "decoder-only", "frozen-encoder", "late-encoder")
+VARIANTS = ("full", "lora", "adapter", "decoder-only", "encoder-only", "frozen-encoder", "late-encoder")
 CACHED_VARIANTS = ("frozen-encoder", "late-encoder")  # train on precomputed encoder outputs (`embedding_cache`)
 DECODER_MODULES = ["prompt_encoder", "mask_decoder"]
 DEFAULT_FROZEN_STAGES = 2
@@ -41,7 +45,8 @@ def late_encoder_problem(vision_config, frozen_stages) -> str | None:
     if encoder_type != "tiny_vit":
         return (
             f"--variant late-encoder splits a TinyViT encoder (presets lite, tiny-lite) at a stage; this model's "
-            f"encoder is {encoder_type!r} (ViT-B / nano): use full, lora, adapter, decoder-only or frozen-encoder"
+            f"encoder is {encoder_type!r} (ViT-B / nano): use full, lora, adapter, decoder-only, encoder-only or "
+            "frozen-encoder"
         )
     stages = len(vision_config.tiny_vit_embed_dims)
     if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= stages:
@@ -104,6 +109,10 @@ def apply_variant(
     elif variant in ("decoder-only", "frozen-encoder"):
         for parameter in model.vision_encoder.parameters():
             parameter.requires_grad_(False)
+    elif variant == "encoder-only":
+        for name in DECODER_MODULES:
+            for parameter in model.get_submodule(name).parameters():
+                parameter.requires_grad_(False)
     elif variant == "late-encoder":
         for name in model.vision_encoder.modules_up_to_stage(frozen_stages):
             for parameter in model.vision_encoder.get_submodule(name).parameters():
@@ -115,7 +124,7 @@ def apply_variant(
 
 
 def trains_encoder(variant: str) -> bool:
-    return variant in ("full", "lora", "adapter", "late-encoder")
+    return variant in ("full", "lora", "adapter", "encoder-only", "late-encoder")
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
