@@ -29,6 +29,18 @@ def test_feature_maps_shapes_and_strides(preset, size, taps):
     assert [tuple(m.shape) for m in maps] == [(2, 24, size // s, size // s) for s in PYRAMID_STRIDES]
 
 
+def test_coarse_levels_convolve_at_the_pyramid_width():
+    """Levels 4x or more coarser than their tap project to `fpn_channels` before their strided convolutions."""
+    from ultrasam_hf.models.modeling_ultrasam_backbone import UltraSamPyramidLevel
+
+    level = UltraSamPyramidLevel(in_channels=320, in_stride=4, out_stride=32, out_channels=64)
+    strided = [m for m in level.resample if isinstance(m, torch.nn.Conv2d)]
+    assert level.project_first and len(strided) == 2 and all(c.in_channels == c.out_channels == 64 for c in strided)
+    assert level(torch.rand(1, 320, 32, 32)).shape == (1, 64, 4, 4)
+    halving = UltraSamPyramidLevel(in_channels=160, in_stride=4, out_stride=8, out_channels=64)
+    assert not halving.project_first and halving(torch.rand(1, 160, 32, 32)).shape == (1, 64, 16, 16)
+
+
 def test_paper_taps_for_vit_b_and_out_features():
     config = UltraSamBackboneConfig(
         vision_config=UltraSamConfig.from_preset("vit-b").vision_config.to_dict(), out_features=["stage2", "stage4"]
