@@ -37,6 +37,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--eval-every", type=int, default=100, help="steps between validation checks (0: none)")
     parser.add_argument("--patience", type=int, default=InstanceArguments.patience, help="checks without progress")
+    parser.add_argument("--min-steps", type=int, help="no early stop before this step (default: half of --steps)")
     parser.add_argument("--image-size", type=int, default=InstanceArguments.image_size)
     parser.add_argument("--steps", type=int, default=InstanceArguments.steps)
     parser.add_argument("--batch-size", type=int, default=InstanceArguments.batch_size)
@@ -79,6 +80,7 @@ def main(argv=None):
         bootstrap_resamples=args.bootstrap_resamples,
         eval_every=args.eval_every if validation_rows else 0,
         patience=args.patience,
+        min_steps=args.steps // 2 if args.min_steps is None else args.min_steps,
     )
     head = {
         "hidden_dim": args.hidden_dim,

@@ -143,29 +143,45 @@ def test_frozen_encoder_run_resumes_from_its_cache_and_has_an_oracle_row(
 
 def test_training_stops_when_validation_ap_stalls_and_keeps_the_best_weights(usgra_shards, monkeypatch):
     """Early stopping: checks every 2 steps; AP 0.1, 0.3, 0.2, 0.25 with patience 2 stops at step 8 and restores the
-    weights of step 4 (the 0.3 check)."""
+    weights of step 4 (the 0.3 check); with `min_steps` 12 the same curve runs on to step 12."""
     import torch
 
     from ultrasam_hf.data import decoded_rows
     from ultrasam_hf.downstream import instance
 
-    model, config = instance.build_instance_model(
-        "preset:tiny-lite", 64, 2, fpn_channels=16, hidden_dim=32, num_queries=4, decoder_layers=1, encoder_layers=1
-    )
-    examples = instance.make_examples(
-        decoded_rows(usgra_shards, "usgra", split=["train"]), config, 64, ["nerve", "vessel"]
-    )
-    scripted, snapshots = iter([0.1, 0.3, 0.2, 0.25, 0.9]), {}
+    rows = decoded_rows(usgra_shards, "usgra", split=["train"])
+    snapshots = {}
 
-    def fake_ap(model, validation, categories, args):
-        snapshots[len(snapshots) + 1] = {k: v.clone() for k, v in model.state_dict().items()}
-        return next(scripted)
+    def train(min_steps):
+        model, config = instance.build_instance_model(
+            "preset:tiny-lite",
+            64,
+            2,
+            fpn_channels=16,
+            hidden_dim=32,
+            num_queries=4,
+            decoder_layers=1,
+            encoder_layers=1,
+        )
+        examples = instance.make_examples(rows, config, 64, ["nerve", "vessel"])
+        scripted = iter([0.1, 0.3, 0.2, 0.25, 0.2, 0.2, 0.2, 0.9])
+        snapshots.clear()
 
-    monkeypatch.setattr(instance, "validation_ap", fake_ap)
-    args = instance.InstanceArguments(image_size=64, steps=20, batch_size=2, eval_every=2, patience=2)
-    record = instance.train_instance(model, examples, args, log=lambda _: None, validation=examples[:2])
+        def fake_ap(model, validation, categories, args):
+            snapshots[len(snapshots) + 1] = {k: v.clone() for k, v in model.state_dict().items()}
+            return next(scripted)
+
+        monkeypatch.setattr(instance, "validation_ap", fake_ap)
+        args = instance.InstanceArguments(
+            image_size=64, steps=20, batch_size=2, eval_every=2, patience=2, min_steps=min_steps
+        )
+        return model, instance.train_instance(model, examples, args, log=lambda _: None, validation=examples[:2])
+
+    model, record = train(min_steps=0)
     assert record["steps_run"] == 8 and record["best_step"] == 4 and record["validation_AP"] == 0.3
     assert [step for step, _ in record["validation_curve"]] == [2, 4, 6, 8]
     kept = model.state_dict()
     assert all(torch.equal(kept[k], snapshots[2][k]) for k in kept)
     assert not all(torch.equal(kept[k], snapshots[4][k]) for k in kept)  # training moved on after the best check
+    _, record = train(min_steps=12)
+    assert record["steps_run"] == 12 and record["best_step"] == 4

@@ -96,6 +96,7 @@ class InstanceArguments:
     bootstrap_resamples: int = 200  # draws of the bootstrap over patients / scans behind the AP intervals
     eval_every: int = 0  # steps between validation mask AP checks (0: no validation, `steps` steps are run)
     patience: int = 5  # validation checks without a better AP before training stops (the best weights are kept)
+    min_steps: int = 0  # no early stop before this step (a head on weak features needs steps before any detection)
 
 
 def make_examples(rows, config: UltraSamConfig, image_size: int, categories: list[str]) -> list[dict]:
@@ -211,7 +212,7 @@ def validation_ap(model, examples, categories, args: InstanceArguments) -> float
 def train_instance(model, examples, args: InstanceArguments, log=print, validation=(), categories=()) -> dict:
     """Mask2Former's losses on random batches of `examples` (horizontal flips). With `validation` examples and
     `args.eval_every`, validation mask AP is checked every `eval_every` steps; training stops after `args.patience`
-    checks without a better AP and the weights of the best check are restored."""
+    checks without a better AP (not before `args.min_steps`) and the weights of the best check are restored."""
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     trainable = [e for e in examples if len(e["labels"])]
@@ -261,7 +262,7 @@ def train_instance(model, examples, args: InstanceArguments, log=print, validati
             log(
                 f"  step {step + 1}: validation mask AP {100 * ap:.1f} (best {100 * best['ap']:.1f} at {best['step']})"
             )
-            if checks_since_best >= args.patience:
+            if checks_since_best >= args.patience and step + 1 >= args.min_steps:
                 log(f"  stopped: no better validation AP in {args.patience} checks")
                 break
     record = {"first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])), "steps_run": len(losses)}
