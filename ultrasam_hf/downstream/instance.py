@@ -424,7 +424,7 @@ def run_instance_benchmark(
                 "seconds": round(time.time() - start, 1),
             }
         )
-        log(f"  {_loggable(records[-1])}")
+        log(f"  {records[-1]}")  # intervals included: a run stopped later still has them
     return records
 
 
@@ -486,12 +486,8 @@ def run_oracle(init: str, test_rows, categories, args: InstanceArguments, log=pr
         "last_loss": float("nan"),
         "seconds": round(time.time() - start, 1),
     }
-    log(f"  {_loggable(record)}")
+    log(f"  {record}")
     return record
-
-
-def _loggable(record: dict) -> dict:
-    return {key: value for key, value in record.items() if key != "intervals"}
 
 
 def _steps(record: dict) -> str:
