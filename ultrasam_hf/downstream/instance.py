@@ -209,6 +209,36 @@ def validation_ap(model, examples, categories, args: InstanceArguments) -> float
     return ap
 
 
+class EarlyStopping:
+    """Validation-AP early stopping: keeps a copy of the weights of the best check; `check` says when to stop
+    (`patience` checks without a better AP, not before step `min_steps`)."""
+
+    def __init__(self, patience: int, min_steps: int = 0):
+        self.patience, self.min_steps = patience, min_steps
+        self.best_ap, self.best_step, self.best_state = -1.0, 0, None
+        self.curve, self.checks_since_best = [], 0
+
+    def check(self, step: int, ap: float, model, log=print) -> bool:
+        self.curve.append([step, round(ap, 4)])
+        if ap > self.best_ap:
+            self.best_ap, self.best_step, self.best_state = ap, step, copy.deepcopy(model.state_dict())
+            self.checks_since_best = 0
+        else:
+            self.checks_since_best += 1
+        log(f"  step {step}: validation mask AP {100 * ap:.1f} (best {100 * self.best_ap:.1f} at {self.best_step})")
+        stop = self.checks_since_best >= self.patience and step >= self.min_steps
+        if stop:
+            log(f"  stopped: no better validation AP in {self.patience} checks")
+        return stop
+
+    def restore_best(self, model) -> dict:
+        """Loads the best check's weights into `model`; returns what the results record keeps of the run."""
+        if self.best_state is None:
+            return {}
+        model.load_state_dict(self.best_state)
+        return {"best_step": self.best_step, "validation_AP": self.best_ap, "validation_curve": self.curve}
+
+
 def train_instance(model, examples, args: InstanceArguments, log=print, validation=(), categories=()) -> dict:
     """Mask2Former's losses on random batches of `examples` (horizontal flips). With `validation` examples and
     `args.eval_every`, validation mask AP is checked every `eval_every` steps; training stops after `args.patience`
@@ -228,9 +258,7 @@ def train_instance(model, examples, args: InstanceArguments, log=print, validati
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, 1.0) * (0.1 if s >= 0.9 * args.steps else 1.0)
     )
-    validate = bool(validation) and args.eval_every > 0
-    best = {"ap": -1.0, "step": 0, "state": None}
-    curve, checks_since_best = [], 0
+    stopper = EarlyStopping(args.patience, args.min_steps) if validation and args.eval_every > 0 else None
     model.train()
     losses = []
     for step in range(args.steps):
@@ -251,24 +279,12 @@ def train_instance(model, examples, args: InstanceArguments, log=print, validati
         losses.append(outputs.loss.item())
         if (step + 1) % max(args.steps // 5, 1) == 0:
             log(f"  step {step + 1}/{args.steps}: loss {np.mean(losses[-10:]):.3f}")
-        if validate and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
-            ap = validation_ap(model, validation, categories, args)
-            curve.append([step + 1, round(ap, 4)])
-            if ap > best["ap"]:
-                best = {"ap": ap, "step": step + 1, "state": copy.deepcopy(model.state_dict())}
-                checks_since_best = 0
-            else:
-                checks_since_best += 1
-            log(
-                f"  step {step + 1}: validation mask AP {100 * ap:.1f} (best {100 * best['ap']:.1f} at {best['step']})"
-            )
-            if checks_since_best >= args.patience and step + 1 >= args.min_steps:
-                log(f"  stopped: no better validation AP in {args.patience} checks")
+        if stopper and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
+            if stopper.check(step + 1, validation_ap(model, validation, categories, args), model, log):
                 break
     record = {"first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])), "steps_run": len(losses)}
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-        record.update(best_step=best["step"], validation_AP=best["ap"], validation_curve=curve)
+    if stopper:
+        record.update(stopper.restore_best(model))
     return record
 
 
@@ -535,6 +551,7 @@ def write_results(records, categories, meta, markdown_path, intro: str = "") -> 
 
 __all__ = [
     "CachedTapsBackbone",
+    "EarlyStopping",
     "InstanceArguments",
     "ap_intervals",
     "encode_taps",
