@@ -242,11 +242,12 @@ def decoder_gflops() -> float:
 
     from ultrasam_hf.export.graphs import PromptDecoderGraph
 
-    graph = PromptDecoderGraph(ultrasam_model("ultrasam-lite/pytorch")[0])
-    size = graph.input_size
+    model = ultrasam_model("ultrasam-lite/pytorch")[0]
+    graph, size = PromptDecoderGraph(model), model.config.prompt_encoder_config.image_size
+    embedding = model.config.prompt_encoder_config.image_embedding_size
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         graph(
-            torch.zeros(1, 256, size // 4, size // 4),
+            torch.zeros(1, model.config.mask_decoder_config.hidden_size, embedding, embedding),
             torch.tensor([[[10.0, 20.0], [200.0, 220.0]]]),
             torch.tensor([[2, 3]]),
             torch.zeros(1, 1, size, size),

@@ -54,14 +54,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.validation_split in args.train_splits:  # before any shard is read
+        raise SystemExit(f"--validation-split {args.validation_split} is also a --train-splits split")
     registry = load_registry()
     if args.dataset not in registry:
         raise SystemExit(f"unknown dataset {args.dataset!r}; built datasets have a card in dataset_cards/")
     categories = list(dict.fromkeys(registry[args.dataset].categories.values()))  # e.g. usgra: nerve, vessel
     train_rows = decoded_rows(args.shards, args.dataset, split=args.train_splits, limit=args.max_train)
     test_rows = decoded_rows(args.shards, args.dataset, split=["test"], limit=args.max_test)
-    if args.validation_split in args.train_splits:
-        raise SystemExit(f"--validation-split {args.validation_split} is also a --train-splits split")
     validation_rows = []
     if args.validation_split and args.eval_every > 0:
         try:
