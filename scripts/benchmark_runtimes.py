@@ -243,7 +243,8 @@ def decoder_gflops() -> float:
     from ultrasam_hf.export.graphs import PromptDecoderGraph
 
     model = ultrasam_model("ultrasam-lite/pytorch")[0]
-    graph, size = PromptDecoderGraph(model), model.config.prompt_encoder_config.image_size
+    graph = PromptDecoderGraph(model)
+    size = graph.input_size
     embedding = model.config.prompt_encoder_config.image_embedding_size
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         graph(
