@@ -5,6 +5,7 @@ import pytest
 from ultrasam_hf import UltraSamPredictor
 from ultrasam_hf.export.onnx_backend import OnnxBackend
 from ultrasam_hf.export.onnx_export import compare_predictors, export_onnx, parity_prompts
+from ultrasam_hf.inference.backends import TorchBackend
 from ultrasam_hf.inference.default_model import PACKAGED_MODEL
 from ultrasam_hf.models.image_loading import load_frames
 
@@ -28,6 +29,7 @@ def test_shipped_lite_onnx_matches_pytorch_on_real_images(shared_us, tmp_path):
     if not (PACKAGED_MODEL / "config.json").is_file():
         pytest.skip("this install ships no ultrasam-lite-us checkpoint")
     reference = UltraSamPredictor.from_pretrained(PACKAGED_MODEL, backend="pytorch")
+    reference.backend = TorchBackend(reference.model, split_decoder=False)  # the model's own forward
     folder = export_onnx(reference.model, reference.processor, tmp_path / "lite")
     candidate = UltraSamPredictor(reference.model, reference.processor, backend=OnnxBackend(reference.model, folder))
     for image in real_images(shared_us):

@@ -16,10 +16,12 @@ from ultrasam_hf.export.onnx_export import (
     parity_image,
     parity_prompts,
 )
+from ultrasam_hf.inference.backends import TorchBackend
 
 
 def predictors(model, processor, folder):
-    torch_predictor = UltraSamPredictor(model, processor, backend="pytorch")
+    # the model's own forward: the reference for the split decoder too
+    torch_predictor = UltraSamPredictor(model, processor, backend=TorchBackend(model, split_decoder=False))
     onnx_predictor = UltraSamPredictor(model, processor, backend=OnnxBackend(model, folder))
     return torch_predictor, onnx_predictor
 
@@ -37,7 +39,14 @@ def test_manifest_records_preprocessing_graphs_and_parity(exported):
     assert manifest["preprocessing"]["mode"] == model.config.preprocessing
     assert manifest["preprocessing"]["input_size"] == model.config.vision_config.image_size
     assert manifest["preprocessing"]["mask_size"] == 4 * model.config.prompt_encoder_config.image_embedding_size
-    assert manifest["graphs"] == {"fp32": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}}
+    assert manifest["graphs"] == {
+        "fp32": {
+            "encoder": "encoder.onnx",
+            "decoder": "decoder.onnx",
+            "decoder_image": "decoder_image.onnx",
+            "decoder_prompt": "decoder_prompt.onnx",
+        }
+    }
     assert all((folder / name).is_file() for name in manifest["graphs"]["fp32"].values())
     assert manifest["parity"]["fp32"]["min_mask_iou"] >= 0.99
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cached_decoder import ImageSideMemo, uses_split_decoder
 from .graphs import prompt_arrays
 from .onnx_export import read_manifest
 
@@ -27,9 +28,11 @@ def session_options(threads: int | None = None):
 
 class OnnxBackend:
     """Runs `encoder(_int8).onnx` / `decoder(_int8).onnx` of an export folder made from `model` (whose config drives
-    the refinement cascade, run by `UltraSamModel.cascade` as in PyTorch)."""
+    the refinement cascade, run by `UltraSamModel.cascade` as in PyTorch). Prompts without a mask prompt go through
+    the split decoder (`decoder_image.onnx` once per image embedding, then `decoder_prompt.onnx`) where the export
+    has it and `split_decoder` is on (off: every prompt through `decoder.onnx`, the baseline of the benchmarks)."""
 
-    def __init__(self, model, folder, precision: str = "fp32", threads: int | None = None):
+    def __init__(self, model, folder, precision: str = "fp32", threads: int | None = None, split_decoder: bool = True):
         try:
             import onnxruntime
         except ImportError as error:
@@ -55,12 +58,27 @@ class OnnxBackend:
         self.decoder = onnxruntime.InferenceSession(
             str(self.folder / graphs["decoder"]), options, providers=["CPUExecutionProvider"]
         )
+        self.image_side = self.prompt_side = None
+        if split_decoder and "decoder_prompt" in graphs:  # exports made before it have the full decoder only
+            self.image_side, self.prompt_side = (
+                onnxruntime.InferenceSession(
+                    str(self.folder / graphs[name]), options, providers=["CPUExecutionProvider"]
+                )
+                for name in ("decoder_image", "decoder_prompt")
+            )
+        self.image_side_outputs = ImageSideMemo(self._run_image_side)
         self.mask_size = int(self.manifest["preprocessing"]["mask_size"])
-        self.description = f"ONNX Runtime {precision} ({options.intra_op_num_threads} threads, {self.folder})"
+        split = ", split decoder" if self.prompt_side is not None else ""
+        self.description = f"ONNX Runtime {precision} ({options.intra_op_num_threads} threads{split}, {self.folder})"
 
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         pixels = np.ascontiguousarray(pixel_values.detach().cpu().numpy(), dtype=np.float32)
         return torch.from_numpy(self.encoder.run(None, {"pixel_values": pixels})[0])
+
+    def _run_image_side(self, image_embeddings: torch.Tensor) -> dict:
+        embeddings = np.ascontiguousarray(image_embeddings.detach().cpu().numpy(), dtype=np.float32)
+        outputs = self.image_side.run(None, {"image_embeddings": embeddings})
+        return dict(zip([output.name for output in self.image_side.get_outputs()], outputs))
 
     def decode_pass(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
         """One decoder pass for one image, `UltraSamModel._decode`'s inputs and outputs."""
@@ -68,6 +86,12 @@ class OnnxBackend:
             raise ValueError(f"the onnx backend decodes one image at a time, got {image_embeddings.shape[0]}")
         coords, labels = prompt_arrays(input_points, input_labels, input_boxes)
         has_mask = input_masks is not None
+        if self.prompt_side is not None and uses_split_decoder(
+            image_embeddings, input_points, input_boxes, input_masks
+        ):
+            feeds = {**self.image_side_outputs(image_embeddings), "point_coords": coords, "point_labels": labels}
+            iou, logits = self.prompt_side.run(None, feeds)
+            return self._select(iou, logits, multimask_output)
         if has_mask:
             masks = input_masks.detach().cpu().numpy().astype(np.float32)
             masks = masks.reshape(-1, 1, *masks.shape[-2:])  # (1 or K, 1, h, w): per image or per prompt
@@ -83,6 +107,10 @@ class OnnxBackend:
                 "has_mask_input": np.array([float(has_mask)], np.float32),
             },
         )
+        return self._select(iou, logits, multimask_output)
+
+    @staticmethod
+    def _select(iou, logits, multimask_output):
         selected = slice(1, None) if multimask_output else slice(0, 1)
         return torch.from_numpy(logits[None, :, selected]), torch.from_numpy(iou[None, :, selected])
 

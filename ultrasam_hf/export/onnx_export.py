@@ -1,7 +1,9 @@
 """Export an UltraSam model as two ONNX graphs (image encoder; prompt encoder + mask decoder) with a manifest, and
 find such an export again.
 
-An export folder holds `encoder.onnx`, `decoder.onnx`, optionally `encoder_int8.onnx` / `decoder_int8.onnx`, and
+An export folder holds `encoder.onnx`, `decoder.onnx`, the same decoder split into `decoder_image.onnx` (once per
+image) and `decoder_prompt.onnx` (per prompt without a mask prompt; `cached_decoder.py`), optionally
+`encoder_int8.onnx` / `decoder_int8.onnx`, and
 `ultrasam_onnx.json` (written last, so a folder without it is an interrupted export): the preprocessing a client
 must apply, the graphs' inputs and outputs, the fingerprint of the weights they were made from, and the parity
 measured against PyTorch at export time. An export is used only for a model with the same fingerprint.
@@ -20,6 +22,7 @@ import torch
 
 from ..inference.default_model import cache_dir
 from ..models.transforms import low_res_size
+from .cached_decoder import ImageSideGraph, PromptSideGraph
 from .graphs import ImageEncoderGraph, PromptDecoderGraph
 
 MANIFEST = "ultrasam_onnx.json"
@@ -31,6 +34,10 @@ MIN_MASK_IOU = 0.99
 ENCODER_INPUTS, ENCODER_OUTPUTS = ["pixel_values"], ["image_embeddings"]
 DECODER_INPUTS = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"]
 DECODER_OUTPUTS = ["iou_scores", "low_res_masks"]
+# the decoder split in an image-side and a prompt-side graph (a click costs about half the full decoder's time)
+SPLIT_DECODER = {"decoder_image": "decoder_image.onnx", "decoder_prompt": "decoder_prompt.onnx"}
+IMAGE_SIDE_OUTPUTS = ["image_tokens", "first_keys", "first_values", "first_queries"]
+PROMPT_SIDE_INPUTS = [*IMAGE_SIDE_OUTPUTS, "point_coords", "point_labels"]
 
 
 def model_fingerprint(model) -> str:
@@ -114,7 +121,8 @@ def _export_graph(module, args, path, input_names, output_names, dynamic_axes, o
 
 
 def export_graphs(model, out_dir, opset: int = OPSET) -> None:
-    """Write `encoder.onnx` and `decoder.onnx` of `model` (float32, CPU) into `out_dir`."""
+    """Write `encoder.onnx`, `decoder.onnx`, `decoder_image.onnx` and `decoder_prompt.onnx` of `model` (float32,
+    CPU) into `out_dir`."""
     model = model.float().eval().cpu()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +160,26 @@ def export_graphs(model, out_dir, opset: int = OPSET) -> None:
                 "iou_scores": {0: "objects"},
                 "low_res_masks": {0: "objects"},
             },
+            opset,
+        )
+        image_side = ImageSideGraph(model).eval()
+        _export_graph(
+            image_side,
+            (embeddings,),
+            out_dir / SPLIT_DECODER["decoder_image"],
+            ["image_embeddings"],
+            IMAGE_SIDE_OUTPUTS,
+            None,
+            opset,
+        )
+        prompts = {"point_coords": {0: "objects", 1: "points"}, "point_labels": {0: "objects", 1: "points"}}
+        _export_graph(
+            PromptSideGraph(model).eval(),
+            (*image_side(embeddings), *example[1:3]),
+            out_dir / SPLIT_DECODER["decoder_prompt"],
+            PROMPT_SIDE_INPUTS,
+            DECODER_OUTPUTS,
+            {**prompts, "iou_scores": {0: "objects"}, "low_res_masks": {0: "objects"}},
             opset,
         )
 
@@ -207,7 +235,9 @@ def check_parity(predictor, folder, precision: str, image=None) -> dict:
     from .onnx_backend import OnnxBackend
 
     image = parity_image() if image is None else image
-    reference = type(predictor)(predictor.model, predictor.processor, backend=TorchBackend(predictor.model))
+    # the reference is the model's own forward, not the split decoder the exported graphs share with PyTorch
+    reference_backend = TorchBackend(predictor.model, split_decoder=False)
+    reference = type(predictor)(predictor.model, predictor.processor, backend=reference_backend)
     candidate = type(predictor)(
         predictor.model, predictor.processor, backend=OnnxBackend(predictor.model, folder, precision=precision)
     )
@@ -237,7 +267,7 @@ def export_onnx(model, processor, out_dir=None, int8: bool = False, opset: int =
     out_dir = Path(out_dir) if out_dir is not None else cache_folder(fingerprint)
     (out_dir / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the manifest is written again
     export_graphs(model, out_dir, opset)
-    graphs = {"fp32": dict(zip(("encoder", "decoder"), GRAPHS["fp32"]))}
+    graphs = {"fp32": {**dict(zip(("encoder", "decoder"), GRAPHS["fp32"])), **SPLIT_DECODER}}
     manifest = {
         "format": "ultrasam-onnx",
         "format_version": FORMAT_VERSION,
@@ -251,10 +281,21 @@ def export_onnx(model, processor, out_dir=None, int8: bool = False, opset: int =
         ],
         "preprocessing": preprocessing_record(model, processor),
         "graphs": graphs,
-        "inputs": {"encoder": ENCODER_INPUTS, "decoder": DECODER_INPUTS},
-        "outputs": {"encoder": ENCODER_OUTPUTS, "decoder": DECODER_OUTPUTS},
+        "inputs": {
+            "encoder": ENCODER_INPUTS,
+            "decoder": DECODER_INPUTS,
+            "decoder_image": ["image_embeddings"],
+            "decoder_prompt": PROMPT_SIDE_INPUTS,
+        },
+        "outputs": {
+            "encoder": ENCODER_OUTPUTS,
+            "decoder": DECODER_OUTPUTS,
+            "decoder_image": IMAGE_SIDE_OUTPUTS,
+            "decoder_prompt": DECODER_OUTPUTS,
+        },
         "decoder_layout": "see ultrasam_hf/export/graphs.py: labels 1/0 clicks, -1 padding point, 2/3 box corners, "
-        "-10 no point; low_res_masks holds all mask tokens (0: single-mask output, 1..: multimask outputs)",
+        "-10 no point; low_res_masks holds all mask tokens (0: single-mask output, 1..: multimask outputs); "
+        "decoder_image (once per image) then decoder_prompt give decoder's outputs for has_mask_input = 0",
         "opset": opset,
         "torch_version": torch.__version__,
         "onnxruntime_version": onnxruntime.__version__,

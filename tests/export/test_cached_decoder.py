@@ -1,0 +1,112 @@
+"""The split decoder (`ImageSideGraph` once per image, `PromptSideGraph` per prompt) against the full decoder graph,
+in PyTorch and through the ONNX Runtime backend."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ultrasam_hf import UltraSamPredictor
+from ultrasam_hf.export.cached_decoder import ImageSideGraph, PromptSideGraph
+from ultrasam_hf.export.graphs import PromptDecoderGraph
+from ultrasam_hf.export.onnx_backend import OnnxBackend
+from ultrasam_hf.export.onnx_export import MANIFEST, parity_image
+
+PROMPTS = {
+    "box": ([[[30.0, 40.0], [150.0, 170.0]]], [[2, 3]]),
+    "click and padding point": ([[[90.0, 100.0], [0.0, 0.0]]], [[1, -1]]),
+    "clicks, a negative one, a box": ([[[50.0, 60.0], [120.0, 30.0], [10.0, 20.0], [200.0, 210.0]]], [[1, 0, 2, 3]]),
+    "three objects, a no-point slot": (
+        [
+            [[10.0, 10.0], [60.0, 70.0], [0.0, 0.0]],
+            [[200.0, 40.0], [5.0, 250.0], [0.0, 0.0]],
+            [[128, 128], [1, 1], [2, 2]],
+        ],
+        [[1, 1, -1], [0, 1, -10], [1, 0, 1]],
+    ),
+}
+
+
+@pytest.mark.parametrize("preset", ["tiny-lite", "tiny"])
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt):
+    model = tiny_model(preset)
+    size = model.config.prompt_encoder_config.image_embedding_size
+    channels = model.config.mask_decoder_config.hidden_size
+    full, image_side, prompt_side = PromptDecoderGraph(model), ImageSideGraph(model), PromptSideGraph(model)
+    embeddings = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(1))
+    coords = torch.tensor(PROMPTS[prompt][0]) * model.config.prompt_encoder_config.image_size / 256
+    labels = torch.tensor(PROMPTS[prompt][1])
+    with torch.no_grad():
+        mask_size = 4 * size
+        iou, logits = full(embeddings, coords, labels, torch.zeros(1, 1, mask_size, mask_size), torch.zeros(1))
+        split_iou, split_logits = prompt_side(*image_side(embeddings), coords, labels)
+    assert (
+        split_logits.shape
+        == logits.shape
+        == (len(coords), model.config.mask_decoder_config.num_multimask_outputs + 1, mask_size, mask_size)
+    )
+    scale = max(float(logits.abs().max()), 1.0)
+    assert torch.allclose(split_logits, logits, atol=1e-5 * scale, rtol=0)
+    assert torch.allclose(split_iou, iou, atol=1e-5, rtol=0)
+
+
+class CountingSession:
+    """An ONNX Runtime session that counts its runs."""
+
+    def __init__(self, session):
+        self.session, self.calls = session, 0
+
+    def run(self, *args, **kwargs):
+        self.calls += 1
+        return self.session.run(*args, **kwargs)
+
+    def get_outputs(self):
+        return self.session.get_outputs()
+
+
+def test_backend_runs_the_image_side_once_per_image_and_mask_prompts_in_the_full_decoder(exported):
+    model, processor, folder = exported
+    backend = OnnxBackend(model, folder)
+    backend.image_side, backend.prompt_side, backend.decoder = (
+        CountingSession(backend.image_side),
+        CountingSession(backend.prompt_side),
+        CountingSession(backend.decoder),
+    )
+    predictor = UltraSamPredictor(model, processor, backend=backend)
+    predictor.set_image(parity_image(180))
+    predictor.predict(boxes=[20, 30, 120, 150])
+    predictor.predict(points=[[60, 80]], labels=[1], multimask_output=True)
+    refinements = model.config.num_mask_refinements  # each refinement pass has a mask prompt
+    assert (backend.image_side.calls, backend.prompt_side.calls, backend.decoder.calls) == (1, 2, 2 * refinements)
+    _, _, logits = predictor.predict(boxes=[20, 30, 120, 150])
+    assert backend.decoder.calls == 3 * refinements
+    predictor.predict(mask_input=logits[:, 0])
+    assert backend.decoder.calls == 3 * refinements + 1 + refinements
+    predictor.set_image(parity_image(150))  # a new embedding: the image side again
+    predictor.predict(boxes=[10, 10, 90, 90])
+    assert backend.image_side.calls == 2
+
+
+def test_exports_without_the_split_decoder_still_run(exported, tmp_path):
+    """An export made before the split decoder (manifest without it) runs every prompt in the full decoder."""
+    model, processor, folder = exported
+    old = tmp_path / "old"
+    old.mkdir()
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for name in ("decoder_image", "decoder_prompt"):
+        del manifest["graphs"]["fp32"][name]
+    for name in manifest["graphs"]["fp32"].values():
+        (old / name).write_bytes((folder / name).read_bytes())
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    backend = OnnxBackend(model, old)
+    assert backend.prompt_side is None
+    new = UltraSamPredictor(model, processor, backend=OnnxBackend(model, folder))
+    before = UltraSamPredictor(model, processor, backend=backend)
+    image = parity_image(160)
+    new.set_image(image)
+    before.set_image(image)
+    _, _, logits = new.predict(boxes=[20, 30, 120, 150])
+    _, _, old_logits = before.predict(boxes=[20, 30, 120, 150])
+    assert np.allclose(logits, old_logits, atol=1e-4 * max(float(np.abs(logits).max()), 1.0))
