@@ -5,7 +5,8 @@
 
 The inference suite compares, on this machine's CPU:
 - UltraSamModel with refinement off vs transformers' SamModel, same weights (the overhead of the subclass);
-- the cascaded refinement pass vs a single decoder pass, on cached embeddings;
+- the cascaded refinement pass vs a single decoder pass, on cached embeddings (the model's forward), and the
+  predictor's PyTorch backend with the refinement pass (split decoder) vs one `SamModel` decoder pass;
 - UltraSamPredictor's cached-embedding prompt vs a full forward per prompt (why `set_image` once pays);
 - the `lite` encoder vs the `vit-b` encoder (time and peak memory, each in a fresh process).
 """
@@ -66,6 +67,7 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
     from transformers import SamConfig, SamModel
 
     from ultrasam_hf import UltraSamConfig, UltraSamModel, UltraSamPredictor
+    from ultrasam_hf.inference.backends import TorchBackend
 
     torch.manual_seed(0)
     rows = []
@@ -79,6 +81,8 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
     with torch.no_grad():
         t_sam = best_time(lambda: sam(pixel_values=pixels, input_boxes=box), repeats)
         t_ultra = best_time(lambda: ultra(pixel_values=pixels, input_boxes=box), repeats)
+        embeddings = ultra.get_image_embeddings(pixels)
+        t_sam_decoder = best_time(lambda: sam(image_embeddings=embeddings, input_boxes=box), repeats * 5)
     rows.append(
         (
             "UltraSamModel vs SamModel, vit-b, refinement off, full forward",
@@ -93,15 +97,26 @@ def inference_suite(repeats: int) -> list[tuple[str, str, str, str]]:
     refined = UltraSamModel(UltraSamConfig.from_preset("vit-b")).eval()
     refined.load_state_dict(ultra.state_dict())
     with torch.no_grad():
-        embeddings = ultra.get_image_embeddings(pixels)
         t_single = best_time(lambda: ultra(image_embeddings=embeddings, input_boxes=box), repeats * 5)
         t_refined = best_time(lambda: refined(image_embeddings=embeddings, input_boxes=box), repeats * 5)
+        # the predictor's PyTorch backend: the split decoder for the first pass, the token-side one for the
+        # refinement pass (docs/onnx_export.md)
+        backend = TorchBackend(refined)
+        t_backend = best_time(lambda: backend.decode(embeddings, None, None, box, None, False), repeats * 5)
     rows.append(
         (
             "1 refinement pass vs none, decoder on cached embeddings",
             f"{t_single * 1000:.1f} ms",
             f"{t_refined * 1000:.1f} ms",
             f"{t_refined / t_single:.2f}x",
+        )
+    )
+    rows.append(
+        (
+            "vit-b box on cached embeddings: SamModel's decoder pass vs UltraSam's backend, 1 refinement pass",
+            f"{t_sam_decoder * 1000:.1f} ms",
+            f"{t_backend * 1000:.1f} ms",
+            f"{t_backend / t_sam_decoder:.2f}x",
         )
     )
     ultra = refined = None  # free them

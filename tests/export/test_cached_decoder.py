@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ultrasam_hf import UltraSamPredictor
-from ultrasam_hf.export.cached_decoder import ImageSideGraph, PromptSideGraph
+from ultrasam_hf.export.cached_decoder import ImageSideGraph, PromptSideGraph, TokenSideDecoderGraph
 from ultrasam_hf.export.graphs import PromptDecoderGraph
 from ultrasam_hf.export.onnx_backend import OnnxBackend
 from ultrasam_hf.export.onnx_export import MANIFEST, parity_image
@@ -50,6 +50,27 @@ def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt):
     scale = max(float(logits.abs().max()), 1.0)
     assert torch.allclose(split_logits, logits, atol=1e-5 * scale, rtol=0)
     assert torch.allclose(split_iou, iou, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("preset", ["tiny-lite", "tiny"])
+@pytest.mark.parametrize("mask", ["none", "one for all objects", "one per object"])
+def test_token_side_decoder_equals_the_full_decoder(tiny_model, preset, mask):
+    model = tiny_model(preset)
+    size = model.config.prompt_encoder_config.image_embedding_size
+    generator = torch.Generator().manual_seed(2)
+    embeddings = torch.randn(1, model.config.mask_decoder_config.hidden_size, size, size, generator=generator)
+    coords, labels = PROMPTS["three objects, a no-point slot"]
+    coords = torch.tensor(coords) * model.config.prompt_encoder_config.image_size / 256
+    labels = torch.tensor(labels)
+    masks = {"none": 1, "one for all objects": 1, "one per object": len(coords)}[mask]
+    mask_input = 3 * torch.randn(masks, 1, 4 * size, 4 * size, generator=generator)
+    has_mask = torch.tensor([float(mask != "none")])
+    with torch.no_grad():
+        iou, logits = PromptDecoderGraph(model)(embeddings, coords, labels, mask_input, has_mask)
+        token_iou, token_logits = TokenSideDecoderGraph(model)(embeddings, coords, labels, mask_input, has_mask)
+    scale = max(float(logits.abs().max()), 1.0)
+    assert torch.allclose(token_logits, logits, atol=1e-5 * scale, rtol=0)
+    assert torch.allclose(token_iou, iou, atol=1e-5, rtol=0)
 
 
 class CountingSession:

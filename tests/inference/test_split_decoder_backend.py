@@ -1,5 +1,5 @@
-"""The PyTorch backend's split decoder (prompts without a mask prompt, float32 CPU models) against the model's own
-forward: same masks and scores, refinement passes included, remade when the weights change."""
+"""The PyTorch backend's split decoder (float32 CPU models) against the model's own forward: same masks and scores
+for prompts with and without mask prompts, refinement passes included, remade when the weights change."""
 
 import numpy as np
 import pytest
@@ -42,8 +42,13 @@ def test_split_decoder_matches_the_model_forward(preset):
     model, split, forward = predictors(preset)
     for prompt in PROMPTS:
         assert_same(split, forward, prompt)
+    # mask prompts (the token-side decoder): with a box, alone, and one per object
     _, _, logits = forward.predict(boxes=[20, 30, 90, 100])
-    assert_same(split, forward, {"boxes": [20, 30, 90, 100], "mask_input": logits[:, 0]})  # the model's own pass
+    assert_same(split, forward, {"boxes": [20, 30, 90, 100], "mask_input": logits[:, 0]})
+    assert_same(split, forward, {"mask_input": logits[:, 0]})
+    boxes = [[20, 30, 90, 100], [0, 0, 60, 50]]
+    _, _, logits = forward.predict(boxes=boxes)
+    assert_same(split, forward, {"boxes": boxes, "mask_input": logits[:, 0]})
 
 
 def test_split_decoder_follows_weight_changes():

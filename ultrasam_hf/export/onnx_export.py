@@ -22,8 +22,8 @@ import torch
 
 from ..inference.default_model import cache_dir
 from ..models.transforms import low_res_size
-from .cached_decoder import ImageSideGraph, PromptSideGraph
-from .graphs import ImageEncoderGraph, PromptDecoderGraph
+from .cached_decoder import ImageSideGraph, PromptSideGraph, TokenSideDecoderGraph
+from .graphs import ImageEncoderGraph
 
 MANIFEST = "ultrasam_onnx.json"
 FORMAT_VERSION = 1
@@ -147,8 +147,9 @@ def export_graphs(model, out_dir, opset: int = OPSET) -> None:
             torch.zeros(1, 1, mask_size, mask_size),
             torch.zeros(1),
         )
+        # `PromptDecoderGraph`'s function with the projections on the token side (half its FLOPs)
         _export_graph(
-            PromptDecoderGraph(model).eval(),
+            TokenSideDecoderGraph(model).eval(),
             example,
             out_dir / GRAPHS["fp32"][1],
             DECODER_INPUTS,

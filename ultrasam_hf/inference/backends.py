@@ -2,8 +2,9 @@
 `decode(image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output) -> (iou_scores,
 pred_masks)` on the model's tensors, plus `name`, `key` (what its numbers depend on) and `description`.
 
-- `pytorch`: the model itself; on the CPU, prompts without a mask prompt go through the split decoder
-  (`ultrasam_hf.export.cached_decoder`: the same masks, its image side computed once per image embedding).
+- `pytorch`: the model itself; for a float32 model on the CPU, its decoder runs as the split decoder
+  (`ultrasam_hf.export.cached_decoder`: the same masks, with the image side of prompts without a mask prompt computed
+  once per image embedding, and the projections of mask prompts on the token side).
 - `onnx` / `onnx-int8`: ONNX Runtime on the graphs of `ultrasam export onnx` (`ultrasam_hf.export`), exported on
   first use into the cache when missing (with a message).
 - `auto` (default): `onnx` when onnxruntime is installed, the model runs on the CPU and a float32 export of these
@@ -34,17 +35,13 @@ class TorchBackend:
         return self.model.get_image_embeddings(pixel_values)
 
     def decode(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
-        from ..export.cached_decoder import uses_split_decoder
-
         # measured on float32 CPU models only (docs/benchmarks.md); elsewhere the model's own forward
         parameter = next(self.model.parameters())
         float32_cpu = parameter.device.type == "cpu" and parameter.dtype == image_embeddings.dtype == torch.float32
-        if (
-            self.split_decoder
-            and float32_cpu
-            and uses_split_decoder(image_embeddings, input_points, input_boxes, input_masks)
-        ):
-            return self._decode_split(image_embeddings, input_points, input_labels, input_boxes, multimask_output)
+        if self.split_decoder and float32_cpu and image_embeddings.shape[0] == 1:
+            return self._decode_split(
+                image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output
+            )
         outputs = self.model(
             image_embeddings=image_embeddings,
             input_boxes=input_boxes,
@@ -55,34 +52,46 @@ class TorchBackend:
         )
         return outputs.iou_scores, outputs.pred_masks
 
-    def _decode_split(self, image_embeddings, input_points, input_labels, input_boxes, multimask_output):
-        """`decode` through the split decoder; the refinement passes (mask prompts) run the model's own pass."""
-        from ..export.cached_decoder import ImageSideGraph, ImageSideMemo, PromptSideGraph
-        from ..export.graphs import prompt_arrays
+    def _graphs(self):
+        """(ImageSideMemo, PromptSideGraph, TokenSideDecoderGraph) of the model. They copy a few weights and the memo
+        keeps outputs, so they are remade when any decoder weight changed in place (training, `load_state_dict`),
+        which bumps its version."""
+        from ..export.cached_decoder import ImageSideGraph, ImageSideMemo, PromptSideGraph, TokenSideDecoderGraph
 
-        # the split graphs copy a few weights and the memo keeps outputs: remade when any decoder weight changed
-        # in place (training, load_state_dict), which bumps its version
         modules = self.model.mask_decoder, self.model.prompt_encoder, self.model.shared_image_embedding
         weights = [weight for module in modules for weight in (*module.parameters(), *module.buffers())]
         versions = tuple(weight._version for weight in weights)
         if self._split is None or self._split[0] != versions:
-            graphs = ImageSideMemo(ImageSideGraph(self.model).eval()), PromptSideGraph(self.model).eval()
-            self._split = (versions, *graphs)
-        _, image_side, prompt_side = self._split
+            image_side = ImageSideMemo(ImageSideGraph(self.model).eval())
+            self._split = (
+                versions,
+                image_side,
+                PromptSideGraph(self.model).eval(),
+                TokenSideDecoderGraph(self.model).eval(),
+            )
+        return self._split[1:]
+
+    def _decode_split(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
+        """`decode` through the split decoder: prompts without a mask prompt on the image side computed once per
+        embedding, mask prompts (refinement passes included) through the token-side decoder."""
+        from ..export.graphs import prompt_arrays
+
+        image_side, prompt_side, token_side = self._graphs()
         if input_points is not None and input_labels is None:
             input_labels = torch.ones_like(input_points[..., 0], dtype=torch.int)
 
         def decode_pass(points, labels, boxes, masks, multimask):
-            if masks is not None:
-                positional = self.model.get_image_wide_positional_embeddings()
-                return self.model._decode(image_embeddings, positional, points, labels, boxes, masks, multimask)
             coords, labels = (torch.from_numpy(array) for array in prompt_arrays(points, labels, boxes))
-            iou, logits = prompt_side(*image_side(image_embeddings), coords, labels)
+            if masks is None:
+                iou, logits = prompt_side(*image_side(image_embeddings), coords, labels)
+            else:  # (1, 1 or K, h, w): one mask prompt for every object, or one each
+                mask_input = masks.reshape(-1, 1, *masks.shape[-2:]).float()
+                iou, logits = token_side(image_embeddings, coords, labels, mask_input, torch.ones(1))
             selected = slice(1, None) if multimask else slice(0, 1)
             return logits[None, :, selected], iou[None, :, selected]
 
         masks, iou, _, _ = self.model.cascade(
-            decode_pass, input_points, input_labels, input_boxes, None, multimask_output
+            decode_pass, input_points, input_labels, input_boxes, input_masks, multimask_output
         )
         return iou, masks
 
