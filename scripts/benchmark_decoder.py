@@ -133,6 +133,20 @@ def main(argv=None) -> int:
                 f"| {runtime} | {name} | {flops[name]:.2f} | {1000 * np.median(t):.1f} | "
                 f"{1000 * np.percentile(t, 10):.1f} | {np.median(t) / base:.2f}x |"
             )
+    split = "split decoder: prompt side, box"
+    split_ms = 1000 * np.median(times[("onnxruntime", split)])
+    lines += [
+        "",
+        "What the rows are (`ultrasam_hf/export/cached_decoder.py`, `docs/onnx_export.md`): all of them compute the "
+        "same masks and scores (`tests/export/test_cached_decoder.py`). SAM's decoder as written "
+        "(`PromptDecoderGraph`) was `decoder.onnx` until the token-side decoder replaced it. The token-side decoder "
+        "is `decoder.onnx` now: ONNX Runtime and the PyTorch backend run it for mask prompts (the refinement pass of "
+        "`vit-b`, a previous frame's mask in `propagate`). The split decoder's prompt side takes every prompt "
+        "without a mask prompt, once the image side has run for that image.",
+        "",
+        f"The prompt side ran its {flops[split]:.2f} GFLOP at {flops[split] / split_ms * 1000:.0f} GFLOP/s with ONNX "
+        f"Runtime here ({split_ms:.1f} ms); a 10 ms prompt needs {flops[split] / 0.01:.0f} GFLOP/s.",
+    ]
     markdown = "\n".join(lines) + "\n"
     args.out.write_text(markdown)
     print(markdown)

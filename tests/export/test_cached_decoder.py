@@ -131,3 +131,23 @@ def test_exports_without_the_split_decoder_still_run(exported, tmp_path):
     _, _, logits = new.predict(boxes=[20, 30, 120, 150])
     _, _, old_logits = before.predict(boxes=[20, 30, 120, 150])
     assert np.allclose(logits, old_logits, atol=1e-4 * max(float(np.abs(logits).max()), 1.0))
+
+
+def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model):
+    """`scripts/benchmark_decoder.py` end to end on a tiny model: every graph, both runtimes, one table row each."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_decoder.py"
+    spec = importlib.util.spec_from_file_location("_benchmark_decoder", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tiny_model("tiny-lite").save_pretrained(tmp_path / "model")
+    out = tmp_path / "decoder_benchmark.md"
+    assert module.main(["--model", str(tmp_path / "model"), "--rounds", "1", "--calls", "1", "--out", str(out)]) == 0
+    rows = [
+        line
+        for line in out.read_text().splitlines()
+        if line.startswith("| onnxruntime") or line.startswith("| pytorch")
+    ]
+    assert len(rows) == 12 and all(row.endswith("x |") for row in rows)
