@@ -239,7 +239,7 @@ def prepare_exports(export_root: Path, nano_dir=None) -> dict:
         manifest = read_manifest(folder)
         model, _ = ultrasam_model(name + "/pytorch", nano_dir)
         stale = manifest is None or manifest.get("model_fingerprint") != model_fingerprint(model)
-        stale = stale or "decoder_prompt" not in manifest["graphs"]["fp32"]  # made before the split decoder
+        stale = stale or manifest.get("decoder_graph") != "TokenSideDecoderGraph"  # made before the split decoder
         if stale or (int8 and "int8" not in manifest["graphs"]):
             export_onnx(model, UltraSamProcessor.from_model_config(model.config), folder, int8=int8)
         folders[name] = folder

@@ -47,6 +47,7 @@ def test_manifest_records_preprocessing_graphs_and_parity(exported):
             "decoder_prompt": "decoder_prompt.onnx",
         }
     }
+    assert manifest["decoder_graph"] == "TokenSideDecoderGraph"
     assert all((folder / name).is_file() for name in manifest["graphs"]["fp32"].values())
     assert manifest["parity"]["fp32"]["min_mask_iou"] >= 0.99
 

@@ -297,6 +297,7 @@ def export_onnx(model, processor, out_dir=None, int8: bool = False, opset: int =
         "decoder_layout": "see ultrasam_hf/export/graphs.py: labels 1/0 clicks, -1 padding point, 2/3 box corners, "
         "-10 no point; low_res_masks holds all mask tokens (0: single-mask output, 1..: multimask outputs); "
         "decoder_image (once per image) then decoder_prompt give decoder's outputs for has_mask_input = 0",
+        "decoder_graph": "TokenSideDecoderGraph",  # what decoder.onnx is exported from (was PromptDecoderGraph)
         "opset": opset,
         "torch_version": torch.__version__,
         "onnxruntime_version": onnxruntime.__version__,
