@@ -26,10 +26,15 @@ class TorchBackend:
 
     def __init__(self, model, split_decoder: bool = True):
         self.model = model
-        split = ", split decoder" if split_decoder else ""
-        self.description = f"PyTorch ({next(model.parameters()).device}, {torch.get_num_threads()} threads{split})"
+        parameter = next(model.parameters())
+        split = (
+            ", split decoder"
+            if split_decoder and (parameter.device.type, parameter.dtype) == ("cpu", torch.float32)
+            else ""
+        )
+        self.description = f"PyTorch ({parameter.device}, {torch.get_num_threads()} threads{split})"
         self.split_decoder = split_decoder
-        self._split = None  # (weights' versions, ImageSideMemo, PromptSideGraph), made on first use
+        self._split = None  # (weights' versions, ImageSideMemo, PromptSideGraph, TokenSideDecoderGraph), on first use
 
     def encode(self, pixel_values):
         return self.model.get_image_embeddings(pixel_values)
