@@ -112,6 +112,25 @@ def test_multimask_first_round_for_points_and_optionally_boxes(tiny_shards, mult
     assert not any(multimask for _, first, multimask in calls if not first)
 
 
+@pytest.mark.parametrize("single_mask_clicks", [False, True])
+def test_single_mask_clicks_trains_token_zero_on_first_round_clicks(tiny_shards, single_mask_clicks):
+    """Without corrective clicks, a point-only batch trains the single-mask output (its hypernetwork) only with
+    `single_mask_clicks` (token 0's embedding gets gradients either way, through the transformer's attention). The
+    lite layout: with a refinement pass (vit-b), the first pass is single-mask anyway."""
+    model = _model("tiny-lite")
+    module = UltraSamTrainingModule(
+        model, clicks=0, multimask=True, single_mask_clicks=single_mask_clicks, point_probability=1.0, seed=3
+    )
+    module(_batch(model, tiny_shards))["loss"].backward()
+
+    def gradient(mlp):
+        return sum(float(p.grad.abs().sum()) for p in mlp.parameters() if p.grad is not None)
+
+    hypernetworks = model.mask_decoder.output_hypernetworks_mlps
+    assert (gradient(hypernetworks[0]) > 0) == single_mask_clicks
+    assert all(gradient(mlp) > 0 for mlp in hypernetworks[1:])  # the multimask outputs train either way
+
+
 def test_prompt_sampling_is_seeded_and_restorable(tiny_shards):
     model = _model()
     batch = _batch(model, tiny_shards)

@@ -82,6 +82,13 @@ class TrainingConfig:
     multimask_boxes: bool = field(
         default=True, metadata={"help": "With --multimask, box prompts too (else points only, as SAM)."}
     )
+    single_mask_clicks: bool = field(
+        default=False,
+        metadata={
+            "help": "With --multimask, also train the single-mask token on the first round's single clicks (one more "
+            "decoder pass for them), so that it can answer one click as the multimask tokens do."
+        },
+    )
     num_workers: int = 0
     # embedding cache (frozen-encoder) / early-stage feature cache (late-encoder)
     cache_dir: str | None = field(

@@ -34,7 +34,9 @@ class UltraSamTrainingModule(nn.Module):
     as the paper). Rounds: 1 + `clicks`; each click round adds one corrective click from the error region of the
     previous round's mask (the one with the highest *predicted* IoU, as at inference) and gives that mask's low-res
     logits as mask prompt. The first round is multimask (`multimask`; boxes too with `multimask_boxes`), later rounds
-    use the single-mask token, as SAM. The loss is the mean over prompts of the sum over rounds and passes.
+    use the single-mask token, as SAM. `single_mask_clicks` adds, for the first round's clicks, a single-mask pass
+    and its loss, so that token 0 learns one-click prompts too. The loss is the mean over prompts of the sum over
+    rounds and passes.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class UltraSamTrainingModule(nn.Module):
         clicks: int = 0,
         multimask: bool = True,
         multimask_boxes: bool = True,
+        single_mask_clicks: bool = False,
         train_encoder: bool = True,
         seed: int = 0,
         point_probability: float = 0.5,
@@ -58,6 +61,7 @@ class UltraSamTrainingModule(nn.Module):
         self.clicks = int(clicks)
         self.multimask = multimask
         self.multimask_boxes = multimask_boxes
+        self.single_mask_clicks = single_mask_clicks
         self.train_encoder = train_encoder
         self.seed = int(seed)
         self.point_probability = point_probability
@@ -150,6 +154,16 @@ class UltraSamTrainingModule(nn.Module):
                         self.loss_weights,
                     )
                     loss = loss + first["loss"]
+                if multimask and kind == POINT and self.single_mask_clicks:
+                    single = self._decode(
+                        group_embeddings, kind, group_prompts, clicks, click_labels, mask_prompt, False
+                    )
+                    loss = (
+                        loss
+                        + best_mask_loss(
+                            single.pred_masks[:, 0], single.iou_scores[:, 0], group_targets, self.loss_weights
+                        )["loss"]
+                    )
                 total = total + loss.sum()
                 for name in LOGGED:
                     logs[name] = logs[name] + terms[name].detach().float().sum() / (1 + self.clicks)

@@ -279,6 +279,7 @@ class Trainer:
             clicks=config.clicks,
             multimask=config.multimask,
             multimask_boxes=config.multimask_boxes,
+            single_mask_clicks=config.single_mask_clicks,
             train_encoder=trains_encoder(config.variant),
             seed=config.seed * 1000 + accelerator.process_index,
             point_probability=config.point_probability,
