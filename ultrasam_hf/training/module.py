@@ -35,7 +35,8 @@ class UltraSamTrainingModule(nn.Module):
     previous round's mask (the one with the highest *predicted* IoU, as at inference) and gives that mask's low-res
     logits as mask prompt. The first round is multimask (`multimask`; boxes too with `multimask_boxes`), later rounds
     use the single-mask token, as SAM. `single_mask_clicks` adds, for the first round's clicks, a single-mask pass
-    and its loss, so that token 0 learns one-click prompts too. The loss is the mean over prompts of the sum over
+    and its loss, so that token 0 learns one-click prompts too (models without refinement: with one, the first pass
+    is single-mask already). The loss is the mean over prompts of the sum over
     rounds and passes.
     """
 
@@ -154,16 +155,18 @@ class UltraSamTrainingModule(nn.Module):
                         self.loss_weights,
                     )
                     loss = loss + first["loss"]
-                if multimask and kind == POINT and self.single_mask_clicks:
+                # refinement models' first pass is single-mask already
+                if (
+                    multimask
+                    and kind == POINT
+                    and self.single_mask_clicks
+                    and not getattr(self.config, "num_mask_refinements", 0)
+                ):
                     single = self._decode(
                         group_embeddings, kind, group_prompts, clicks, click_labels, mask_prompt, False
                     )
-                    loss = (
-                        loss
-                        + best_mask_loss(
-                            single.pred_masks[:, 0], single.iou_scores[:, 0], group_targets, self.loss_weights
-                        )["loss"]
-                    )
+                    masks, scores = single.pred_masks[:, 0], single.iou_scores[:, 0]
+                    loss = loss + best_mask_loss(masks, scores, group_targets, self.loss_weights)["loss"]
                 total = total + loss.sum()
                 for name in LOGGED:
                     logs[name] = logs[name] + terms[name].detach().float().sum() / (1 + self.clicks)
