@@ -43,6 +43,16 @@ def graphs_and_inputs(model):
     }
 
 
+def gflops(module, inputs) -> float:
+    """GFLOP of one call (`torch.utils.flop_counter`: the matrix products)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return counter.get_total_flops() / 1e9
+
+
 def onnx_runner(module, inputs, folder: Path, name: str, threads: int):
     """Export `module` and return a function that runs it once with ONNX Runtime on `inputs`."""
     import numpy as np
@@ -95,7 +105,6 @@ def main(argv=None) -> int:
 
     import numpy as np
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from ultrasam_hf import UltraSamModel
     from ultrasam_hf.inference.default_model import PACKAGED_MODEL
@@ -103,11 +112,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     model = UltraSamModel.from_pretrained(args.model or PACKAGED_MODEL).eval()
     graphs = graphs_and_inputs(model)
-    flops = {}
-    for name, (module, inputs) in graphs.items():
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module(*inputs)
-        flops[name] = counter.get_total_flops() / 1e9
+    flops = {name: gflops(module, inputs) for name, (module, inputs) in graphs.items()}
     with tempfile.TemporaryDirectory() as folder:
         runners = {
             ("onnxruntime", name): onnx_runner(module, inputs, Path(folder), f"graph{i}", args.threads)

@@ -248,27 +248,15 @@ def prepare_exports(export_root: Path, nano_dir=None) -> dict:
 
 def decoder_gflops() -> tuple[float, float]:
     """FLOPs of one box prompt through the shipped lite model's decoder (the same SAM decoder as every row's: 256-d
-    two-way transformer on 64x64 image tokens, upscaling to 256x256): the full decoder graph, and the prompt side
-    of the split decoder."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    two-way transformer on 64x64 image tokens, upscaling to 256x256): SAM's decoder as written, and the prompt side
+    of the split decoder (`scripts/benchmark_decoder.py`'s graphs)."""
+    from benchmark_decoder import gflops, graphs_and_inputs
 
-    from ultrasam_hf.export.cached_decoder import ImageSideGraph, PromptSideGraph
-    from ultrasam_hf.export.graphs import PromptDecoderGraph
-
-    model = ultrasam_model("ultrasam-lite/pytorch")[0]
-    graph = PromptDecoderGraph(model)
-    size = graph.input_size
-    embedding = model.config.prompt_encoder_config.image_embedding_size
-    embeddings = torch.zeros(1, model.config.mask_decoder_config.hidden_size, embedding, embedding)
-    box = torch.tensor([[[10.0, 20.0], [200.0, 220.0]]]), torch.tensor([[2, 3]])
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as full:
-            graph(embeddings, *box, torch.zeros(1, 1, size, size), torch.zeros(1))
-        image_side = ImageSideGraph(model)(embeddings)
-        with FlopCounterMode(display=False) as prompt_side:
-            PromptSideGraph(model)(*image_side, *box)
-    return full.get_total_flops() / 1e9, prompt_side.get_total_flops() / 1e9
+    graphs = graphs_and_inputs(ultrasam_model("ultrasam-lite/pytorch")[0])
+    return (
+        gflops(*graphs["SAM's decoder as written, box"]),
+        gflops(*graphs["split decoder: prompt side, box"]),
+    )
 
 
 def decoder_note(results, gflops: tuple[float, float]) -> str:

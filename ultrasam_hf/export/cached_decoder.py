@@ -99,6 +99,11 @@ def image_attends_tokens(attention, image_with_positional, tokens_keys, tokens_v
     return _image_update(attention, weights, tokens_values)
 
 
+def _image_positional_tokens(model) -> torch.Tensor:
+    """The model's dense positional encoding as image tokens `(P, C)`, rows in `y * s + x` order."""
+    return model.get_image_wide_positional_embeddings().detach()[0].flatten(1).t().contiguous()
+
+
 class ImageSideGraph(nn.Module):
     """`image_embeddings (1, C, s, s)` -> the prompt-independent tensors `PromptSideGraph` takes (`P = s * s`): the
     image tokens with the no-mask embedding added `(P, C)`, and the first layer's image-side keys `(h, d, P)`,
@@ -108,8 +113,7 @@ class ImageSideGraph(nn.Module):
         super().__init__()
         self.mask_decoder = model.mask_decoder
         self.register_buffer("no_mask", model.prompt_encoder.no_mask_embed.weight.detach().reshape(1, -1))
-        positional = model.get_image_wide_positional_embeddings().detach()
-        self.register_buffer("image_positional", positional[0].flatten(1).t().contiguous())
+        self.register_buffer("image_positional", _image_positional_tokens(model))
 
     def forward(self, image_embeddings):
         image = image_embeddings[0].flatten(1).t() + self.no_mask  # (P, C), rows in y * s + x order
@@ -130,9 +134,8 @@ class PromptSideGraph(nn.Module):
         super().__init__()
         self.prompts = PromptDecoderGraph(model)  # the sparse prompt layout, shared
         self.mask_decoder = model.mask_decoder
-        positional = model.get_image_wide_positional_embeddings().detach()
-        self.register_buffer("image_positional", positional[0].flatten(1).t().contiguous())
-        self.side = positional.shape[-1]
+        self.register_buffer("image_positional", _image_positional_tokens(model))
+        self.side = model.config.prompt_encoder_config.image_embedding_size
         # a 2x2 stride-2 transposed convolution is, per output row offset dy, a per-pixel linear map
         # (C_in -> 2 x C_out, columns in (dx, C_out) order)
         for name, conv in (

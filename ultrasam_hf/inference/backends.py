@@ -26,24 +26,23 @@ class TorchBackend:
 
     def __init__(self, model, split_decoder: bool = True):
         self.model = model
-        parameter = next(model.parameters())
-        split = (
-            ", split decoder"
-            if split_decoder and (parameter.device.type, parameter.dtype) == ("cpu", torch.float32)
-            else ""
-        )
-        self.description = f"PyTorch ({parameter.device}, {torch.get_num_threads()} threads{split})"
         self.split_decoder = split_decoder
+        split = ", split decoder" if self._runs_split(torch.float32) else ""
+        self.description = f"PyTorch ({next(model.parameters()).device}, {torch.get_num_threads()} threads{split})"
         self._split = None  # (weights' versions, ImageSideMemo, PromptSideGraph, TokenSideDecoderGraph), on first use
 
     def encode(self, pixel_values):
         return self.model.get_image_embeddings(pixel_values)
 
-    def decode(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
-        # measured on float32 CPU models only (docs/benchmarks.md); elsewhere the model's own forward
+    def _runs_split(self, embeddings_dtype) -> bool:
+        """The split decoder: measured on float32 CPU models only (docs/benchmarks.md); elsewhere the model's own
+        forward."""
         parameter = next(self.model.parameters())
-        float32_cpu = parameter.device.type == "cpu" and parameter.dtype == image_embeddings.dtype == torch.float32
-        if self.split_decoder and float32_cpu and image_embeddings.shape[0] == 1:
+        float32_cpu = parameter.device.type == "cpu" and parameter.dtype == embeddings_dtype == torch.float32
+        return self.split_decoder and float32_cpu
+
+    def decode(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
+        if self._runs_split(image_embeddings.dtype) and image_embeddings.shape[0] == 1:
             return self._decode_split(
                 image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output
             )

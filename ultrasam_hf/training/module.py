@@ -36,8 +36,7 @@ class UltraSamTrainingModule(nn.Module):
     logits as mask prompt. The first round is multimask (`multimask`; boxes too with `multimask_boxes`), later rounds
     use the single-mask token, as SAM. `single_mask_clicks` adds, for the first round's clicks, a single-mask pass
     and its loss, so that token 0 learns one-click prompts too (models without refinement: with one, the first pass
-    is single-mask already). The loss is the mean over prompts of the sum over
-    rounds and passes.
+    is single-mask already). The loss is the mean over prompts of the sum over rounds and passes.
     """
 
     def __init__(
