@@ -3,6 +3,12 @@ of each model, next to the baselines (inscribed ellipse, filled box) and box-onl
 
     python scripts/release_table.py eval/test/results.json --models v3b ultrasam-lite-us \
         --box-only eval/litemedsam/results.json:litemedsam --out docs/table.md
+    python scripts/release_table.py eval/test/results.json --models ultrasam-lite-us v2 litemedsam \
+        --targets litemedsam --ellipse-datasets hc18
+
+`--targets BASELINE` appends the model issue's check of the release (the first model): one click >= 0.85, box >= the
+better of BASELINE's box and the ellipse + 0.02 (not counted on `--ellipse-datasets`, whose masks are ellipses by
+construction), NoC@90 <= 3.
 
 Dice@1 is the `point` protocol (one click at the snapped centroid), Dice@3 the third click of the `clicks` protocol,
 NoC@90 the clicks to IoU 0.90 (capped at the click budget). Means over instances.
@@ -65,6 +71,44 @@ def render(results: dict, models: list, box_only: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+ONE_CLICK, BOX_MARGIN, NOC90 = 0.85, 0.02, 3.0
+
+
+def targets(results: dict, release: str, baseline: str, ellipse_datasets=()) -> str:
+    """The release's per-dataset check against the model issue's targets, every figure from `results`."""
+    table = per_dataset(results)
+    lines = [
+        f"| dataset | 1 click >= {ONE_CLICK} | box >= max({baseline}, ellipse) + {BOX_MARGIN} | NoC@90 <= {NOC90:g} |",
+        "|---|---|---|---|",
+    ]
+    misses = []
+
+    def check(value, ok, dataset, what):
+        if not ok:
+            misses.append(f"{dataset} {what}")
+        return f"{value} {'yes' if ok else '**no**'}"
+
+    for dataset in sorted({dataset for dataset, _ in table}):
+        row = table.get((dataset, release), {})
+        if "box" not in row:
+            continue
+        click = check(fmt(row.get("point")), row.get("point", 0) >= ONE_CLICK, dataset, "1 click")
+        noc = check(fmt(row.get("noc90"), 2), row.get("noc90", float("inf")) <= NOC90, dataset, "NoC@90")
+        if dataset in ellipse_datasets:
+            box = f"{fmt(row['box'])} (ellipses by construction: not counted)"
+        else:
+            bars = {
+                name: table.get((dataset, model), {}).get("box")
+                for name, model in ((baseline, baseline), ("ellipse", "baseline-ellipse"))
+            }
+            name, best = max(((n, v) for n, v in bars.items() if v is not None), key=lambda item: item[1])
+            bar = best + BOX_MARGIN
+            box = check(f"{fmt(row['box'])} vs {fmt(bar)} ({name})", row["box"] >= bar, dataset, "box")
+        lines.append(f"| {dataset} | {click} | {box} | {noc} |")
+    lines += ["", "misses: " + (", ".join(misses) if misses else "none")]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="results.json of `ultrasam eval` with the models and baselines")
@@ -72,10 +116,19 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--box-only", nargs="*", default=[], metavar="RESULTS:MODEL", help="box Dice of MODEL from another run"
     )
+    parser.add_argument(
+        "--targets", metavar="BASELINE", help="append the target check of the release against BASELINE (a model)"
+    )
+    parser.add_argument(
+        "--ellipse-datasets", nargs="*", default=[], metavar="SLUG", help="masks are ellipses: no box target"
+    )
     parser.add_argument("--out", help="write the table here (default: print it)")
     args = parser.parse_args(argv)
     box_only = [tuple(item.rsplit(":", 1)) for item in args.box_only]
-    text = render(read(args.results), args.models, box_only)
+    results = read(args.results)
+    text = render(results, args.models, box_only)
+    if args.targets:
+        text += "\n" + targets(results, args.models[0], args.targets, set(args.ellipse_datasets))
     if args.out:
         Path(args.out).write_text(text)
     print(text, end="")

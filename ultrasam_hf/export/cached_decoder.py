@@ -13,8 +13,8 @@ the image-side projections (4,096 x 256 x 128 per projection, three per layer, p
   In the image-to-token direction, the image side's query projection folds into the token keys. Its output
   projection folds into the token values: `(A V) W_o = A (V W_o)`, rank `heads x T`, not 128.
 - The two 2x2 stride-2 transposed convolutions are per-pixel linear maps (`256 -> 4 x 64`, `64 -> 4 x 32`). They run
-  as matrix products on channels-last pixels, one per output row offset, stacked so that the pixels come out in the
-  upscaled image's row-major order: no transposition.
+  as matrix products on channels-last pixels, one per output row offset. Everything after them is per pixel, so the
+  pixels stay in sub-pixel order and only the masks are reordered into image rows.
 
 The image-side cache is valid without a mask prompt: the dense embedding is then the no-mask embedding, a property
 of the model. Mask prompts change it per prompt; `TokenSideDecoderGraph` runs them with every layer token-side.
@@ -196,23 +196,26 @@ class PromptSideGraph(nn.Module):
         """The decoder's two transposed convolutions and the hypernetwork product, channels last.
         `image (K, s*s, C)`, `hyper_in (K, M, c)` -> `(K, M, 4s, 4s)`.
 
-        Each convolution runs as one matrix product per output row offset `dy`; stacking the two products after the
-        input row puts every output pixel in row-major order of the upscaled image, so no transposition is needed."""
+        Each convolution runs as one matrix product per output row offset (`dy1`, then `dy2`). Pixels stay in
+        sub-pixel order, `(y, x, dx1, dx2)` per `(dy1, dy2)`, through the layer norm, the activations and the
+        hypernetwork product, which are all per pixel: only the masks, 4 values per pixel instead of 64 or 32
+        channels, are reordered into the upscaled image's rows."""
         decoder = self.mask_decoder
         objects, side, norm = image.shape[0], self.side, decoder.upscale_layer_norm
         hidden = image.reshape(-1, image.shape[-1])
-        rows = [
-            torch.addmm(self.upscale1_bias, hidden, weight).reshape(objects, side, -1)
-            for weight in self.upscale1_weight
-        ]
-        hidden = torch.stack(rows, dim=2).reshape(-1, norm.normalized_shape[0])  # pixels of the (2s, 2s) image
-        hidden = decoder.activation(F.layer_norm(hidden, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
-        rows = [
-            decoder.activation(torch.addmm(self.upscale2_bias, hidden, weight)).reshape(objects, 2 * side, -1)
-            for weight in self.upscale2_weight
-        ]
-        hidden = torch.stack(rows, dim=2).reshape(objects, 16 * side * side, -1)  # pixels of the (4s, 4s) image
-        return (hyper_in @ hidden.transpose(1, 2)).reshape(objects, -1, 4 * side, 4 * side)
+        masks = []
+        for weight1 in self.upscale1_weight:  # dy1
+            upscaled = torch.addmm(self.upscale1_bias, hidden, weight1).reshape(-1, norm.normalized_shape[0])
+            upscaled = decoder.activation(
+                F.layer_norm(upscaled, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+            )
+            for weight2 in self.upscale2_weight:  # dy2
+                pixels = decoder.activation(torch.addmm(self.upscale2_bias, upscaled, weight2))
+                pixels = pixels.reshape(objects, -1, hyper_in.shape[-1])  # (K, s * s * 2 * 2, c): (y, x, dx1, dx2)
+                masks.append(hyper_in @ pixels.transpose(1, 2))
+        # (K, M, dy1, dy2, y, x, dx1, dx2) -> rows 4y + 2 dy1 + dy2, columns 4x + 2 dx1 + dx2
+        masks = torch.stack(masks, dim=2).reshape(objects, -1, 2, 2, side, side, 2, 2)
+        return masks.permute(0, 1, 4, 2, 3, 5, 6, 7).reshape(objects, -1, 4 * side, 4 * side)
 
     def forward(self, image, first_keys, first_values, first_queries, point_coords, point_labels):
         prompt_tokens = self.tokens(point_coords, point_labels)
