@@ -101,9 +101,13 @@ def targets(results: dict, release: str, baseline: str, ellipse_datasets=()) -> 
                 name: table.get((dataset, model), {}).get("box")
                 for name, model in ((baseline, baseline), ("ellipse", "baseline-ellipse"))
             }
-            name, best = max(((n, v) for n, v in bars.items() if v is not None), key=lambda item: item[1])
-            bar = best + BOX_MARGIN
-            box = check(f"{fmt(row['box'])} vs {fmt(bar)} ({name})", row["box"] >= bar, dataset, "box")
+            measured = [(name, value) for name, value in bars.items() if value is not None]
+            if measured:
+                name, best = max(measured, key=lambda item: item[1])
+                bar = best + BOX_MARGIN
+                box = check(f"{fmt(row['box'])} vs {fmt(bar)} ({name})", row["box"] >= bar, dataset, "box")
+            else:
+                box = check(f"{fmt(row['box'])} (no baseline in this run)", False, dataset, "box")
         lines.append(f"| {dataset} | {click} | {box} | {noc} |")
     lines += ["", "misses: " + (", ".join(misses) if misses else "none")]
     return "\n".join(lines) + "\n"
@@ -114,7 +118,11 @@ def main(argv=None) -> int:
     parser.add_argument("results", help="results.json of `ultrasam eval` with the models and baselines")
     parser.add_argument("--models", nargs="+", required=True, help="model names in that run, first = the release")
     parser.add_argument(
-        "--box-only", nargs="*", default=[], metavar="RESULTS:MODEL", help="box Dice of MODEL from another run"
+        "--box-only",
+        nargs="*",
+        default=[],
+        metavar="RESULTS:MODEL",
+        help="box Dice of MODEL from another results.json (or the same: a box-only column)",
     )
     parser.add_argument(
         "--targets", metavar="BASELINE", help="append the target check of the release against BASELINE (a model)"

@@ -72,3 +72,10 @@ def test_cli_writes_the_table_then_the_targets(tmp_path):
     assert text.index("| dataset | n | release box") < text.index("| dataset | 1 click >= 0.85")
     # the third click of the clicks curves, capped at the curve's length: (0.9 + 0.8) / 2
     assert "| lesion | 4 | 0.930 | 0.840 | 0.850 | 2.50 |" in text
+
+
+def test_a_dataset_without_baselines_is_a_miss_not_a_crash():
+    data = results()
+    data["summary"] = [row for row in data["summary"] if row["model"] == "release"]
+    text = load_script().targets(data, "release", "zero-shot")
+    assert "| lesion | 0.840 **no** | 0.930 (no baseline in this run) **no** | 2.50 yes |" in text.splitlines()
