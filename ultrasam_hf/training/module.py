@@ -154,13 +154,8 @@ class UltraSamTrainingModule(nn.Module):
                         self.loss_weights,
                     )
                     loss = loss + first["loss"]
-                # refinement models' first pass is single-mask already
-                if (
-                    multimask
-                    and kind == POINT
-                    and self.single_mask_clicks
-                    and not getattr(self.config, "num_mask_refinements", 0)
-                ):
+                elif multimask and kind == POINT and self.single_mask_clicks:
+                    # (a refinement model's first pass, above, is single-mask already)
                     single = self._decode(
                         group_embeddings, kind, group_prompts, clicks, click_labels, mask_prompt, False
                     )
