@@ -9,6 +9,10 @@ computed once into `--cache-dir` (reused by a rerun with the same teacher); the 
 gets the teacher's prompt encoder and mask decoder, frozen, and its encoder learns to reproduce the embeddings (MSE).
 The output folder is a complete model (weights, processor, card, remote code) plus `distillation_log.json` (the
 settings, the images used per dataset, the loss curve). Library code: `ultrasam_hf.training.distillation`.
+
+`--student-only` writes the untrained student (a fresh `--preset` encoder under the teacher's frozen prompt encoder
+and mask decoder) and stops: the `--init` of `pretrain.py --distill-teacher TEACHER --distill-only`, which distils on
+a training pack's images with the teacher running on each batch (on a GPU; `scripts/distill_nano.sh`).
 """
 
 import argparse
@@ -19,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ultrasam_hf.inference.model_loading import load_model_and_processor
 from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
@@ -38,11 +43,11 @@ def parse_args(argv=None):
     defaults = DistillationConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", default="ultrasam_hf/assets/ultrasam-lite-us", help="trained model folder")
-    parser.add_argument("--data", nargs="+", required=True, help="US-43d build folder(s)")
+    parser.add_argument("--data", nargs="+", help="US-43d build folder(s)")
     parser.add_argument("--datasets", nargs="+", help="dataset slugs (default: every built one)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--per-dataset", type=int, help="at most this many images of each dataset")
-    parser.add_argument("--cache-dir", required=True, help="where the teacher's embeddings are kept")
+    parser.add_argument("--cache-dir", help="where the teacher's embeddings are kept")
     parser.add_argument("--cache-flips", action="store_true", help="also embed mirrored images (2x the teacher cost)")
     parser.add_argument(
         "--cache-batch-size", type=int, default=1, help="teacher batch (on a 2-core CPU, 1 is the fastest)"
@@ -56,8 +61,12 @@ def parse_args(argv=None):
     parser.add_argument("--num-workers", type=int, default=defaults.num_workers)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", required=True, help="output model folder")
+    parser.add_argument("--student-only", action="store_true", help="write the untrained student and stop")
     parser.add_argument("--no-progress", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.student_only and not (args.data and args.cache_dir):
+        parser.error("--data and --cache-dir are required (except with --student-only)")
+    return args
 
 
 def main(argv=None):
@@ -67,6 +76,13 @@ def main(argv=None):
     )
     teacher, processor = load_model_and_processor(args.teacher, UltraSamModel)
     teacher.eval()
+    if args.student_only:
+        torch.manual_seed(args.seed)  # the student's initial encoder
+        record = {"variant": f"untrained {args.preset} encoder under the teacher's decoder", "init": args.teacher}
+        print(
+            f"saved {export_model(student_from_teacher(teacher, args.preset), args.out, processor, training_record=record)}"
+        )
+        return
     rows = rows_per_dataset(load_split(args.data, args.split, args.datasets), args.per_dataset, args.seed)
     images = dict(sorted(collections.Counter(rows["dataset"]).items()))
     print(f"{len(rows)} {args.split} images: {images}")
@@ -82,6 +98,7 @@ def main(argv=None):
         progress=not args.no_progress,
     )
     cache_seconds = time.perf_counter() - started
+    torch.manual_seed(args.seed)  # the student's initial encoder
     student = student_from_teacher(teacher, args.preset)
     pairs = DistillationPairs(rows, processor.image_processor, cache)
     started = time.perf_counter()

@@ -124,3 +124,40 @@ def test_script_writes_a_complete_model(teacher, tiny_shards, tmp_path):
     log = json.loads((out / "distillation_log.json").read_text())
     assert log["images"] == {"alpha": 2, "beta": 2} and log["pairs"] == 4 and log["config"]["steps"] == 2
     assert "distillation" in (out / "README.md").read_text()
+
+
+def test_student_only_writes_the_untrained_student(teacher, tmp_path):
+    teacher_dir, out = tmp_path / "teacher", tmp_path / "student"
+    teacher.save_pretrained(teacher_dir)
+    run_python(["scripts/distill_encoder.py", "--teacher", teacher_dir, "--student-only", "--out", out], script=True)
+    student = UltraSamModel.from_pretrained(out)
+    assert student.config.vision_config.encoder_type == "nano"
+    for name, tensor in student.mask_decoder.state_dict().items():
+        assert torch.equal(tensor, teacher.mask_decoder.state_dict()[name]), name
+    assert not torch.equal(student.vision_encoder.neck.pointwise.weight, teacher.vision_encoder.neck.pointwise.weight)
+
+
+@pytest.mark.slow  # ~1 min: the GPU chain of scripts/distill_nano.sh, two steps per stage on a CPU
+def test_distill_nano_chain_runs_on_a_pack(teacher, tiny_shards, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    teacher_dir, pack, out = tmp_path / "teacher", tmp_path / "pack.npz", tmp_path / "chain"
+    teacher.save_pretrained(teacher_dir)
+    run_python(
+        ["scripts/make_training_pack.py", "--data", tiny_shards, "--init", teacher_dir, "--out", pack], script=True
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MSE_STEPS": "2", "TASK_STEPS": "2"}
+    env.update(MSE_BATCH="2", TASK_BATCH="2", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env["PYTHONPATH"] = str(repo) + os.pathsep + env.get("PYTHONPATH", "")
+    command = ["bash", "scripts/distill_nano.sh", pack, teacher_dir, out, "5", "5"]
+    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    student = UltraSamModel.from_pretrained(out / "nano-task")
+    assert student.config.vision_config.encoder_type == "nano"
+    record = json.loads((out / "nano-task" / "training_config.json").read_text())
+    assert record["single_mask_clicks"] and record["iou_all_masks"] and record["distill_teacher"] == str(teacher_dir)
+    assert json.loads((out / "nano-mse" / "training_config.json").read_text())["distill_only"] is True

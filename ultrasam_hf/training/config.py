@@ -13,7 +13,7 @@ from transformers import HfArgumentParser
 
 from ..models.errors import UsageError
 from .prompt_sampling import POINT_SAMPLINGS
-from .variants import DEFAULT_FROZEN_STAGES, VARIANTS, late_encoder_problem
+from .variants import CACHED_VARIANTS, DEFAULT_FROZEN_STAGES, VARIANTS, late_encoder_problem, trains_encoder
 
 
 @dataclass
@@ -87,6 +87,20 @@ class TrainingConfig:
         metadata={
             "help": "With --multimask, also train the single-mask token on the first round's single clicks (one more "
             "decoder pass for them), so that it can answer one click as the multimask tokens do."
+        },
+    )
+    distill_teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "A model folder whose image embeddings the encoder is also held to (MSE over the teacher's "
+            "variance, on the same pixels): the end-to-end stages of a distilled student (docs/nano_distillation.md)."
+        },
+    )
+    distill_weight: float = field(default=1.0, metadata={"help": "Weight of the --distill-teacher term."})
+    distill_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Train on the --distill-teacher term alone: no prompts, no decoder (decoupled distillation)."
         },
     )
     num_workers: int = 0
@@ -235,7 +249,22 @@ _RANGES = (
     ("focal_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
     ("dice_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
     ("iou_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    ("distill_weight", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
 )
+
+
+def teacher_geometry_problem(teacher_config, model_config) -> str | None:
+    """Why a teacher's embeddings cannot be the model's target (input size, embedding shape), or None."""
+
+    def geometry(config):
+        vision = config.vision_config
+        side = config.prompt_encoder_config.image_embedding_size
+        return int(vision.image_size), f"{vision.output_channels}x{side}x{side}"
+
+    teacher, model = geometry(teacher_config), geometry(model_config)
+    if teacher == model:
+        return None
+    return f"embeds {teacher[0]} px images into {teacher[1]}; the model, {model[0]} px images into {model[1]}"
 
 
 def validate_config(config: TrainingConfig) -> None:
@@ -279,6 +308,24 @@ def validate_config(config: TrainingConfig) -> None:
         )
         if problem:
             raise UsageError(problem)
+    if config.distill_only and not config.distill_teacher:
+        raise UsageError("--distill-only needs --distill-teacher (the model whose embeddings to learn)")
+    if config.distill_teacher:
+        from ..inference.model_loading import check_model_folder, resolve_model_folder
+
+        if not trains_encoder(config.variant) or config.variant in CACHED_VARIANTS:
+            raise UsageError(
+                f"--distill-teacher trains the encoder on pixels: --variant {config.variant} does not (use full, "
+                "encoder-only, lora or adapter)"
+            )
+        check_model_folder(resolve_model_folder(config.distill_teacher))
+        from .trainer import load_model_config
+
+        problem = teacher_geometry_problem(
+            load_model_config(config.distill_teacher, None), load_model_config(config.init, config.preset)
+        )
+        if problem:
+            raise UsageError(f"--distill-teacher {config.distill_teacher} {problem}")
     if config.pack and not Path(config.pack).exists():
         raise UsageError(f"--pack {config.pack} does not exist (make one with scripts/make_training_pack.py)")
     found: set[str] = set()

@@ -14,11 +14,13 @@ import contextlib
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .losses import LossWeights, best_mask_loss
 from .prompt_sampling import BOX, POINT, sample_correction_clicks, sample_prompts
 
-LOGGED = ("focal", "dice", "iou_mse", "iou")
+TASK_TERMS = ("focal", "dice", "iou_mse", "iou")
+LOGGED = (*TASK_TERMS, "distill")
 
 
 class UltraSamTrainingModule(nn.Module):
@@ -37,6 +39,12 @@ class UltraSamTrainingModule(nn.Module):
     use the single-mask token, as SAM. `single_mask_clicks` adds, for the first round's clicks, a single-mask pass
     and its loss, so that token 0 learns one-click prompts too (models without refinement: with one, the first pass
     is single-mask already). The loss is the mean over prompts of the sum over rounds and passes.
+
+    `teacher_encoder` (a frozen encoder of another model, e.g. the teacher of a distilled student) adds
+    `distill_weight` x the mean squared error of the embeddings to the teacher's on the same pixels, relative to the
+    variance of the teacher's embeddings (1.0 = no better than their mean): it keeps a student's encoder near the
+    embedding the frozen prompt encoder and decoder were trained on while the task loss adapts it. `distill_only`
+    computes that term alone (no prompts, no decoder): MobileSAM's decoupled distillation on the training batches.
     """
 
     def __init__(
@@ -53,8 +61,17 @@ class UltraSamTrainingModule(nn.Module):
         box_jitter: float = 0.05,
         point_sampling: str = "uniform",
         frozen_stages: int | None = None,
+        teacher_encoder: nn.Module | None = None,
+        distill_weight: float = 1.0,
+        distill_only: bool = False,
     ):
         super().__init__()
+        if distill_only and teacher_encoder is None:
+            raise ValueError("distill_only needs a teacher_encoder")
+        # not a submodule: its frozen weights stay out of the optimizer, DDP and the saved checkpoints
+        self.__dict__["teacher_encoder"] = teacher_encoder
+        self.distill_weight = float(distill_weight)
+        self.distill_only = distill_only
         self.frozen_stages = frozen_stages
         self.model = model
         self.loss_weights = loss_weights
@@ -99,6 +116,19 @@ class UltraSamTrainingModule(nn.Module):
             # not `get_image_embeddings`: transformers decorates it with `torch.no_grad()`
             return self.model.vision_encoder(batch["pixel_values"]).last_hidden_state
 
+    def _distillation(self, batch, embeddings) -> torch.Tensor:
+        """MSE of the embeddings to the teacher's, over the variance of the teacher's (both on this batch)."""
+        if batch.get("pixel_values") is None:
+            raise ValueError("distillation needs the batch's pixel_values (not cached embeddings or features)")
+        with torch.no_grad():
+            target = self.teacher_encoder(batch["pixel_values"]).last_hidden_state
+        if target.shape != embeddings.shape:
+            raise ValueError(
+                f"the teacher's embeddings are {tuple(target.shape[1:])}, the model's {tuple(embeddings.shape[1:])}"
+            )
+        target = target.to(embeddings.dtype)
+        return F.mse_loss(embeddings, target) / target.var().clamp_min(1e-12)
+
     def _decode(self, embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask):
         kwargs = {"image_embeddings": embeddings, "multimask_output": multimask}
         if kind == BOX:
@@ -118,6 +148,11 @@ class UltraSamTrainingModule(nn.Module):
     def forward(self, batch: dict) -> dict:
         embeddings = self._embeddings(batch)
         targets, image_index = batch["masks"], batch["image_index"]
+        distill = None if self.teacher_encoder is None else self._distillation(batch, embeddings)
+        if self.distill_only:
+            logs = {name: torch.zeros((), device=targets.device) for name in LOGGED}
+            logs["distill"] = distill.detach().float()
+            return {"loss": self.distill_weight * distill, "logs": logs, "prompts": 0}
         generator = self.generator(targets.device)
         kinds, prompts = sample_prompts(
             targets,
@@ -162,7 +197,7 @@ class UltraSamTrainingModule(nn.Module):
                     masks, scores = single.pred_masks[:, 0], single.iou_scores[:, 0]
                     loss = loss + best_mask_loss(masks, scores, group_targets, self.loss_weights)["loss"]
                 total = total + loss.sum()
-                for name in LOGGED:
+                for name in TASK_TERMS:
                     logs[name] = logs[name] + terms[name].detach().float().sum() / (1 + self.clicks)
                 if round_index < self.clicks:
                     with torch.no_grad():
@@ -175,7 +210,11 @@ class UltraSamTrainingModule(nn.Module):
                     point = point.to(embeddings.dtype)
                     clicks = point if clicks is None else torch.cat([clicks, point], dim=1)
                     click_labels = label if click_labels is None else torch.cat([click_labels, label], dim=1)
-        return {"loss": total / count, "logs": {name: value / count for name, value in logs.items()}, "prompts": count}
+        loss, logs = total / count, {name: value / count for name, value in logs.items()}
+        if distill is not None:
+            loss = loss + self.distill_weight * distill
+            logs["distill"] = distill.detach().float()
+        return {"loss": loss, "logs": logs, "prompts": count}
 
     # RNG of prompt sampling and click simulation, saved with the accelerator state.
     def generator_state(self) -> torch.Tensor:

@@ -29,7 +29,7 @@ from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDat
 from .embedding_cache import build_embedding_cache
 from .evaluation import evaluate_dice, flatten_results, summary_line
 from .losses import LossWeights
-from .module import UltraSamTrainingModule
+from .module import LOGGED, TASK_TERMS, UltraSamTrainingModule
 from .trackers import resolve_trackers
 from .variants import CACHED_VARIANTS, apply_variant, check_split, count_parameters, export_model, trains_encoder
 
@@ -49,6 +49,17 @@ def load_model(config: TrainingConfig):
 
         return load_strictly(config.init, UltraSamModel)  # a folder that is not a complete model is an error
     return UltraSamModel(load_model_config(None, config.preset))
+
+
+def load_teacher_encoder(folder: str | None, device):
+    """The frozen image encoder of the model folder `--distill-teacher` names (None without one)."""
+    if not folder:
+        return None
+    from ..inference.model_loading import load_model as load_strictly
+    from ..models.modeling_ultrasam import UltraSamModel
+
+    encoder = load_strictly(folder, UltraSamModel).vision_encoder.to(device).eval()
+    return encoder.requires_grad_(False)
 
 
 def make_image_processor(model_config, init: str | None = None):
@@ -265,6 +276,7 @@ class Trainer:
             frozen_stages=config.frozen_stages,
         )
         self.trainable, self.total = count_parameters(model)
+        self.teacher_encoder = load_teacher_encoder(config.distill_teacher, accelerator.device)
         configure_device(accelerator.device)
         if config.compile:
             model.vision_encoder.compile()  # in place: parameter names (and the saved weights) stay as they are
@@ -286,6 +298,9 @@ class Trainer:
             box_jitter=config.box_jitter,
             point_sampling=config.point_sampling,
             frozen_stages=frozen_stages,
+            teacher_encoder=self.teacher_encoder,
+            distill_weight=config.distill_weight,
+            distill_only=config.distill_only,
         )
         optimizer = torch.optim.AdamW(
             [p for p in module.parameters() if p.requires_grad],
@@ -455,7 +470,7 @@ class Trainer:
             disable=not (config.progress and accelerator.is_main_process),
         )
         seen_keys: list[str] = []
-        window = {"loss": 0.0, "focal": 0.0, "dice": 0.0, "iou_mse": 0.0, "iou": 0.0, "batches": 0, "samples": 0}
+        window = {"loss": 0.0, **dict.fromkeys(LOGGED, 0.0), "batches": 0, "samples": 0}
         window_start = time.perf_counter()
         last_eval = None
         self.module.train()
@@ -492,7 +507,7 @@ class Trainer:
                 self.state["batches_in_epoch"] += 1
                 # running sums stay on the device: no host synchronisation between log lines
                 window["loss"] += output["loss"].detach()
-                for name in ("focal", "dice", "iou_mse", "iou"):
+                for name in LOGGED:
                     window[name] += output["logs"][name]
                 window["batches"] += 1
                 window["samples"] += len(batch["keys"])
@@ -505,7 +520,9 @@ class Trainer:
                     elapsed = time.perf_counter() - window_start
                     logs = {
                         f"train/{k}": float(window[k]) / max(window["batches"], 1)
-                        for k in ("loss", "focal", "dice", "iou_mse", "iou")
+                        for k in ("loss", *LOGGED)
+                        if (k != "distill" or self.teacher_encoder is not None)
+                        and (k not in TASK_TERMS or not config.distill_only)
                     }
                     logs["train/lr"] = self.scheduler.get_last_lr()[0]
                     logs["train/samples_per_second"] = (

@@ -1,0 +1,140 @@
+"""The teacher-embedding term of pretrain.py (`--distill-teacher`, `--distill-weight`, `--distill-only`): the
+end-to-end stages of a distilled student keep its embedding near the teacher's while the task loss adapts it."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from script_runs import run_python
+from tiny_models import seeded_model
+
+from ultrasam_hf import UltraSamModel
+from ultrasam_hf.errors import UsageError
+from ultrasam_hf.models.transforms import low_res_size
+from ultrasam_hf.training.config import TrainingConfig, validate_config
+from ultrasam_hf.training.data import ExampleBuilder, collate, load_split
+from ultrasam_hf.training.module import UltraSamTrainingModule
+from ultrasam_hf.training.trainer import load_teacher_encoder, make_image_processor
+
+
+def _batch(model, shards):
+    rows = load_split(shards, "train")
+    builder = ExampleBuilder(
+        make_image_processor(model.config), model.config.prompt_encoder_config.image_size, low_res_size(model.config)
+    )
+    return collate([{**builder(rows[i], 0, i), "position": i} for i in range(3)])
+
+
+def _frozen(encoder):
+    return encoder.eval().requires_grad_(False)
+
+
+def test_the_term_is_zero_for_the_teachers_own_encoder_and_stays_out_of_the_module(tiny_shards):
+    teacher = seeded_model("tiny")
+    student = seeded_model("tiny")
+    batch = _batch(student, tiny_shards)
+    module = UltraSamTrainingModule(student, teacher_encoder=_frozen(teacher.vision_encoder), distill_weight=5.0)
+    output = module(batch)
+    assert float(output["logs"]["distill"]) == pytest.approx(0.0, abs=1e-10)
+    without = UltraSamTrainingModule(seeded_model("tiny"))(batch)
+    assert float(output["loss"].detach()) == pytest.approx(
+        float(without["loss"].detach()), rel=1e-6
+    )  # same prompts, same seed
+    # frozen weights of the teacher: not parameters of the module, not in its state dict
+    assert len(list(module.parameters())) == len(list(student.parameters()))
+    assert not any(name.startswith("teacher") for name in module.state_dict())
+
+
+def test_distill_only_trains_the_encoder_on_the_teacher_term_alone(tiny_shards):
+    teacher = seeded_model("tiny")
+    torch.manual_seed(1)
+    student = UltraSamModel(teacher.config)  # another encoder under the same geometry
+    batch = _batch(student, tiny_shards)
+    module = UltraSamTrainingModule(
+        student, teacher_encoder=_frozen(teacher.vision_encoder), distill_weight=2.0, distill_only=True
+    )
+    output = module(batch)
+    with torch.no_grad():
+        target = teacher.vision_encoder(batch["pixel_values"]).last_hidden_state
+        embeddings = student.vision_encoder(batch["pixel_values"]).last_hidden_state
+    relative = torch.mean((embeddings - target) ** 2) / target.var()
+    assert float(output["logs"]["distill"]) == pytest.approx(float(relative), rel=1e-5)
+    assert float(output["loss"].detach()) == pytest.approx(2.0 * float(relative), rel=1e-5)
+    assert output["prompts"] == 0 and float(output["logs"]["focal"]) == 0.0
+    output["loss"].backward()
+    assert all(p.grad is not None for p in student.vision_encoder.parameters() if p.requires_grad)
+    assert all(p.grad is None for p in student.mask_decoder.parameters())  # no decoder pass
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_a_teacher_of_another_geometry_or_no_pixels_is_refused(tiny_shards):
+    student = seeded_model("tiny")
+    batch = _batch(student, tiny_shards)
+
+    class Halved(torch.nn.Module):  # an encoder of another embedding size
+        def forward(self, pixels):
+            return SimpleNamespace(last_hidden_state=torch.zeros(len(pixels), 128, 16, 16))
+
+    module = UltraSamTrainingModule(student, teacher_encoder=Halved())
+    with pytest.raises(ValueError, match=r"the teacher's embeddings are \(128, 16, 16\), the model's \(32, 8, 8\)"):
+        module(batch)
+    module = UltraSamTrainingModule(student, teacher_encoder=_frozen(seeded_model("tiny").vision_encoder))
+    cached = {**batch, "pixel_values": None, "image_embeddings": torch.zeros(3, 32, 8, 8)}
+    with pytest.raises(ValueError, match="needs the batch's pixel_values"):
+        module(cached)
+    with pytest.raises(ValueError, match="distill_only needs a teacher_encoder"):
+        UltraSamTrainingModule(student, distill_only=True)
+
+
+def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
+    lite_init = tmp_path / "nano"
+    seeded_model("nano").save_pretrained(lite_init)
+
+    def config(**overrides):
+        return TrainingConfig(
+            init=str(tiny_init), data=[str(tiny_shards)], output_dir=str(tmp_path / "r"), **overrides
+        )
+
+    with pytest.raises(UsageError, match="--distill-only needs --distill-teacher"):
+        validate_config(config(distill_only=True))
+    with pytest.raises(UsageError, match="--variant decoder-only does not"):
+        validate_config(config(distill_teacher=str(tiny_init), variant="decoder-only"))
+    with pytest.raises(UsageError, match="--variant frozen-encoder does not"):
+        validate_config(config(distill_teacher=str(tiny_init), variant="frozen-encoder"))
+    with pytest.raises(UsageError, match="--distill-teacher .* embeds 256 px images into 256x64x64; the model, 64 px"):
+        validate_config(config(distill_teacher=str(lite_init)))
+    with pytest.raises(UsageError, match="--distill-weight must be"):
+        validate_config(config(distill_teacher=str(tiny_init), distill_weight=0.0))
+    validate_config(config(distill_teacher=str(tiny_init), variant="encoder-only", distill_only=True))
+    assert load_teacher_encoder(None, "cpu") is None
+    encoder = load_teacher_encoder(str(tiny_init), "cpu")
+    assert not encoder.training and not any(p.requires_grad for p in encoder.parameters())
+
+
+def test_pretrain_distill_only_moves_the_student_towards_the_teacher(tiny_shards, tiny_init, tmp_path):
+    student_dir, out = tmp_path / "student", tmp_path / "run"
+    torch.manual_seed(3)
+    student = UltraSamModel(seeded_model("tiny").config)
+    student.save_pretrained(student_dir)
+    teacher = UltraSamModel.from_pretrained(tiny_init).eval()
+    batch = _batch(student, tiny_shards)
+
+    def error(model):
+        with torch.no_grad():
+            target = teacher.vision_encoder(batch["pixel_values"]).last_hidden_state
+            return float(torch.mean((model.vision_encoder(batch["pixel_values"]).last_hidden_state - target) ** 2))
+
+    result = run_python(
+        [
+            "--init", student_dir, "--data", tiny_shards, "--variant", "encoder-only", "--distill-teacher", tiny_init,
+            "--distill-only", "--max-steps", 6, "--batch-size", 4, "--learning-rate", 1e-2, "--warmup-steps", 0,
+            "--flip-probability", 0, "--output-dir", out, "--no-progress", "--log-with", "none",
+        ]
+    )  # fmt: skip
+    trained = UltraSamModel.from_pretrained(out).eval()
+    assert error(trained) < 0.9 * error(student.eval()), result.stdout[-2000:]
+    for name, tensor in trained.mask_decoder.state_dict().items():
+        assert torch.equal(tensor, student.mask_decoder.state_dict()[name]), name
+    record = json.loads((out / "training_config.json").read_text())
+    assert record["distill_only"] is True and record["distill_teacher"] == str(tiny_init)
