@@ -126,8 +126,8 @@ class UltraSamTrainingModule(nn.Module):
             raise ValueError(
                 f"the teacher's embeddings are {tuple(target.shape[1:])}, the model's {tuple(embeddings.shape[1:])}"
             )
-        target = target.to(embeddings.dtype)
-        return F.mse_loss(embeddings, target) / target.var().clamp_min(1e-12)
+        target = target.float()  # in float32 under bf16 autocast too: the error is a small fraction of the variance
+        return F.mse_loss(embeddings.float(), target) / target.var().clamp_min(1e-12)
 
     def _decode(self, embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask):
         kwargs = {"image_embeddings": embeddings, "multimask_output": multimask}
