@@ -27,11 +27,13 @@ import torch
 
 from ultrasam_hf.inference.model_loading import load_model_and_processor
 from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
+from ultrasam_hf.training.config import teacher_geometry_problem
 from ultrasam_hf.training.data import load_split
 from ultrasam_hf.training.distillation import (
     DistillationConfig,
     DistillationPairs,
     distill_encoder,
+    encoder_trains_alone,
     rows_per_dataset,
     student_from_teacher,
 )
@@ -53,6 +55,9 @@ def parse_args(argv=None):
         "--cache-batch-size", type=int, default=1, help="teacher batch (on a 2-core CPU, 1 is the fastest)"
     )
     parser.add_argument("--preset", default="nano", help="the student's encoder")
+    parser.add_argument(
+        "--student", help="continue from this distilled student (its encoder; a fresh --preset one otherwise)"
+    )
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -99,15 +104,21 @@ def main(argv=None):
     )
     cache_seconds = time.perf_counter() - started
     torch.manual_seed(args.seed)  # the student's initial encoder
-    student = student_from_teacher(teacher, args.preset)
+    if args.student:
+        student = encoder_trains_alone(load_model_and_processor(args.student, UltraSamModel)[0])
+        problem = teacher_geometry_problem(teacher.config, student.config)
+        if problem:
+            raise SystemExit(f"--teacher {args.teacher} {problem}")
+    else:
+        student = student_from_teacher(teacher, args.preset)
     pairs = DistillationPairs(rows, processor.image_processor, cache)
     started = time.perf_counter()
     losses = distill_encoder(student, pairs, config, progress=not args.no_progress)
     train_seconds = time.perf_counter() - started
 
     record = {
-        "variant": f"distillation ({args.preset} encoder, MSE to the teacher's embeddings)",
-        "init": args.teacher,
+        "variant": f"distillation ({student.config.preset} encoder, MSE to the teacher's embeddings)",
+        "init": args.student or args.teacher,
         "datasets": sorted(images),
         "max_steps": config.steps,
         "learning_rate": config.learning_rate,
@@ -115,7 +126,8 @@ def main(argv=None):
     out = export_model(student, args.out, processor, training_record=record)
     log = {
         "teacher": args.teacher,
-        "preset": args.preset,
+        "preset": student.config.preset,
+        "continued_from": args.student,
         "split": args.split,
         "images": images,
         "pairs": len(pairs),

@@ -161,3 +161,23 @@ def test_distill_nano_chain_runs_on_a_pack(teacher, tiny_shards, tmp_path):
     record = json.loads((out / "nano-task" / "training_config.json").read_text())
     assert record["single_mask_clicks"] and record["iou_all_masks"] and record["distill_teacher"] == str(teacher_dir)
     assert json.loads((out / "nano-mse" / "training_config.json").read_text())["distill_only"] is True
+
+
+def test_script_continues_a_student(teacher, tiny_shards, tmp_path):
+    teacher_dir, first, second = tmp_path / "teacher", tmp_path / "first", tmp_path / "second"
+    teacher.save_pretrained(teacher_dir)
+    run_python(["scripts/distill_encoder.py", "--teacher", teacher_dir, "--student-only", "--out", first], script=True)
+    run_python(
+        [
+            "scripts/distill_encoder.py",
+            "--teacher", teacher_dir, "--student", first, "--data", tiny_shards, "--per-dataset", 1,
+            "--cache-dir", tmp_path / "cache", "--steps", 1, "--batch-size", 2, "--warmup-steps", 1,
+            "--learning-rate", 1e-2, "--out", second, "--no-progress",
+        ],
+        script=True,
+    )  # fmt: skip
+    before, after = UltraSamModel.from_pretrained(first), UltraSamModel.from_pretrained(second)
+    assert json.loads((second / "distillation_log.json").read_text())["continued_from"] == str(first)
+    assert not torch.equal(after.vision_encoder.neck.pointwise.weight, before.vision_encoder.neck.pointwise.weight)
+    for name, tensor in after.mask_decoder.state_dict().items():
+        assert torch.equal(tensor, before.mask_decoder.state_dict()[name]), name

@@ -52,9 +52,14 @@ def student_from_teacher(teacher, preset: str = "nano"):
     not_copied = [name for name in missing if not name.startswith(VISION_PREFIX)]
     if not_copied or unexpected:
         raise ValueError(f"teacher and student differ outside the encoder: missing {not_copied}, extra {unexpected}")
-    for name, parameter in student.named_parameters():
+    return encoder_trains_alone(student)
+
+
+def encoder_trains_alone(model):
+    """`model` with gradients on its vision encoder only (a student, new or continued)."""
+    for name, parameter in model.named_parameters():
         parameter.requires_grad_(name.startswith(VISION_PREFIX))
-    return student
+    return model
 
 
 def rows_per_dataset(rows, limit: int | None, seed: int = 0):
@@ -176,6 +181,7 @@ __all__ = [
     "DistillationConfig",
     "DistillationPairs",
     "distill_encoder",
+    "encoder_trains_alone",
     "learning_rate_factor",
     "rows_per_dataset",
     "student_config",
