@@ -27,18 +27,17 @@ import torch
 
 from ultrasam_hf.inference.model_loading import load_model_and_processor
 from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
-from ultrasam_hf.training.config import teacher_geometry_problem
 from ultrasam_hf.training.data import load_split
 from ultrasam_hf.training.distillation import (
     DistillationConfig,
     DistillationPairs,
     distill_encoder,
-    encoder_trains_alone,
     rows_per_dataset,
     student_from_teacher,
+    teacher_geometry_problem,
 )
 from ultrasam_hf.training.embedding_cache import build_embedding_cache
-from ultrasam_hf.training.variants import export_model
+from ultrasam_hf.training.variants import apply_variant, export_model
 
 
 def parse_args(argv=None):
@@ -81,12 +80,17 @@ def main(argv=None):
     )
     teacher, processor = load_model_and_processor(args.teacher, UltraSamModel)
     teacher.eval()
-    if args.student_only:
+    if args.student:
+        student = apply_variant(load_model_and_processor(args.student, UltraSamModel)[0], "encoder-only")
+        problem = teacher_geometry_problem(teacher.config, student.config)
+        if problem:
+            raise SystemExit(f"--teacher {args.teacher} {problem}")
+    else:
         torch.manual_seed(args.seed)  # the student's initial encoder
+        student = student_from_teacher(teacher, args.preset)
+    if args.student_only:
         record = {"variant": f"untrained {args.preset} encoder under the teacher's decoder", "init": args.teacher}
-        print(
-            f"saved {export_model(student_from_teacher(teacher, args.preset), args.out, processor, training_record=record)}"
-        )
+        print(f"saved {export_model(student, args.out, processor, training_record=record)}")
         return
     rows = rows_per_dataset(load_split(args.data, args.split, args.datasets), args.per_dataset, args.seed)
     images = dict(sorted(collections.Counter(rows["dataset"]).items()))
@@ -103,14 +107,6 @@ def main(argv=None):
         progress=not args.no_progress,
     )
     cache_seconds = time.perf_counter() - started
-    torch.manual_seed(args.seed)  # the student's initial encoder
-    if args.student:
-        student = encoder_trains_alone(load_model_and_processor(args.student, UltraSamModel)[0])
-        problem = teacher_geometry_problem(teacher.config, student.config)
-        if problem:
-            raise SystemExit(f"--teacher {args.teacher} {problem}")
-    else:
-        student = student_from_teacher(teacher, args.preset)
     pairs = DistillationPairs(rows, processor.image_processor, cache)
     started = time.perf_counter()
     losses = distill_encoder(student, pairs, config, progress=not args.no_progress)

@@ -253,20 +253,6 @@ _RANGES = (
 )
 
 
-def teacher_geometry_problem(teacher_config, model_config) -> str | None:
-    """Why a teacher's embeddings cannot be the model's target (input size, embedding shape), or None."""
-
-    def geometry(config):
-        vision = config.vision_config
-        side = config.prompt_encoder_config.image_embedding_size
-        return int(vision.image_size), f"{vision.output_channels}x{side}x{side}"
-
-    teacher, model = geometry(teacher_config), geometry(model_config)
-    if teacher == model:
-        return None
-    return f"embeds {teacher[0]} px images into {teacher[1]}; the model, {model[0]} px images into {model[1]}"
-
-
 def validate_config(config: TrainingConfig) -> None:
     """Check every setting and input of a run before anything is created: value ranges and choices, the shard
     folders (each with `<slug>/<train split>/*.parquet`, every `--datasets` slug present), `--pack`, `--init` (a
@@ -319,6 +305,7 @@ def validate_config(config: TrainingConfig) -> None:
                 "encoder-only, lora or adapter)"
             )
         check_model_folder(resolve_model_folder(config.distill_teacher))
+        from .distillation import teacher_geometry_problem
         from .trainer import load_model_config
 
         problem = teacher_geometry_problem(

@@ -52,14 +52,23 @@ def student_from_teacher(teacher, preset: str = "nano"):
     not_copied = [name for name in missing if not name.startswith(VISION_PREFIX)]
     if not_copied or unexpected:
         raise ValueError(f"teacher and student differ outside the encoder: missing {not_copied}, extra {unexpected}")
-    return encoder_trains_alone(student)
-
-
-def encoder_trains_alone(model):
-    """`model` with gradients on its vision encoder only (a student, new or continued)."""
-    for name, parameter in model.named_parameters():
+    for name, parameter in student.named_parameters():
         parameter.requires_grad_(name.startswith(VISION_PREFIX))
-    return model
+    return student
+
+
+def teacher_geometry_problem(teacher_config, model_config) -> str | None:
+    """Why a teacher's embeddings cannot be the model's target (input size, embedding shape), or None."""
+
+    def geometry(config):
+        vision = config.vision_config
+        side = config.prompt_encoder_config.image_embedding_size
+        return int(vision.image_size), f"{vision.output_channels}x{side}x{side}"
+
+    teacher, model = geometry(teacher_config), geometry(model_config)
+    if teacher == model:
+        return None
+    return f"embeds {teacher[0]} px images into {teacher[1]}; the model, {model[0]} px images into {model[1]}"
 
 
 def rows_per_dataset(rows, limit: int | None, seed: int = 0):
@@ -181,9 +190,9 @@ __all__ = [
     "DistillationConfig",
     "DistillationPairs",
     "distill_encoder",
-    "encoder_trains_alone",
     "learning_rate_factor",
     "rows_per_dataset",
     "student_config",
     "student_from_teacher",
+    "teacher_geometry_problem",
 ]
