@@ -10,6 +10,13 @@ of each model, next to the baselines (inscribed ellipse, filled box) and box-onl
 better of BASELINE's box and the ellipse + 0.02 (not counted on `--ellipse-datasets`, whose masks are ellipses by
 construction), NoC@90 <= 3.
 
+`--student-of RESULTS:TEACHER` appends the distilled-encoder check of every model (the speed issue's accuracy bar):
+box Dice within 1 point and one-click Dice within 2 points of TEACHER, whose figures come from RESULTS (a run on the
+same images and prompts), on every dataset of the run.
+
+    python scripts/release_table.py eval/nano/results.json --models nano-us \
+        --student-of eval/test/results.json:ultrasam-lite-us
+
 Dice@1 is the `point` protocol (one click at the snapped centroid), Dice@3 the third click of the `clicks` protocol,
 NoC@90 the clicks to IoU 0.90 (capped at the click budget). Means over instances.
 """
@@ -113,6 +120,46 @@ def targets(results: dict, release: str, baseline: str, ellipse_datasets=()) -> 
     return "\n".join(lines) + "\n"
 
 
+BOX_POINTS, ONE_CLICK_POINTS = 1.0, 2.0
+
+
+def student_check(results: dict, students: list, teacher_results: dict, teacher: str) -> str:
+    """Each student's box and one-click Dice against the teacher's, in Dice points, dataset by dataset."""
+    table, reference = per_dataset(results), per_dataset(teacher_results)
+    datasets = sorted({dataset for dataset, model in table if model in students})
+    header = ["dataset", f"{teacher} box", f"{teacher} 1 click"]
+    for student in students:
+        header += [f"{student} box", "Δ box", f"{student} 1 click", "Δ 1 click"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    met = {student: {"box": 0, "point": 0} for student in students}
+    missing = []
+    for dataset in datasets:
+        bar = reference.get((dataset, teacher), {})
+        cells = [dataset, fmt(bar.get("box")), fmt(bar.get("point"))]
+        for student in students:
+            row = table.get((dataset, student), {})
+            for prompt, allowed in (("box", BOX_POINTS), ("point", ONE_CLICK_POINTS)):
+                if prompt not in row or prompt not in bar:
+                    cells += [fmt(row.get(prompt)), "–"]
+                    missing.append(f"{dataset} {student} {prompt}")
+                    continue
+                delta = 100 * (row[prompt] - bar[prompt])
+                ok = delta >= -allowed
+                met[student][prompt] += ok
+                # two decimals: -1.02 is a miss and must not print as -1.0
+                cells += [fmt(row[prompt]), f"{delta:+.2f}" + ("" if ok else " **no**")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for student in students:
+        lines.append(
+            f"{student}: box within {BOX_POINTS:g} point of {teacher} on {met[student]['box']} of {len(datasets)}"
+            f" datasets, one click within {ONE_CLICK_POINTS:g} points on {met[student]['point']} of {len(datasets)}"
+        )
+    if missing:
+        lines.append("not in both runs (counted as misses): " + ", ".join(missing))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="results.json of `ultrasam eval` with the models and baselines")
@@ -130,6 +177,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--ellipse-datasets", nargs="*", default=[], metavar="SLUG", help="masks are ellipses: no box target"
     )
+    parser.add_argument(
+        "--student-of",
+        metavar="RESULTS:TEACHER",
+        help="append every model's check against TEACHER of RESULTS: box within 1 Dice point, one click within 2",
+    )
     parser.add_argument("--out", help="write the table here (default: print it)")
     args = parser.parse_args(argv)
     box_only = [tuple(item.rsplit(":", 1)) for item in args.box_only]
@@ -137,6 +189,9 @@ def main(argv=None) -> int:
     text = render(results, args.models, box_only)
     if args.targets:
         text += "\n" + targets(results, args.models[0], args.targets, set(args.ellipse_datasets))
+    if args.student_of:
+        teacher_path, teacher = args.student_of.rsplit(":", 1)
+        text += "\n" + student_check(results, args.models, read(teacher_path), teacher)
     if args.out:
         Path(args.out).write_text(text)
     print(text, end="")

@@ -79,3 +79,29 @@ def test_a_dataset_without_baselines_is_a_miss_not_a_crash():
     data["summary"] = [row for row in data["summary"] if row["model"] == "release"]
     text = load_script().targets(data, "release", "zero-shot")
     assert "| lesion | 0.840 **no** | 0.930 (no baseline in this run) **no** | 2.50 yes |" in text.splitlines()
+
+
+def test_student_check_counts_each_split_against_the_teacher_strictly():
+    teacher = {
+        "summary": [
+            summary("lesion", "lite", "box", 0.930),
+            summary("lesion", "lite", "point", 0.850),
+            summary("round", "lite", "box", 0.960),
+            summary("round", "lite", "point", 0.900),
+        ],
+        "records": [],
+    }
+    student = {
+        "summary": [
+            summary("lesion", "nano", "box", 0.9198),  # -1.02 points: a miss, though it rounds to -1.0
+            summary("lesion", "nano", "point", 0.831),  # -1.9: within 2
+            summary("round", "nano", "box", 0.955),  # -0.5
+            # no one-click row for "round": counted as a miss and named
+        ],
+        "records": [],
+    }
+    lines = load_script().student_check(student, ["nano"], teacher, "lite").splitlines()
+    assert "| lesion | 0.930 | 0.850 | 0.920 | -1.02 **no** | 0.831 | -1.90 |" in lines
+    assert "| round | 0.960 | 0.900 | 0.955 | -0.50 | – | – |" in lines
+    assert "nano: box within 1 point of lite on 1 of 2 datasets, one click within 2 points on 1 of 2" in lines
+    assert lines[-1] == "not in both runs (counted as misses): round nano point"
