@@ -144,7 +144,7 @@ def student_check(results: dict, students: list, teacher_results: dict, teacher:
                     missing.append(f"{dataset} {student} {prompt}")
                     continue
                 delta = 100 * (row[prompt] - bar[prompt])
-                ok = delta >= -allowed
+                ok = delta >= -allowed - 1e-9  # exactly on the bar passes, whatever the float rounding
                 met[student][prompt] += ok
                 # two decimals: -1.02 is a miss and must not print as -1.0
                 cells += [fmt(row[prompt]), f"{delta:+.2f}" + ("" if ok else " **no**")]
