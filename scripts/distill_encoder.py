@@ -70,6 +70,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.student_only and not (args.data and args.cache_dir):
         parser.error("--data and --cache-dir are required (except with --student-only)")
+    if args.student_only and args.student:
+        parser.error("--student-only writes an untrained student; --student continues a trained one: pick one")
     return args
 
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import image_array, row_key
+from .variants import apply_variant
 
 VISION_PREFIX = "vision_encoder."
 
@@ -52,9 +53,7 @@ def student_from_teacher(teacher, preset: str = "nano"):
     not_copied = [name for name in missing if not name.startswith(VISION_PREFIX)]
     if not_copied or unexpected:
         raise ValueError(f"teacher and student differ outside the encoder: missing {not_copied}, extra {unexpected}")
-    for name, parameter in student.named_parameters():
-        parameter.requires_grad_(name.startswith(VISION_PREFIX))
-    return student
+    return apply_variant(student, "encoder-only")
 
 
 def teacher_geometry_problem(teacher_config, model_config) -> str | None:
