@@ -216,6 +216,32 @@ def test_streaming_and_config_file(tiny_shards, tmp_path):
     assert json.loads((out / "training_config.json").read_text())["streaming"] is True
 
 
+def test_a_runs_training_record_reads_back_as_its_config(tmp_path):
+    """training_config.json comma-joins list flags for trackers; `--config` turns them back into lists."""
+    from ultrasam_hf.errors import UsageError
+    from ultrasam_hf.training.config import TRAINING_RECORD, flat_config, parse_args
+
+    config = parse_args(
+        ["--pack", "p.npz", "--preset", "tiny", "--milestones", "130", "200", "--datasets", "bus-bra", "tg3k"]
+    )
+    record = tmp_path / TRAINING_RECORD
+    record.write_text(json.dumps(flat_config(config)))
+    assert json.loads(record.read_text())["milestones"] == "130,200"
+    assert parse_args(["--config", str(record)]) == config
+    # one milestone is written "130" (argparse alone would make it the int 130), no --data ""
+    record.write_text(json.dumps({**flat_config(config), "milestones": "130", "data": ""}))
+    reread = parse_args(["--config", str(record)])
+    assert (reread.milestones, reread.data) == ([130], [])
+    yaml_file = tmp_path / "run.yaml"
+    yaml_file.write_text("pack: p.npz\nmilestones: 650\ndatasets: tg3k\n")
+    from_yaml = parse_args(["--config", str(yaml_file)])  # a YAML scalar where a list is expected
+    assert (from_yaml.milestones, from_yaml.datasets) == ([650], ["tg3k"])
+    for bad in ("20k", [1.5], True):
+        record.write_text(json.dumps({"pack": "p.npz", "milestones": bad}))
+        with pytest.raises(UsageError, match="milestones in .* must be a list of int"):
+            parse_args(["--config", str(record)])
+
+
 @pytest.mark.slow  # ~25 s; export_model itself runs in every default training test
 def test_a_mid_run_checkpoint_exports_as_a_model_folder(tiny_shards, tmp_path):
     """`--resume <checkpoint> --max-steps <its step> --output-dir <new>` writes that checkpoint as a model folder."""

@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,9 +169,46 @@ class TrainingConfig:
     )
 
 
-# the training record every run leaves in its output folder (the flat TrainingConfig), for provenance
+# the training record every run leaves in its output folder (the flat TrainingConfig): provenance, and a `--config`
 TRAINING_RECORD = "training_config.json"
 TRAINING_DATA = "training_data.json"  # training images per dataset and licence (`data.manifest.training_licence_mix`)
+
+
+def flat_config(config: TrainingConfig) -> dict:
+    """The settings as scalars (lists comma-joined, None left out): trackers' hyper-parameter tables take only
+    scalars. `load_config_file` reads it back, so a run's `training_config.json` is a valid `--config`."""
+    return {
+        k: (",".join(map(str, v)) if isinstance(v, list) else v)
+        for k, v in dataclasses.asdict(config).items()
+        if v is not None
+    }
+
+
+def _list_fields() -> dict[str, type]:
+    """`{field name: element type}` of the list flags (`list[int]`, `list[str] | None`, ...)."""
+    found = {}
+    for name, hint in typing.get_type_hints(TrainingConfig).items():
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        for option in typing.get_args(hint) if union else (hint,):
+            if typing.get_origin(option) is list:
+                found[name] = typing.get_args(option)[0]
+    return found
+
+
+def _as_list(name: str, value, kind: type, path) -> list | None:
+    """A list flag from a config file: a list, one value, or the comma-joined string of `flat_config`."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    items = [item.strip() if isinstance(item, str) else item for item in items]
+    try:
+        if kind is int:  # "650" or 650, never 6.5 or True
+            if any(isinstance(item, (bool, float)) for item in items):
+                raise ValueError
+            return [int(item) for item in items if item != ""]
+        return [kind(item) for item in items if item != ""]
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} in {path} must be a list of {kind.__name__}, got {value!r}") from None
 
 
 def load_config_file(path) -> dict:
@@ -196,6 +235,9 @@ def load_config_file(path) -> dict:
     unknown = sorted(set(values) - names)
     if unknown:
         raise UsageError(f"unknown keys in {path}: {unknown}")
+    for name, kind in _list_fields().items():
+        if name in values:
+            values[name] = _as_list(name, values[name], kind, path)
     return values
 
 
@@ -335,4 +377,4 @@ def validate_config(config: TrainingConfig) -> None:
         check_resume_checkpoint(config.resume, config.output_dir)
 
 
-__all__ = ["TrainingConfig", "build_parser", "load_config_file", "parse_args", "validate_config"]
+__all__ = ["TrainingConfig", "build_parser", "flat_config", "load_config_file", "parse_args", "validate_config"]

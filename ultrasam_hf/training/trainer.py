@@ -8,7 +8,6 @@ is saved per rank next to `accelerator.save_state`'s model / optimizer / schedul
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -24,7 +23,7 @@ from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set
 from ..data.manifest import training_licence_mix
 from ..models.errors import CheckpointError, CheckpointNotFoundError, UltraSamError
 from ..models.transforms import low_res_size
-from .config import TRAINING_DATA, TRAINING_RECORD, TrainingConfig
+from .config import TRAINING_DATA, TRAINING_RECORD, TrainingConfig, flat_config
 from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
 from .embedding_cache import build_embedding_cache
 from .evaluation import evaluate_dice, flatten_results, summary_line
@@ -382,7 +381,7 @@ class Trainer:
             module, optimizer, self.train_loader, scheduler = accelerator.prepare(module, optimizer, loader, scheduler)
         self.module, self.optimizer, self.scheduler = module, optimizer, scheduler
         if self.log_with:
-            accelerator.init_trackers("ultrasam", config=_flat_config(config))
+            accelerator.init_trackers("ultrasam", config=flat_config(config))
 
     # ----------------------------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self):
@@ -588,22 +587,14 @@ class Trainer:
                 make_processor(self.image_processor),
                 config.keep_adapter,
                 self.base_dir,
-                training_record=_flat_config(config),
+                training_record=flat_config(config),
             )
-            (self.output_dir / TRAINING_RECORD).write_text(json.dumps(_flat_config(config), indent=1))
+            (self.output_dir / TRAINING_RECORD).write_text(json.dumps(flat_config(config), indent=1))
             if last_eval is not None:
                 (self.output_dir / "eval_results.json").write_text(json.dumps(last_eval, indent=1))
         accelerator.wait_for_everyone()
         accelerator.end_training()
         return {"step": self.state["step"], "weights_sha256": digest, "eval": last_eval}
-
-
-def _flat_config(config: TrainingConfig) -> dict:
-    return {
-        k: (",".join(map(str, v)) if isinstance(v, list) else v)
-        for k, v in dataclasses.asdict(config).items()
-        if v is not None
-    }
 
 
 def train(config: TrainingConfig) -> dict:
