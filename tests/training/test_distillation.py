@@ -126,6 +126,27 @@ def test_script_writes_a_complete_model(teacher, tiny_shards, tmp_path):
     assert "distillation" in (out / "README.md").read_text()
 
 
+def test_embedding_error_script_scores_each_student_per_dataset(teacher, tiny_shards, tmp_path):
+    """`scripts/embedding_error.py`: the teacher against itself is 0 on every dataset, a fresh student far from it."""
+    teacher_dir, fresh_dir, out = tmp_path / "teacher", tmp_path / "fresh", tmp_path / "errors.json"
+    teacher.save_pretrained(teacher_dir)
+    torch.manual_seed(1)
+    student_from_teacher(teacher, "nano").save_pretrained(fresh_dir)
+    result = run_python(
+        [
+            "scripts/embedding_error.py", "--teacher", teacher_dir, "--models", teacher_dir, fresh_dir,
+            "--data", tiny_shards, "--split", "train", "--per-dataset", 2, "--out", out, "--no-progress",
+        ],
+        script=True,
+    )  # fmt: skip
+    assert "| dataset | images | teacher | fresh |" in result.stdout
+    record = json.loads(out.read_text())
+    assert record["images"] == {"alpha": 2, "beta": 2}
+    for errors in record["relative_error"].values():
+        assert errors["teacher"] == 0.0
+        assert errors["fresh"] > 0.5  # an untrained encoder is about as far as the teacher's own variance
+
+
 def test_student_only_writes_the_untrained_student(teacher, tmp_path):
     teacher_dir, out = tmp_path / "teacher", tmp_path / "student"
     teacher.save_pretrained(teacher_dir)

@@ -185,11 +185,38 @@ def distill_encoder(student, pairs, config: DistillationConfig, progress: bool =
     return losses
 
 
+def relative_embedding_error(embeddings: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of `embeddings` to the teacher's `target`, over the variance of `target`: 0 is a copy, 1 is
+    no better than the teacher's mean. The distillation term of `pretrain.py --distill-teacher`."""
+    target = target.float()  # in float32 under bf16 autocast too: the error is a small fraction of the variance
+    return F.mse_loss(embeddings.float(), target) / target.var().clamp_min(1e-12)
+
+
+@torch.no_grad()
+def embedding_error_by_dataset(teacher, students: dict, rows, image_processor, progress: bool = True) -> dict:
+    """`{dataset: {name: mean relative_embedding_error}}` of each student encoder (`{name: model}`) against the
+    teacher's, image by image over `rows` (a `datasets.Dataset`): where a student's embedding strays from the one the
+    decoder was trained on."""
+    from tqdm.auto import tqdm
+
+    errors: dict[str, dict[str, list[float]]] = {}
+    for row in tqdm(rows, desc="embedding error", unit="image", disable=not progress):
+        pixels = image_processor(images=image_array(row["image"]), return_tensors="pt")["pixel_values"]
+        target = teacher.vision_encoder(pixels).last_hidden_state
+        per_model = errors.setdefault(row["dataset"], {name: [] for name in students})
+        for name, student in students.items():
+            embeddings = student.vision_encoder(pixels).last_hidden_state
+            per_model[name].append(relative_embedding_error(embeddings, target).item())
+    return {dataset: {name: float(np.mean(v)) for name, v in by_model.items()} for dataset, by_model in errors.items()}
+
+
 __all__ = [
     "DistillationConfig",
     "DistillationPairs",
     "distill_encoder",
+    "embedding_error_by_dataset",
     "learning_rate_factor",
+    "relative_embedding_error",
     "rows_per_dataset",
     "student_config",
     "student_from_teacher",

@@ -14,8 +14,8 @@ import contextlib
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from .distillation import relative_embedding_error
 from .losses import LossWeights, best_mask_loss
 from .prompt_sampling import BOX, POINT, sample_correction_clicks, sample_prompts
 
@@ -117,7 +117,7 @@ class UltraSamTrainingModule(nn.Module):
             return self.model.vision_encoder(batch["pixel_values"]).last_hidden_state
 
     def _distillation(self, batch, embeddings) -> torch.Tensor:
-        """MSE of the embeddings to the teacher's, over the variance of the teacher's (both on this batch)."""
+        """The embeddings' `relative_embedding_error` to the teacher's on this batch."""
         if batch.get("pixel_values") is None:
             raise ValueError("distillation needs the batch's pixel_values (not cached embeddings or features)")
         with torch.no_grad():
@@ -126,8 +126,7 @@ class UltraSamTrainingModule(nn.Module):
             raise ValueError(
                 f"the teacher's embeddings are {tuple(target.shape[1:])}, the model's {tuple(embeddings.shape[1:])}"
             )
-        target = target.float()  # in float32 under bf16 autocast too: the error is a small fraction of the variance
-        return F.mse_loss(embeddings.float(), target) / target.var().clamp_min(1e-12)
+        return relative_embedding_error(embeddings, target)
 
     def _decode(self, embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask):
         kwargs = {"image_embeddings": embeddings, "multimask_output": multimask}
