@@ -16,8 +16,6 @@ import collections
 import json
 from pathlib import Path
 
-import torch
-
 from ultrasam_hf.inference.model_loading import load_model_and_processor
 from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
 from ultrasam_hf.training.data import load_split
@@ -40,7 +38,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    torch.set_grad_enabled(False)
     teacher, processor = load_model_and_processor(args.teacher, UltraSamModel)
     names = [Path(folder).name for folder in args.models]
     if len(set(names)) < len(names):  # two folders of one name: tell them apart by path
