@@ -4,7 +4,7 @@ r"""How far each distilled student's image embedding is from its teacher's, data
     python scripts/embedding_error.py --teacher ultrasam_hf/assets/ultrasam-lite-us --models nano-a nano-b \
         --data us43d_build --split test --per-dataset 12
 
-For the first `--per-dataset` images of each dataset (seeded, as `distill_encoder.py` picks them), the mean squared
+For `--per-dataset` images of each dataset (a seeded draw, as `distill_encoder.py` picks them), the mean squared
 error of each student's embedding to the teacher's over the variance of the teacher's (0: a copy; 1: no better than the
 teacher's mean; the term `pretrain.py --distill-teacher` trains). Prints a Markdown table; `--out` also writes JSON.
 """

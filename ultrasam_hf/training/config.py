@@ -202,10 +202,8 @@ def _as_list(name: str, value, kind: type, path) -> list | None:
     items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
     items = [item.strip() if isinstance(item, str) else item for item in items]
     try:
-        if kind is int:  # "650" or 650, never 6.5 or True
-            if any(isinstance(item, (bool, float)) for item in items):
-                raise ValueError
-            return [int(item) for item in items if item != ""]
+        if kind is int and any(isinstance(item, (bool, float)) for item in items):  # "650" or 650, never 6.5 or True
+            raise ValueError
         return [kind(item) for item in items if item != ""]
     except (TypeError, ValueError):
         raise UsageError(f"{name} in {path} must be a list of {kind.__name__}, got {value!r}") from None

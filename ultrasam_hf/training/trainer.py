@@ -581,15 +581,16 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             mix = training_licence_mix(self.train_counts)
             (self.output_dir / TRAINING_DATA).write_text(json.dumps(mix, indent=1))
+            record = flat_config(config)
             export_model(
                 unwrapped,
                 self.output_dir,
                 make_processor(self.image_processor),
                 config.keep_adapter,
                 self.base_dir,
-                training_record=flat_config(config),
+                training_record=record,
             )
-            (self.output_dir / TRAINING_RECORD).write_text(json.dumps(flat_config(config), indent=1))
+            (self.output_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=1))
             if last_eval is not None:
                 (self.output_dir / "eval_results.json").write_text(json.dumps(last_eval, indent=1))
         accelerator.wait_for_everyone()
