@@ -1,5 +1,6 @@
-"""The teacher-embedding term of pretrain.py (`--distill-teacher`, `--distill-weight`, `--distill-only`): the
-end-to-end stages of a distilled student keep its embedding near the teacher's while the task loss adapts it."""
+"""The teacher terms of pretrain.py (`--distill-teacher`, `--distill-weight`, `--distill-only`, `--distill-outputs`):
+the end-to-end stages of a distilled student keep its embedding, and optionally its decoder's answers, near the
+teacher's while the task loss adapts it."""
 
 import json
 from types import SimpleNamespace
@@ -14,8 +15,9 @@ from ultrasam_hf.errors import UsageError
 from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.config import TrainingConfig, validate_config
 from ultrasam_hf.training.data import ExampleBuilder, collate, load_split
+from ultrasam_hf.training.distillation import mask_output_distillation
 from ultrasam_hf.training.module import UltraSamTrainingModule
-from ultrasam_hf.training.trainer import load_teacher_encoder, make_image_processor
+from ultrasam_hf.training.trainer import load_teacher, make_image_processor
 
 
 def _batch(model, shards):
@@ -87,6 +89,60 @@ def test_a_teacher_of_another_geometry_or_no_pixels_is_refused(tiny_shards):
         UltraSamTrainingModule(student, distill_only=True)
 
 
+def test_output_distillation_is_lowest_at_the_teachers_answers():
+    torch.manual_seed(0)
+    masks, scores = 4 * torch.randn(5, 3, 16, 16), torch.rand(5, 3)
+    at_teacher = mask_output_distillation(masks, scores, masks, scores)
+    assert at_teacher.shape == (5,)
+    for other_masks, other_scores in (
+        (masks + torch.randn_like(masks), scores),
+        (masks, scores.flip(1)),
+        (-masks, scores),
+    ):
+        assert (mask_output_distillation(other_masks, other_scores, masks, scores) > at_teacher).all()
+    student = (masks + torch.randn_like(masks)).requires_grad_()
+    student_scores = torch.rand(5, 3, requires_grad=True)
+    mask_output_distillation(student, student_scores, masks, scores).sum().backward()
+    assert student.grad.abs().sum() > 0 and student_scores.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"the teacher's outputs are \(5, 1, 16, 16\) / \(5, 1\), the model's"):
+        mask_output_distillation(masks, scores, masks[:, :1], scores[:, :1])
+
+
+def test_the_output_term_holds_every_decoder_pass_to_the_teachers(tiny_shards):
+    student = seeded_model("tiny")
+    batch = _batch(student, tiny_shards)
+
+    def run(teacher):
+        module = UltraSamTrainingModule(
+            student,
+            clicks=1,
+            single_mask_clicks=True,
+            point_probability=0.5,
+            teacher_encoder=_frozen(teacher.vision_encoder),
+            teacher_model=_frozen(teacher),
+            output_distill_weight=3.0,
+        )
+        return module(batch)
+
+    student.zero_grad()
+    copy = seeded_model("tiny")  # the student's own weights: its answers are the teacher's
+    torch.manual_seed(2)
+    other = UltraSamModel(student.config)
+    at_copy, at_other = run(copy), run(other)
+    assert float(at_copy["logs"]["distill"]) == pytest.approx(0.0, abs=1e-10)
+    assert 0 < float(at_copy["logs"]["distill_outputs"]) < float(at_other["logs"]["distill_outputs"])
+    without = UltraSamTrainingModule(student, clicks=1, single_mask_clicks=True, point_probability=0.5)(batch)
+    # the term of every round's pass, weighted, is in the loss (logged as a mean over the 2 rounds); the single-mask
+    # pass of the first round's clicks adds its own
+    added = float(at_other["loss"].detach()) - float(without["loss"].detach())
+    assert added >= 2 * 3.0 * float(at_other["logs"]["distill_outputs"]) * (1 - 1e-5)
+    at_other["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.mask_decoder.parameters())
+    assert all(p.grad is None for p in other.parameters())
+    with pytest.raises(ValueError, match="teacher_model needs a teacher_encoder"):
+        UltraSamTrainingModule(student, teacher_model=other)
+
+
 def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
     lite_init = tmp_path / "nano"
     seeded_model("nano").save_pretrained(lite_init)
@@ -107,9 +163,18 @@ def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
     with pytest.raises(UsageError, match="--distill-weight must be"):
         validate_config(config(distill_teacher=str(tiny_init), distill_weight=0.0))
     validate_config(config(distill_teacher=str(tiny_init), variant="encoder-only", distill_only=True))
-    assert load_teacher_encoder(None, "cpu") is None
-    encoder = load_teacher_encoder(str(tiny_init), "cpu")
-    assert not encoder.training and not any(p.requires_grad for p in encoder.parameters())
+    with pytest.raises(UsageError, match="--distill-outputs needs --distill-teacher"):
+        validate_config(config(distill_outputs=1.0))
+    with pytest.raises(UsageError, match="--distill-outputs needs --distill-teacher"):
+        validate_config(
+            config(distill_teacher=str(tiny_init), variant="encoder-only", distill_only=True, distill_outputs=1.0)
+        )
+    with pytest.raises(UsageError, match="--distill-outputs must be"):
+        validate_config(config(distill_teacher=str(tiny_init), distill_outputs=-1.0))
+    validate_config(config(distill_teacher=str(tiny_init), distill_outputs=0.5))
+    assert load_teacher(None, "cpu") is None
+    teacher = load_teacher(str(tiny_init), "cpu")
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
 
 
 def test_pretrain_distill_only_moves_the_student_towards_the_teacher(tiny_shards, tiny_init, tmp_path):
@@ -138,3 +203,20 @@ def test_pretrain_distill_only_moves_the_student_towards_the_teacher(tiny_shards
         assert torch.equal(tensor, student.mask_decoder.state_dict()[name]), name
     record = json.loads((out / "training_config.json").read_text())
     assert record["distill_only"] is True and record["distill_teacher"] == str(tiny_init)
+
+
+def test_pretrain_distill_outputs_logs_its_term_and_records_it(tiny_shards, tiny_init, tmp_path):
+    from ultrasam_hf.training.trackers import read_csv_metrics
+
+    out = tmp_path / "run"
+    run_python(
+        [
+            "--init", tiny_init, "--data", tiny_shards, "--variant", "full", "--distill-teacher", tiny_init,
+            "--distill-outputs", 2, "--clicks", 1, "--max-steps", 2, "--batch-size", 2, "--log-every", 1,
+            "--output-dir", out, "--no-progress", "--log-with", "csv",
+        ]
+    )  # fmt: skip
+    metrics = read_csv_metrics(out / "logs" / "ultrasam" / "metrics.csv")
+    outputs = [m["value"] for m in metrics if m["name"] == "train/distill_outputs"]
+    assert len(outputs) == 2 and all(value > 0 for value in outputs)
+    assert json.loads((out / "training_config.json").read_text())["distill_outputs"] == 2.0

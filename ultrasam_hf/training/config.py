@@ -99,6 +99,14 @@ class TrainingConfig:
         },
     )
     distill_weight: float = field(default=1.0, metadata={"help": "Weight of the --distill-teacher term."})
+    distill_outputs: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of a term holding every decoder pass's masks and IoU scores to the --distill-teacher's on "
+            "the same prompts (its own embedding, prompt encoder and decoder): BCE + dice to its masks, MSE to its IoU "
+            "scores. 0 (default): off."
+        },
+    )
     distill_only: bool = field(
         default=False,
         metadata={
@@ -290,6 +298,7 @@ _RANGES = (
     ("dice_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
     ("iou_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
     ("distill_weight", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("distill_outputs", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
 )
 
 
@@ -336,6 +345,10 @@ def validate_config(config: TrainingConfig) -> None:
             raise UsageError(problem)
     if config.distill_only and not config.distill_teacher:
         raise UsageError("--distill-only needs --distill-teacher (the model whose embeddings to learn)")
+    if config.distill_outputs and (config.distill_only or not config.distill_teacher):
+        raise UsageError(
+            "--distill-outputs needs --distill-teacher (whose outputs to learn) and prompts (no --distill-only)"
+        )
     if config.distill_teacher:
         from ..inference.model_loading import check_model_folder, resolve_model_folder
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import image_array, row_key
+from .losses import dice_loss
 from .variants import apply_variant
 
 VISION_PREFIX = "vision_encoder."
@@ -192,6 +193,23 @@ def relative_embedding_error(embeddings: torch.Tensor, target: torch.Tensor) -> 
     return F.mse_loss(embeddings.float(), target) / target.var().clamp_min(1e-12)
 
 
+def mask_output_distillation(pred_masks, iou_scores, teacher_masks, teacher_scores) -> torch.Tensor:
+    """Per-prompt `(N,)` loss holding a decoder's outputs to the teacher's on the same prompts (EdgeSAM's
+    prompt-in-the-loop distillation): over every candidate mask, BCE to the teacher's probabilities plus dice to the
+    teacher's mask (`logits > 0`, what is scored), plus the MSE to the teacher's predicted IoUs, which pick the mask
+    of an ambiguous click. Shapes as `losses.best_mask_loss`: `(N, M, H, W)` logits and `(N, M)` scores."""
+    if pred_masks.shape != teacher_masks.shape or iou_scores.shape != teacher_scores.shape:
+        raise ValueError(
+            f"the teacher's outputs are {tuple(teacher_masks.shape)} / {tuple(teacher_scores.shape)}, the model's "
+            f"{tuple(pred_masks.shape)} / {tuple(iou_scores.shape)}"
+        )
+    logits, teacher_logits = pred_masks.float().flatten(0, 1), teacher_masks.float().flatten(0, 1)
+    bce = F.binary_cross_entropy_with_logits(logits, teacher_logits.sigmoid(), reduction="none").flatten(1).mean(1)
+    dice = dice_loss(logits, teacher_logits > 0)
+    per_mask = (bce + dice).view(pred_masks.shape[:2]).mean(dim=1)
+    return per_mask + ((iou_scores.float() - teacher_scores.float()) ** 2).mean(dim=1)
+
+
 @torch.no_grad()
 def embedding_error_by_dataset(teacher, students: dict, rows, image_processor, progress: bool = True) -> dict:
     """`{dataset: {name: mean relative_embedding_error}}` of each student encoder (`{name: model}`) against the
@@ -216,6 +234,7 @@ __all__ = [
     "distill_encoder",
     "embedding_error_by_dataset",
     "learning_rate_factor",
+    "mask_output_distillation",
     "relative_embedding_error",
     "rows_per_dataset",
     "student_config",

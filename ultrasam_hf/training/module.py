@@ -15,12 +15,12 @@ import contextlib
 import torch
 from torch import nn
 
-from .distillation import relative_embedding_error
+from .distillation import mask_output_distillation, relative_embedding_error
 from .losses import LossWeights, best_mask_loss
 from .prompt_sampling import BOX, POINT, sample_correction_clicks, sample_prompts
 
 TASK_TERMS = ("focal", "dice", "iou_mse", "iou")
-LOGGED = (*TASK_TERMS, "distill")
+LOGGED = (*TASK_TERMS, "distill", "distill_outputs")
 
 
 class UltraSamTrainingModule(nn.Module):
@@ -45,6 +45,10 @@ class UltraSamTrainingModule(nn.Module):
     variance of the teacher's embeddings (1.0 = no better than their mean): it keeps a student's encoder near the
     embedding the frozen prompt encoder and decoder were trained on while the task loss adapts it. `distill_only`
     computes that term alone (no prompts, no decoder): MobileSAM's decoupled distillation on the training batches.
+    `teacher_model` (that teacher whole, frozen) adds, for every decoder pass, `output_distill_weight` x
+    `mask_output_distillation` of the pass's masks and IoU scores to the teacher's for the same prompts (its own
+    embedding, prompt encoder and decoder): the student is scored against the teacher's answers, ambiguous clicks
+    included, not only against the ground truth.
     """
 
     def __init__(
@@ -64,12 +68,18 @@ class UltraSamTrainingModule(nn.Module):
         teacher_encoder: nn.Module | None = None,
         distill_weight: float = 1.0,
         distill_only: bool = False,
+        teacher_model: nn.Module | None = None,
+        output_distill_weight: float = 1.0,
     ):
         super().__init__()
         if distill_only and teacher_encoder is None:
             raise ValueError("distill_only needs a teacher_encoder")
+        if teacher_model is not None and (teacher_encoder is None or distill_only):
+            raise ValueError("teacher_model needs a teacher_encoder (its embeddings) and prompts (not distill_only)")
         # not a submodule: its frozen weights stay out of the optimizer, DDP and the saved checkpoints
         self.__dict__["teacher_encoder"] = teacher_encoder
+        self.__dict__["teacher_model"] = teacher_model
+        self.output_distill_weight = float(output_distill_weight)
         self.distill_weight = float(distill_weight)
         self.distill_only = distill_only
         self.frozen_stages = frozen_stages
@@ -116,8 +126,8 @@ class UltraSamTrainingModule(nn.Module):
             # not `get_image_embeddings`: transformers decorates it with `torch.no_grad()`
             return self.model.vision_encoder(batch["pixel_values"]).last_hidden_state
 
-    def _distillation(self, batch, embeddings) -> torch.Tensor:
-        """The embeddings' `relative_embedding_error` to the teacher's on this batch."""
+    def _distillation(self, batch, embeddings) -> tuple[torch.Tensor, torch.Tensor]:
+        """The embeddings' `relative_embedding_error` to the teacher's on this batch, and the teacher's."""
         if batch.get("pixel_values") is None:
             raise ValueError("distillation needs the batch's pixel_values (not cached embeddings or features)")
         with torch.no_grad():
@@ -126,9 +136,9 @@ class UltraSamTrainingModule(nn.Module):
             raise ValueError(
                 f"the teacher's embeddings are {tuple(target.shape[1:])}, the model's {tuple(embeddings.shape[1:])}"
             )
-        return relative_embedding_error(embeddings, target)
+        return relative_embedding_error(embeddings, target), target
 
-    def _decode(self, embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask):
+    def _decode(self, embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask, model=None):
         kwargs = {"image_embeddings": embeddings, "multimask_output": multimask}
         if kind == BOX:
             kwargs["input_boxes"] = prompts[:, None, :4]
@@ -142,12 +152,22 @@ class UltraSamTrainingModule(nn.Module):
             kwargs["input_points"], kwargs["input_labels"] = points[:, None], labels[:, None]
         if mask_prompt is not None:
             kwargs["input_masks"] = mask_prompt[:, None]
-        return self.model(**kwargs)
+        return (model or self.model)(**kwargs)
+
+    def _output_distillation(self, out, teacher_embeddings, *decode_args) -> torch.Tensor:
+        """`mask_output_distillation` of a decoder pass `out` to the teacher's pass on the same prompts."""
+        with torch.no_grad():
+            teacher = self._decode(teacher_embeddings, *decode_args, model=self.teacher_model)
+        return mask_output_distillation(
+            out.pred_masks[:, 0], out.iou_scores[:, 0], teacher.pred_masks[:, 0], teacher.iou_scores[:, 0]
+        )
 
     def forward(self, batch: dict) -> dict:
         embeddings = self._embeddings(batch)
         targets, image_index = batch["masks"], batch["image_index"]
-        distill = None if self.teacher_encoder is None else self._distillation(batch, embeddings)
+        distill = teacher_embeddings = None
+        if self.teacher_encoder is not None:
+            distill, teacher_embeddings = self._distillation(batch, embeddings)
         if self.distill_only:
             logs = {name: torch.zeros((), device=targets.device) for name in LOGGED}
             logs["distill"] = distill.detach().float()
@@ -171,13 +191,15 @@ class UltraSamTrainingModule(nn.Module):
             if selected.numel() == 0:
                 continue
             group_embeddings = embeddings[image_index[selected]]
+            group_teacher = None if self.teacher_model is None else teacher_embeddings[image_index[selected]]
             group_prompts, group_targets = prompts[selected], targets[selected]
             clicks = click_labels = mask_prompt = None
             for round_index in range(1 + self.clicks):
                 # SAM: multimask only for the first, ambiguous prompt (optionally not for boxes, which SAM deems
                 # unambiguous); refinement models always end multimask.
                 multimask = self.multimask and round_index == 0 and (kind == POINT or self.multimask_boxes)
-                out = self._decode(group_embeddings, kind, group_prompts, clicks, click_labels, mask_prompt, multimask)
+                decode_args = (kind, group_prompts, clicks, click_labels, mask_prompt)
+                out = self._decode(group_embeddings, *decode_args, multimask)
                 terms = best_mask_loss(out.pred_masks[:, 0], out.iou_scores[:, 0], group_targets, self.loss_weights)
                 loss = terms["loss"]
                 if out.first_pass_pred_masks is not None:
@@ -190,11 +212,19 @@ class UltraSamTrainingModule(nn.Module):
                     loss = loss + first["loss"]
                 elif multimask and kind == POINT and self.single_mask_clicks:
                     # (a refinement model's first pass, above, is single-mask already)
-                    single = self._decode(
-                        group_embeddings, kind, group_prompts, clicks, click_labels, mask_prompt, False
-                    )
+                    single = self._decode(group_embeddings, *decode_args, False)
                     masks, scores = single.pred_masks[:, 0], single.iou_scores[:, 0]
                     loss = loss + best_mask_loss(masks, scores, group_targets, self.loss_weights)["loss"]
+                    if group_teacher is not None:
+                        outputs = self._output_distillation(single, group_teacher, *decode_args, False)
+                        loss = loss + self.output_distill_weight * outputs
+                if group_teacher is not None:
+                    # (refinement models: the final pass only, the one the teacher is scored on)
+                    outputs = self._output_distillation(out, group_teacher, *decode_args, multimask)
+                    loss = loss + self.output_distill_weight * outputs
+                    logs["distill_outputs"] = logs["distill_outputs"] + outputs.detach().float().sum() / (
+                        1 + self.clicks
+                    )
                 total = total + loss.sum()
                 for name in TASK_TERMS:
                     logs[name] = logs[name] + terms[name].detach().float().sum() / (1 + self.clicks)

@@ -50,15 +50,20 @@ def load_model(config: TrainingConfig):
     return UltraSamModel(load_model_config(None, config.preset))
 
 
-def load_teacher_encoder(folder: str | None, device):
-    """The frozen image encoder of the model folder `--distill-teacher` names (None without one)."""
+def load_teacher(folder: str | None, device):
+    """The frozen model of the folder `--distill-teacher` names (None without one)."""
     if not folder:
         return None
     from ..inference.model_loading import load_model as load_strictly
     from ..models.modeling_ultrasam import UltraSamModel
 
-    encoder = load_strictly(folder, UltraSamModel).vision_encoder.to(device).eval()
-    return encoder.requires_grad_(False)
+    return load_strictly(folder, UltraSamModel).to(device).eval().requires_grad_(False)
+
+
+def load_teacher_encoder(folder: str | None, device):
+    """The frozen image encoder of the model folder `--distill-teacher` names (None without one)."""
+    teacher = load_teacher(folder, device)
+    return None if teacher is None else teacher.vision_encoder
 
 
 def make_image_processor(model_config, init: str | None = None):
@@ -275,7 +280,8 @@ class Trainer:
             frozen_stages=config.frozen_stages,
         )
         self.trainable, self.total = count_parameters(model)
-        self.teacher_encoder = load_teacher_encoder(config.distill_teacher, accelerator.device)
+        teacher = load_teacher(config.distill_teacher, accelerator.device)
+        self.teacher_encoder = None if teacher is None else teacher.vision_encoder
         configure_device(accelerator.device)
         if config.compile:
             model.vision_encoder.compile()  # in place: parameter names (and the saved weights) stay as they are
@@ -300,6 +306,8 @@ class Trainer:
             teacher_encoder=self.teacher_encoder,
             distill_weight=config.distill_weight,
             distill_only=config.distill_only,
+            teacher_model=teacher if config.distill_outputs else None,
+            output_distill_weight=config.distill_outputs,
         )
         optimizer = torch.optim.AdamW(
             [p for p in module.parameters() if p.requires_grad],
@@ -521,6 +529,7 @@ class Trainer:
                         f"train/{k}": float(window[k]) / max(window["batches"], 1)
                         for k in ("loss", *LOGGED)
                         if (k != "distill" or self.teacher_encoder is not None)
+                        and (k != "distill_outputs" or config.distill_outputs)
                         and (k not in TASK_TERMS or not config.distill_only)
                     }
                     logs["train/lr"] = self.scheduler.get_last_lr()[0]
