@@ -7,7 +7,8 @@
 #   3. the task stage, everything training: ultrasam-lite-us v3's prompts (points 60 %, mixed sampling, boxes
 #      single-mask, temperature-2 mixing) with one corrective click, every candidate's IoU regressed
 #      (`--iou-all-masks`), the single-mask token trained on single clicks (`--single-mask-clicks`), and the embedding
-#      held to the teacher's (`--distill-teacher`, weight DISTILL_WEIGHT).
+#      held to the teacher's (`--distill-teacher`, weight DISTILL_WEIGHT), and every decoder pass's answers too
+#      (`--distill-outputs`, weight OUTPUT_WEIGHT; 0 turns it off).
 #
 #   scripts/distill_nano.sh PACK TEACHER OUT_DIR MSE_MINUTES TASK_MINUTES
 #
@@ -16,6 +17,7 @@
 set -euo pipefail
 pack=$1 teacher=$2 out=$3 mse_minutes=$4 task_minutes=$5
 mse_batch=${MSE_BATCH:-64} task_batch=${TASK_BATCH:-16} distill_weight=${DISTILL_WEIGHT:-1}
+output_weight=${OUTPUT_WEIGHT:-2}
 mse_steps=${MSE_STEPS:-100000} task_steps=${TASK_STEPS:-100000}  # small only for a dry run on a CPU
 mkdir -p "$out"
 precision=$(python -c "import torch; print('bf16' if torch.cuda.is_available() else 'no')")
@@ -27,6 +29,7 @@ python scripts/pretrain.py "${common[@]}" --init "$out/nano-init" --variant enco
     --batch-size "$mse_batch" --learning-rate 2e-3 --weight-decay 0.01 --max-grad-norm 1 --warmup-steps 50 \
     --max-steps "$mse_steps" --max-minutes "$mse_minutes" --output-dir "$out/nano-mse" > "$out/mse.log" 2>&1
 python scripts/pretrain.py "${common[@]}" --init "$out/nano-mse" --variant full --distill-weight "$distill_weight" \
+    --distill-outputs "$output_weight" \
     --batch-size "$task_batch" --learning-rate 1e-4 --warmup-steps 20 --clicks 1 --max-instances 8 \
     --point-probability 0.6 --point-sampling mixed --no-multimask-boxes \
     --iou-all-masks --single-mask-clicks --max-steps "$task_steps" --max-minutes "$task_minutes" \

@@ -181,6 +181,7 @@ def test_distill_nano_chain_runs_on_a_pack(teacher, tiny_shards, tmp_path):
     assert student.config.vision_config.encoder_type == "nano"
     record = json.loads((out / "nano-task" / "training_config.json").read_text())
     assert record["single_mask_clicks"] and record["iou_all_masks"] and record["distill_teacher"] == str(teacher_dir)
+    assert record["distill_outputs"] == 2.0
     assert json.loads((out / "nano-mse" / "training_config.json").read_text())["distill_only"] is True
 
 
