@@ -152,7 +152,7 @@ class UltraSamTrainingModule(nn.Module):
             kwargs["input_points"], kwargs["input_labels"] = points[:, None], labels[:, None]
         if mask_prompt is not None:
             kwargs["input_masks"] = mask_prompt[:, None]
-        return (model or self.model)(**kwargs)
+        return (self.model if model is None else model)(**kwargs)
 
     def _output_distillation(self, out, teacher_embeddings, *decode_args) -> torch.Tensor:
         """`mask_output_distillation` of a decoder pass `out` to the teacher's pass on the same prompts."""

@@ -60,12 +60,6 @@ def load_teacher(folder: str | None, device):
     return load_strictly(folder, UltraSamModel).to(device).eval().requires_grad_(False)
 
 
-def load_teacher_encoder(folder: str | None, device):
-    """The frozen image encoder of the model folder `--distill-teacher` names (None without one)."""
-    teacher = load_teacher(folder, device)
-    return None if teacher is None else teacher.vision_encoder
-
-
 def make_image_processor(model_config, init: str | None = None):
     """The processor the checkpoint was saved with, else the one its config implies (`from_model_config`)."""
     from ..inference.model_loading import load_processor
