@@ -101,6 +101,14 @@ class UltraSamTrainingModule(nn.Module):
     def config(self):
         return self.model.config
 
+    @property
+    def logged_terms(self) -> tuple[str, ...]:
+        """The `LOGGED` terms this module computes (the others stay 0 in its logs)."""
+        task = () if self.distill_only else TASK_TERMS
+        distill = () if self.teacher_encoder is None else ("distill",)
+        outputs = () if self.teacher_model is None else ("distill_outputs",)
+        return (*task, *distill, *outputs)
+
     def _input_size(self) -> int:
         return int(self.config.prompt_encoder_config.image_size)
 

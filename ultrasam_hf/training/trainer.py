@@ -28,7 +28,7 @@ from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDat
 from .embedding_cache import build_embedding_cache
 from .evaluation import evaluate_dice, flatten_results, summary_line
 from .losses import LossWeights
-from .module import LOGGED, TASK_TERMS, UltraSamTrainingModule
+from .module import LOGGED, UltraSamTrainingModule
 from .trackers import resolve_trackers
 from .variants import CACHED_VARIANTS, apply_variant, check_split, count_parameters, export_model, trains_encoder
 
@@ -275,7 +275,6 @@ class Trainer:
         )
         self.trainable, self.total = count_parameters(model)
         teacher = load_teacher(config.distill_teacher, accelerator.device)
-        self.teacher_encoder = None if teacher is None else teacher.vision_encoder
         configure_device(accelerator.device)
         if config.compile:
             model.vision_encoder.compile()  # in place: parameter names (and the saved weights) stay as they are
@@ -297,7 +296,7 @@ class Trainer:
             box_jitter=config.box_jitter,
             point_sampling=config.point_sampling,
             frozen_stages=frozen_stages,
-            teacher_encoder=self.teacher_encoder,
+            teacher_encoder=None if teacher is None else teacher.vision_encoder,
             distill_weight=config.distill_weight,
             distill_only=config.distill_only,
             teacher_model=teacher if config.distill_outputs else None,
@@ -472,6 +471,7 @@ class Trainer:
         )
         seen_keys: list[str] = []
         window = {"loss": 0.0, **dict.fromkeys(LOGGED, 0.0), "batches": 0, "samples": 0}
+        logged_terms = accelerator.unwrap_model(self.module).logged_terms
         window_start = time.perf_counter()
         last_eval = None
         self.module.train()
@@ -520,11 +520,7 @@ class Trainer:
                 if step % config.log_every == 0 or step == config.max_steps:
                     elapsed = time.perf_counter() - window_start
                     logs = {
-                        f"train/{k}": float(window[k]) / max(window["batches"], 1)
-                        for k in ("loss", *LOGGED)
-                        if (k != "distill" or self.teacher_encoder is not None)
-                        and (k != "distill_outputs" or config.distill_outputs)
-                        and (k not in TASK_TERMS or not config.distill_only)
+                        f"train/{k}": float(window[k]) / max(window["batches"], 1) for k in ("loss", *logged_terms)
                     }
                     logs["train/lr"] = self.scheduler.get_last_lr()[0]
                     logs["train/samples_per_second"] = (
