@@ -27,12 +27,11 @@ import torch
 
 from ultrasam_hf.inference.model_loading import load_model_and_processor
 from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
-from ultrasam_hf.training.data import load_split
+from ultrasam_hf.training.data import load_split, rows_per_dataset
 from ultrasam_hf.training.distillation import (
     DistillationConfig,
     DistillationPairs,
     distill_encoder,
-    rows_per_dataset,
     student_from_teacher,
     teacher_geometry_problem,
 )

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ultrasam_hf.inference.model_loading import load_model_and_processor
 from ultrasam_hf.models.modeling_ultrasam import UltraSamModel
-from ultrasam_hf.training.data import load_split
-from ultrasam_hf.training.distillation import embedding_error_by_dataset, rows_per_dataset, teacher_geometry_problem
+from ultrasam_hf.training.data import load_split, rows_per_dataset
+from ultrasam_hf.training.distillation import embedding_error_by_dataset, teacher_geometry_problem
 
 
 def parse_args(argv=None):

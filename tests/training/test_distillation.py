@@ -10,13 +10,12 @@ from tiny_models import seeded_model
 
 from ultrasam_hf import UltraSamModel
 from ultrasam_hf.models.image_processing_ultrasam import UltraSamImageProcessor
-from ultrasam_hf.training.data import load_split
+from ultrasam_hf.training.data import load_split, rows_per_dataset
 from ultrasam_hf.training.distillation import (
     DistillationConfig,
     DistillationPairs,
     distill_encoder,
     learning_rate_factor,
-    rows_per_dataset,
     student_from_teacher,
 )
 from ultrasam_hf.training.embedding_cache import build_embedding_cache

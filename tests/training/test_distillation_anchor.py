@@ -139,8 +139,10 @@ def test_the_output_term_holds_every_decoder_pass_to_the_teachers(tiny_shards):
     at_other["loss"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.mask_decoder.parameters())
     assert all(p.grad is None for p in other.parameters())
-    with pytest.raises(ValueError, match="teacher_model needs a teacher_encoder"):
-        UltraSamTrainingModule(student, teacher_model=other)
+    with pytest.raises(ValueError, match="teacher_model needs a teacher_encoder or the batch's cached"):
+        UltraSamTrainingModule(student, teacher_model=other)(batch)
+    with pytest.raises(ValueError, match="teacher_model needs prompts"):
+        UltraSamTrainingModule(student, teacher_encoder=other.vision_encoder, teacher_model=other, distill_only=True)
 
 
 def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
@@ -156,7 +158,7 @@ def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
         validate_config(config(distill_only=True))
     with pytest.raises(UsageError, match="--variant decoder-only does not"):
         validate_config(config(distill_teacher=str(tiny_init), variant="decoder-only"))
-    with pytest.raises(UsageError, match="--variant frozen-encoder does not"):
+    with pytest.raises(UsageError, match="--variant frozen-encoder trains no encoder: .* needs --distill-outputs"):
         validate_config(config(distill_teacher=str(tiny_init), variant="frozen-encoder"))
     with pytest.raises(UsageError, match="--distill-teacher .* embeds 256 px images into 256x64x64; the model, 64 px"):
         validate_config(config(distill_teacher=str(lite_init)))

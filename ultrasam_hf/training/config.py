@@ -104,13 +104,29 @@ class TrainingConfig:
         metadata={
             "help": "Weight of a term holding every decoder pass's masks and IoU scores to the --distill-teacher's on "
             "the same prompts (its own embedding, prompt encoder and decoder): BCE + dice to its masks, MSE to its IoU "
-            "scores. 0 (default): off."
+            "scores. 0 (default): off. With --variant frozen-encoder, both models' embeddings are cached and only "
+            "the prompt encoder and decoder train."
+        },
+    )
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "--variant frozen-encoder with --distill-outputs: folder of the teacher's embeddings of the "
+            "training images (default <output-dir>/teacher_cache; e.g. a scripts/distill_encoder.py --cache-dir of "
+            "the same images), built when missing or stale."
         },
     )
     distill_only: bool = field(
         default=False,
         metadata={
             "help": "Train on the --distill-teacher term alone: no prompts, no decoder (decoupled distillation)."
+        },
+    )
+    rows_per_dataset: int | None = field(
+        default=None,
+        metadata={
+            "help": "Train on at most this many images of each dataset, drawn with --seed (default: all; not with "
+            "--pack or --streaming). The draw of scripts/distill_encoder.py --per-dataset at the same seed."
         },
     )
     num_workers: int = 0
@@ -352,10 +368,16 @@ def validate_config(config: TrainingConfig) -> None:
     if config.distill_teacher:
         from ..inference.model_loading import check_model_folder, resolve_model_folder
 
-        if not trains_encoder(config.variant) or config.variant in CACHED_VARIANTS:
+        if config.variant == "frozen-encoder":
+            if not config.distill_outputs:
+                raise UsageError(
+                    "--variant frozen-encoder trains no encoder: with --distill-teacher it needs --distill-outputs "
+                    "(the decoder learns the teacher's answers; both models' embeddings are cached)"
+                )
+        elif not trains_encoder(config.variant) or config.variant in CACHED_VARIANTS:
             raise UsageError(
                 f"--distill-teacher trains the encoder on pixels: --variant {config.variant} does not (use full, "
-                "encoder-only, lora or adapter)"
+                "encoder-only, lora or adapter; or frozen-encoder with --distill-outputs)"
             )
         check_model_folder(resolve_model_folder(config.distill_teacher))
         from .distillation import teacher_geometry_problem
@@ -366,6 +388,13 @@ def validate_config(config: TrainingConfig) -> None:
         )
         if problem:
             raise UsageError(f"--distill-teacher {config.distill_teacher} {problem}")
+    if config.teacher_cache_dir and not (config.variant == "frozen-encoder" and config.distill_outputs):
+        raise UsageError("--teacher-cache-dir is read by --variant frozen-encoder with --distill-outputs only")
+    if config.rows_per_dataset is not None:
+        if config.pack or config.streaming:
+            raise UsageError("--rows-per-dataset selects rows of --data shards: not with --pack or --streaming")
+        if config.rows_per_dataset < 1:
+            raise UsageError(f"--rows-per-dataset must be >= 1, got {config.rows_per_dataset}")
     if config.pack and not Path(config.pack).exists():
         raise UsageError(f"--pack {config.pack} does not exist (make one with scripts/make_training_pack.py)")
     found: set[str] = set()

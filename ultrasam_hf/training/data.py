@@ -169,6 +169,7 @@ class ExampleBuilder:
     max_instances: int = 20
     flip_probability: float = 0.5
     embedding_cache: object = None
+    teacher_cache: object = None  # a distillation teacher's embeddings (`teacher_embeddings`)
 
     def __call__(self, row: dict, epoch: int, position: int, rank_salt: int = 0) -> dict:
         rng = np.random.default_rng([self.seed, epoch, position, rank_salt])
@@ -187,6 +188,8 @@ class ExampleBuilder:
                 image = image[:, ::-1]
             pixels = self.image_processor(images=np.ascontiguousarray(image), return_tensors="np")["pixel_values"][0]
             example["pixel_values"] = pixels.astype(np.float32)
+        if self.teacher_cache is not None:
+            example["teacher_embeddings"] = self.teacher_cache.get(example["key"])
         low_size = resized_size(height, width, self.low_res_size)
         low_masks = []
         for index in chosen:
@@ -237,10 +240,27 @@ class StreamingTrainDataset(torch.utils.data.IterableDataset):
             yield example
 
 
+def rows_per_dataset(rows, limit: int | None, seed: int = 0):
+    """At most `limit` rows of each dataset of `rows` (a `datasets.Dataset`), drawn with `seed`, in their original
+    order; all rows when `limit` is None."""
+    if limit is None:
+        return rows
+    if limit < 1:
+        raise ValueError(f"the per-dataset limit must be >= 1, got {limit}")
+    by_dataset: dict[str, list[int]] = {}
+    for index, slug in enumerate(rows["dataset"]):
+        by_dataset.setdefault(slug, []).append(index)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for indices in by_dataset.values():
+        chosen.extend(indices if len(indices) <= limit else rng.choice(indices, limit, replace=False).tolist())
+    return rows.select(sorted(chosen))
+
+
 def collate(examples: list[dict]) -> dict:
     """Stack images and concatenate the masks of all images; `image_index` maps each mask to its image."""
     batch = {"keys": [e["key"] for e in examples], "positions": torch.tensor([e["position"] for e in examples])}
-    for name in ("pixel_values", "image_embeddings", "encoder_features"):
+    for name in ("pixel_values", "image_embeddings", "encoder_features", "teacher_embeddings"):
         if name in examples[0]:
             batch[name] = torch.stack([torch.as_tensor(np.asarray(e[name])) for e in examples]).float()
     counts = [len(e["masks"]) for e in examples]
@@ -261,5 +281,6 @@ __all__ = [
     "mixing_weights",
     "resize_mask",
     "row_key",
+    "rows_per_dataset",
     "shard_files",
 ]

@@ -71,23 +71,6 @@ def teacher_geometry_problem(teacher_config, model_config) -> str | None:
     return f"embeds {teacher[0]} px images into {teacher[1]}; the model, {model[0]} px images into {model[1]}"
 
 
-def rows_per_dataset(rows, limit: int | None, seed: int = 0):
-    """At most `limit` rows of each dataset of `rows` (a `datasets.Dataset`), drawn with `seed`, in their original
-    order; all rows when `limit` is None."""
-    if limit is None:
-        return rows
-    if limit < 1:
-        raise ValueError(f"the per-dataset limit must be >= 1, got {limit}")
-    by_dataset: dict[str, list[int]] = {}
-    for index, slug in enumerate(rows["dataset"]):
-        by_dataset.setdefault(slug, []).append(index)
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for indices in by_dataset.values():
-        chosen.extend(indices if len(indices) <= limit else rng.choice(indices, limit, replace=False).tolist())
-    return rows.select(sorted(chosen))
-
-
 class DistillationPairs(torch.utils.data.Dataset):
     """`(pixel_values (3, S, S), teacher embedding (C, s, s))` for every (row, orientation) of `rows` (a
     `datasets.Dataset`) in the teacher cache."""
@@ -236,7 +219,6 @@ __all__ = [
     "learning_rate_factor",
     "mask_output_distillation",
     "relative_embedding_error",
-    "rows_per_dataset",
     "student_config",
     "student_from_teacher",
     "teacher_geometry_problem",

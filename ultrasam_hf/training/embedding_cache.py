@@ -162,7 +162,7 @@ def build_embedding_cache(
     fingerprint = encoder_fingerprint(model, image_processor, dtype, flips, frozen_stages)
     if _is_complete(cache_dir, fingerprint, num_processes):
         barrier()
-        return EmbeddingCache(cache_dir)
+        return check_covers(EmbeddingCache(cache_dir), rows)
     if process_index == 0:
         cache_dir.mkdir(parents=True, exist_ok=True)
         for stale in [
@@ -233,8 +233,29 @@ def build_embedding_cache(
     return EmbeddingCache(cache_dir)
 
 
+def check_covers(cache: EmbeddingCache, rows) -> EmbeddingCache:
+    """`cache`, after checking it holds every row of `rows` in each of its orientations: a complete cache is reused on
+    its fingerprint (the encoder), which does not name the images, so one built for other rows is refused here rather
+    than failing mid-training on the first missing key."""
+    if hasattr(rows, "column_names"):  # a `datasets.Dataset`: read the two columns, not the images
+        pairs = zip(rows["dataset"], rows["image_id"])
+    else:
+        pairs = ((row["dataset"], row["image_id"]) for row in rows)
+    keys = [row_key({"dataset": slug, "image_id": image_id}) for slug, image_id in pairs]
+    if cache.flips:
+        keys += [f"{key}|flip" for key in keys]
+    missing = [key for key in keys if key not in cache]
+    if missing:
+        raise ValueError(
+            f"the embedding cache {cache.cache_dir} ({len(cache)} entries) lacks {len(missing)} of the "
+            f"{len(keys)} training images' embeddings (first: {missing[0]!r}): it was built for other images; "
+            "delete it or name another folder"
+        )
+    return cache
+
+
 def cache_size_bytes(cache_dir) -> int:
     return sum(os.path.getsize(p) for p in glob.glob(str(Path(cache_dir) / "embeddings-*.safetensors")))
 
 
-__all__ = ["EmbeddingCache", "build_embedding_cache", "cache_size_bytes", "encoder_fingerprint"]
+__all__ = ["EmbeddingCache", "build_embedding_cache", "cache_size_bytes", "check_covers", "encoder_fingerprint"]

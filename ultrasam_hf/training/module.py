@@ -48,7 +48,9 @@ class UltraSamTrainingModule(nn.Module):
     `teacher_model` (that teacher whole, frozen) adds, for every decoder pass, `output_distill_weight` x
     `mask_output_distillation` of the pass's masks and IoU scores to the teacher's for the same prompts (its own
     embedding, prompt encoder and decoder): the student is scored against the teacher's answers, ambiguous clicks
-    included, not only against the ground truth.
+    included, not only against the ground truth. The teacher's embedding is `teacher_encoder`'s of the batch's pixels
+    or, without one, the batch's cached `teacher_embeddings` (a frozen-encoder run: the decoder alone learns to
+    answer as the teacher from the model's own cached embeddings).
     """
 
     def __init__(
@@ -74,8 +76,8 @@ class UltraSamTrainingModule(nn.Module):
         super().__init__()
         if distill_only and teacher_encoder is None:
             raise ValueError("distill_only needs a teacher_encoder")
-        if teacher_model is not None and (teacher_encoder is None or distill_only):
-            raise ValueError("teacher_model needs a teacher_encoder (its embeddings) and prompts (not distill_only)")
+        if teacher_model is not None and distill_only:
+            raise ValueError("teacher_model needs prompts (not distill_only)")
         # not a submodule: its frozen weights stay out of the optimizer, DDP and the saved checkpoints
         self.__dict__["teacher_encoder"] = teacher_encoder
         self.__dict__["teacher_model"] = teacher_model
@@ -173,9 +175,11 @@ class UltraSamTrainingModule(nn.Module):
     def forward(self, batch: dict) -> dict:
         embeddings = self._embeddings(batch)
         targets, image_index = batch["masks"], batch["image_index"]
-        distill = teacher_embeddings = None
+        distill, teacher_embeddings = None, batch.get("teacher_embeddings")
         if self.teacher_encoder is not None:
             distill, teacher_embeddings = self._distillation(batch, embeddings)
+        elif self.teacher_model is not None and teacher_embeddings is None:
+            raise ValueError("teacher_model needs a teacher_encoder or the batch's cached teacher_embeddings")
         if self.distill_only:
             logs = {name: torch.zeros((), device=targets.device) for name in LOGGED}
             logs["distill"] = distill.detach().float()

@@ -24,7 +24,15 @@ from ..data.manifest import training_licence_mix
 from ..models.errors import CheckpointError, CheckpointNotFoundError, UltraSamError
 from ..models.transforms import low_res_size
 from .config import TRAINING_DATA, TRAINING_RECORD, TrainingConfig, flat_config
-from .data import ExampleBuilder, MixingSampler, StreamingTrainDataset, TrainDataset, collate, load_split
+from .data import (
+    ExampleBuilder,
+    MixingSampler,
+    StreamingTrainDataset,
+    TrainDataset,
+    collate,
+    load_split,
+    rows_per_dataset,
+)
 from .embedding_cache import build_embedding_cache
 from .evaluation import evaluate_dice, flatten_results, summary_line
 from .losses import LossWeights
@@ -217,6 +225,7 @@ class Trainer:
                 rows = None
             else:
                 rows = load_split(config.data, config.train_split, config.datasets)
+                rows = rows_per_dataset(rows, config.rows_per_dataset, config.seed)
             self.val_rows = None
             if (config.eval_every or config.eval_at_end) and config.data:
                 try:
@@ -224,7 +233,9 @@ class Trainer:
                 except FileNotFoundError as error:
                     accelerator.print(f"no validation split: {error}")
 
-        cache, flip_probability = None, config.flip_probability
+        teacher = load_teacher(config.distill_teacher, accelerator.device)
+        cache = teacher_cache = None
+        flip_probability = config.flip_probability
         if config.variant in CACHED_VARIANTS:
             if config.streaming:
                 raise ValueError(
@@ -245,6 +256,19 @@ class Trainer:
                 progress=config.progress and accelerator.is_main_process,
                 frozen_stages=frozen_stages,
             )
+            if teacher is not None:  # frozen-encoder --distill-outputs: the teacher's decoder reads its own embeddings
+                teacher_cache = build_embedding_cache(
+                    teacher,
+                    rows,
+                    self.image_processor,  # the pixels the teacher of a full run sees: the model's
+                    config.teacher_cache_dir or self.output_dir / "teacher_cache",
+                    flips=config.cache_flips,
+                    dtype=config.cache_dtype,
+                    process_index=accelerator.process_index,
+                    num_processes=accelerator.num_processes,
+                    wait_for_everyone=accelerator.wait_for_everyone,
+                    progress=config.progress and accelerator.is_main_process,
+                )
             if not cache.flips:
                 flip_probability = 0.0
         self.base_dir = config.init
@@ -263,6 +287,7 @@ class Trainer:
             max_instances=config.max_instances,
             flip_probability=flip_probability,
             embedding_cache=cache,
+            teacher_cache=teacher_cache,
         )
         model = apply_variant(
             model,
@@ -274,7 +299,6 @@ class Trainer:
             frozen_stages=config.frozen_stages,
         )
         self.trainable, self.total = count_parameters(model)
-        teacher = load_teacher(config.distill_teacher, accelerator.device)
         configure_device(accelerator.device)
         if config.compile:
             model.vision_encoder.compile()  # in place: parameter names (and the saved weights) stay as they are
@@ -296,7 +320,8 @@ class Trainer:
             box_jitter=config.box_jitter,
             point_sampling=config.point_sampling,
             frozen_stages=frozen_stages,
-            teacher_encoder=None if teacher is None else teacher.vision_encoder,
+            # (a cached run holds no pixels: the teacher's embeddings come with the batch)
+            teacher_encoder=None if teacher is None or cache is not None else teacher.vision_encoder,
             distill_weight=config.distill_weight,
             distill_only=config.distill_only,
             teacher_model=teacher if config.distill_outputs else None,
