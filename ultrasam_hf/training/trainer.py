@@ -242,33 +242,26 @@ class Trainer:
                     f"--variant {config.variant} reads precomputed encoder outputs: use map-style shards (no --streaming)"
                 )
             model.to(accelerator.device)
-            default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
-            cache = build_embedding_cache(
-                model,
-                rows,
-                self.image_processor,
-                config.cache_dir or self.output_dir / default_dir,
-                flips=config.cache_flips,
-                dtype=config.cache_dtype,
-                process_index=accelerator.process_index,
-                num_processes=accelerator.num_processes,
-                wait_for_everyone=accelerator.wait_for_everyone,
-                progress=config.progress and accelerator.is_main_process,
-                frozen_stages=frozen_stages,
-            )
-            if teacher is not None:  # frozen-encoder --distill-outputs: the teacher's decoder reads its own embeddings
-                teacher_cache = build_embedding_cache(
-                    teacher,
+
+            def cached(encoder_model, folder, stages=None):  # this run's rows, settings and processes
+                return build_embedding_cache(
+                    encoder_model,
                     rows,
-                    self.image_processor,  # the pixels the teacher of a full run sees: the model's
-                    config.teacher_cache_dir or self.output_dir / "teacher_cache",
+                    self.image_processor,  # also the teacher's: the pixels a teacher of a full run sees
+                    folder,
                     flips=config.cache_flips,
                     dtype=config.cache_dtype,
                     process_index=accelerator.process_index,
                     num_processes=accelerator.num_processes,
                     wait_for_everyone=accelerator.wait_for_everyone,
                     progress=config.progress and accelerator.is_main_process,
+                    frozen_stages=stages,
                 )
+
+            default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
+            cache = cached(model, config.cache_dir or self.output_dir / default_dir, frozen_stages)
+            if teacher is not None:  # frozen-encoder --distill-outputs: the teacher's decoder reads its own embeddings
+                teacher_cache = cached(teacher, config.teacher_cache_dir or self.output_dir / "teacher_cache")
             if not cache.flips:
                 flip_probability = 0.0
         self.base_dir = config.init
