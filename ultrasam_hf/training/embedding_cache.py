@@ -238,12 +238,9 @@ def check_covers(cache: EmbeddingCache, rows) -> EmbeddingCache:
     its fingerprint (the encoder), which does not name the images, so one built for other rows is refused here rather
     than failing mid-training on the first missing key."""
     if hasattr(rows, "column_names"):  # a `datasets.Dataset`: read the two columns, not the images
-        pairs = zip(rows["dataset"], rows["image_id"])
-    else:
-        pairs = ((row["dataset"], row["image_id"]) for row in rows)
-    keys = [row_key({"dataset": slug, "image_id": image_id}) for slug, image_id in pairs]
-    if cache.flips:
-        keys += [f"{key}|flip" for key in keys]
+        rows = [{"dataset": slug, "image_id": image_id} for slug, image_id in zip(rows["dataset"], rows["image_id"])]
+    orientations = (False, True) if cache.flips else (False,)
+    keys = [row_key(row, flip) for row in rows for flip in orientations]
     missing = [key for key in keys if key not in cache]
     if missing:
         raise ValueError(

@@ -26,11 +26,8 @@ def average_models(models: list[UltraSamModel]) -> UltraSamModel:
         raise ValueError(f"weight averaging needs at least two models, got {len(models)}")
     reference = _architecture(models[0].config)
     for index, model in enumerate(models[1:], start=1):
-        changed = sorted(
-            key
-            for key in reference.keys() | _architecture(model.config).keys()
-            if reference.get(key) != _architecture(model.config).get(key)
-        )
+        other = _architecture(model.config)
+        changed = sorted(key for key in reference.keys() | other.keys() if reference.get(key) != other.get(key))
         if changed:
             raise ValueError(f"model {index} has another architecture than model 0 (config differs in {changed})")
     states = [model.state_dict() for model in models]
