@@ -100,7 +100,7 @@ def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
 
     teacher = {"distill_teacher": str(tiny_init), "variant": "frozen-encoder"}
     validate_config(config(**teacher, distill_outputs=1.0, teacher_cache_dir=str(tmp_path / "t")))
-    with pytest.raises(UsageError, match="--teacher-cache-dir is read by --variant frozen-encoder with"):
+    with pytest.raises(UsageError, match="--teacher-cache-dir is read by --variant frozen-encoder or iou-head with"):
         validate_config(config(distill_teacher=str(tiny_init), distill_outputs=1.0, teacher_cache_dir="t"))
     with pytest.raises(UsageError, match="--rows-per-dataset must be >= 1"):
         validate_config(config(rows_per_dataset=0))

@@ -15,7 +15,14 @@ from transformers import HfArgumentParser
 
 from ..models.errors import UsageError
 from .prompt_sampling import POINT_SAMPLINGS
-from .variants import CACHED_VARIANTS, DEFAULT_FROZEN_STAGES, VARIANTS, late_encoder_problem, trains_encoder
+from .variants import (
+    CACHED_VARIANTS,
+    DEFAULT_FROZEN_STAGES,
+    EMBEDDING_VARIANTS,
+    VARIANTS,
+    late_encoder_problem,
+    trains_encoder,
+)
 
 
 @dataclass
@@ -104,14 +111,23 @@ class TrainingConfig:
         metadata={
             "help": "Weight of a term holding every decoder pass's masks and IoU scores to the --distill-teacher's on "
             "the same prompts (its own embedding, prompt encoder and decoder): BCE + dice to its masks, MSE to its IoU "
-            "scores. 0 (default): off. With --variant frozen-encoder, both models' embeddings are cached and only "
-            "the prompt encoder and decoder train."
+            "scores. 0 (default): off. With --variant frozen-encoder or iou-head, both models' embeddings are cached "
+            "and only the prompt encoder and decoder (iou-head: the IoU head) train."
+        },
+    )
+    distill_ranking: float = field(
+        default=0.0,
+        metadata={
+            "help": "With --distill-outputs: weight of a term holding the order of a click's candidate masks to the "
+            "teacher's, the KL divergence of the softmax of the predicted IoUs (temperature 0.05) to the teacher's. "
+            "Which candidate a click returns is the highest predicted IoU; the MSE of --distill-outputs barely "
+            "weighs a few hundredths of a score. 0 (default): off."
         },
     )
     teacher_cache_dir: str | None = field(
         default=None,
         metadata={
-            "help": "--variant frozen-encoder with --distill-outputs: folder of the teacher's embeddings of the "
+            "help": "--variant frozen-encoder or iou-head with --distill-outputs: folder of the teacher's embeddings of the "
             "training images (default <output-dir>/teacher_cache; e.g. a scripts/distill_encoder.py --cache-dir of "
             "the same images), built when missing or stale."
         },
@@ -315,6 +331,7 @@ _RANGES = (
     ("iou_weight", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
     ("distill_weight", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
     ("distill_outputs", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    ("distill_ranking", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
 )
 
 
@@ -368,16 +385,16 @@ def validate_config(config: TrainingConfig) -> None:
     if config.distill_teacher:
         from ..inference.model_loading import check_model_folder, resolve_model_folder
 
-        if config.variant == "frozen-encoder":
+        if config.variant in EMBEDDING_VARIANTS:
             if not config.distill_outputs:
                 raise UsageError(
-                    "--variant frozen-encoder trains no encoder: with --distill-teacher it needs --distill-outputs "
+                    f"--variant {config.variant} trains no encoder: with --distill-teacher it needs --distill-outputs "
                     "(the decoder learns the teacher's answers; both models' embeddings are cached)"
                 )
         elif not trains_encoder(config.variant) or config.variant in CACHED_VARIANTS:
             raise UsageError(
                 f"--distill-teacher trains the encoder on pixels: --variant {config.variant} does not (use full, "
-                "encoder-only, lora or adapter; or frozen-encoder with --distill-outputs)"
+                "encoder-only, lora or adapter; or frozen-encoder / iou-head with --distill-outputs)"
             )
         check_model_folder(resolve_model_folder(config.distill_teacher))
         from .distillation import teacher_geometry_problem
@@ -388,8 +405,12 @@ def validate_config(config: TrainingConfig) -> None:
         )
         if problem:
             raise UsageError(f"--distill-teacher {config.distill_teacher} {problem}")
-    if config.teacher_cache_dir and not (config.variant == "frozen-encoder" and config.distill_outputs):
-        raise UsageError("--teacher-cache-dir is read by --variant frozen-encoder with --distill-outputs only")
+    if config.teacher_cache_dir and not (config.variant in EMBEDDING_VARIANTS and config.distill_outputs):
+        raise UsageError(
+            "--teacher-cache-dir is read by --variant frozen-encoder or iou-head with --distill-outputs only"
+        )
+    if config.distill_ranking and not config.distill_outputs:
+        raise UsageError("--distill-ranking weighs a part of the --distill-outputs term: set --distill-outputs too")
     if config.rows_per_dataset is not None:
         if config.pack or config.streaming:
             raise UsageError("--rows-per-dataset selects rows of --data shards: not with --pack or --streaming")

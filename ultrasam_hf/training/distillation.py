@@ -176,11 +176,21 @@ def relative_embedding_error(embeddings: torch.Tensor, target: torch.Tensor) -> 
     return F.mse_loss(embeddings.float(), target) / target.var().clamp_min(1e-12)
 
 
-def mask_output_distillation(pred_masks, iou_scores, teacher_masks, teacher_scores) -> torch.Tensor:
+# Scores a tenth apart weigh e^2 : 1 in `mask_output_distillation`'s ranking term.
+RANKING_TEMPERATURE = 0.05
+
+
+def mask_output_distillation(
+    pred_masks, iou_scores, teacher_masks, teacher_scores, ranking_weight: float = 0.0
+) -> torch.Tensor:
     """Per-prompt `(N,)` loss holding a decoder's outputs to the teacher's on the same prompts (EdgeSAM's
     prompt-in-the-loop distillation): over every candidate mask, BCE to the teacher's probabilities plus dice to the
     teacher's mask (`logits > 0`, what is scored), plus the MSE to the teacher's predicted IoUs, which pick the mask
-    of an ambiguous click. Shapes as `losses.best_mask_loss`: `(N, M, H, W)` logits and `(N, M)` scores."""
+    of an ambiguous click. Shapes as `losses.best_mask_loss`: `(N, M, H, W)` logits and `(N, M)` scores.
+
+    `ranking_weight` adds the KL divergence from the softmax of the teacher's scores to the model's, both at
+    temperature `RANKING_TEMPERATURE`, when there are several candidates: the MSE hardly sees two scores a few
+    hundredths apart in the wrong order, and that order alone decides which mask a click returns."""
     if pred_masks.shape != teacher_masks.shape or iou_scores.shape != teacher_scores.shape:
         raise ValueError(
             f"the teacher's outputs are {tuple(teacher_masks.shape)} / {tuple(teacher_scores.shape)}, the model's "
@@ -190,7 +200,12 @@ def mask_output_distillation(pred_masks, iou_scores, teacher_masks, teacher_scor
     bce = F.binary_cross_entropy_with_logits(logits, teacher_logits.sigmoid(), reduction="none").flatten(1).mean(1)
     dice = dice_loss(logits, teacher_logits > 0)
     per_mask = (bce + dice).view(pred_masks.shape[:2]).mean(dim=1)
-    return per_mask + ((iou_scores.float() - teacher_scores.float()) ** 2).mean(dim=1)
+    loss = per_mask + ((iou_scores.float() - teacher_scores.float()) ** 2).mean(dim=1)
+    if ranking_weight and iou_scores.shape[1] > 1:
+        log_model = F.log_softmax(iou_scores.float() / RANKING_TEMPERATURE, dim=1)
+        log_teacher = F.log_softmax(teacher_scores.float() / RANKING_TEMPERATURE, dim=1)
+        loss = loss + ranking_weight * (log_teacher.exp() * (log_teacher - log_model)).sum(dim=1)
+    return loss
 
 
 @torch.no_grad()
@@ -214,6 +229,7 @@ def embedding_error_by_dataset(teacher, students: dict, rows, image_processor, p
 __all__ = [
     "DistillationConfig",
     "DistillationPairs",
+    "RANKING_TEMPERATURE",
     "distill_encoder",
     "embedding_error_by_dataset",
     "learning_rate_factor",

@@ -50,7 +50,8 @@ class UltraSamTrainingModule(nn.Module):
     embedding, prompt encoder and decoder): the student is scored against the teacher's answers, ambiguous clicks
     included, not only against the ground truth. The teacher's embedding is `teacher_encoder`'s of the batch's pixels
     or, without one, the batch's cached `teacher_embeddings` (a frozen-encoder run: the decoder alone learns to
-    answer as the teacher from the model's own cached embeddings).
+    answer as the teacher from the model's own cached embeddings). `output_ranking_weight` weighs, within that term,
+    the order of a multimask pass's candidates (`mask_output_distillation`'s `ranking_weight`).
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class UltraSamTrainingModule(nn.Module):
         distill_only: bool = False,
         teacher_model: nn.Module | None = None,
         output_distill_weight: float = 1.0,
+        output_ranking_weight: float = 0.0,
     ):
         super().__init__()
         if distill_only and teacher_encoder is None:
@@ -82,6 +84,7 @@ class UltraSamTrainingModule(nn.Module):
         self.__dict__["teacher_encoder"] = teacher_encoder
         self.__dict__["teacher_model"] = teacher_model
         self.output_distill_weight = float(output_distill_weight)
+        self.output_ranking_weight = float(output_ranking_weight)
         self.distill_weight = float(distill_weight)
         self.distill_only = distill_only
         self.frozen_stages = frozen_stages
@@ -169,7 +172,11 @@ class UltraSamTrainingModule(nn.Module):
         with torch.no_grad():
             teacher = self._decode(teacher_embeddings, *decode_args, model=self.teacher_model)
         return mask_output_distillation(
-            out.pred_masks[:, 0], out.iou_scores[:, 0], teacher.pred_masks[:, 0], teacher.iou_scores[:, 0]
+            out.pred_masks[:, 0],
+            out.iou_scores[:, 0],
+            teacher.pred_masks[:, 0],
+            teacher.iou_scores[:, 0],
+            ranking_weight=self.output_ranking_weight,
         )
 
     def forward(self, batch: dict) -> dict:

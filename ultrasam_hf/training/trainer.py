@@ -260,7 +260,7 @@ class Trainer:
 
             default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
             cache = cached(model, config.cache_dir or self.output_dir / default_dir, frozen_stages)
-            if teacher is not None:  # frozen-encoder --distill-outputs: the teacher's decoder reads its own embeddings
+            if teacher is not None:  # --distill-outputs: the teacher's decoder reads its own cached embeddings
                 teacher_cache = cached(teacher, config.teacher_cache_dir or self.output_dir / "teacher_cache")
             if not cache.flips:
                 flip_probability = 0.0
@@ -319,6 +319,7 @@ class Trainer:
             distill_only=config.distill_only,
             teacher_model=teacher if config.distill_outputs else None,
             output_distill_weight=config.distill_outputs,
+            output_ranking_weight=config.distill_ranking,
         )
         optimizer = torch.optim.AdamW(
             [p for p in module.parameters() if p.requires_grad],

@@ -8,6 +8,7 @@
 | `decoder-only` | prompt encoder + mask decoder | run without gradients | plain `UltraSamModel` |
 | `encoder-only` | the image encoder | run, with gradients | plain `UltraSamModel` |
 | `frozen-encoder` | prompt encoder + mask decoder | never: precomputed embeddings (`embedding_cache`) | plain `UltraSamModel` |
+| `iou-head` | the mask decoder's IoU prediction head (its MLP only) | never: precomputed embeddings | plain `UltraSamModel`, same masks |
 | `late-encoder` | TinyViT stages `frozen_stages`.. + neck + prompt encoder + mask decoder | early part (patch embedding + stages 0..`frozen_stages`-1, default 2) never: its output is precomputed (`embedding_cache`, `frozen_stages`); late part run, with gradients | plain `UltraSamModel` (early part as loaded) |
 
 `adapter` is peft's IA³ rather than Med-SA bottleneck adapters: IA³ is the adapter family peft ships that merges back
@@ -18,6 +19,11 @@ maintainer reports full fine-tuning beating both LoRA and Med-SA (UltraSam issue
 `late-encoder` is for TinyViT encoders (`lite`, `tiny-lite`), whose high-resolution early stages cost most of the
 forward on a CPU (`lite`: patch embedding at 256x256, stage 0 at 256x256, stage 1 at 128x128, stages 2-3 at 64x64);
 it is refused for ViT-B and nano encoders (`late_encoder_problem`).
+
+`iou-head` recalibrates which candidate mask a click returns (the highest predicted IoU) without changing any mask:
+the IoU token's embedding feeds the decoder's transformer, so only the head's MLP on its output trains. Its terms are
+the IoU regression (`--iou-all-masks`: every candidate) and, with `--distill-teacher`, the teacher's scores
+(`--distill-outputs`, `--distill-ranking`); the mask terms have nothing to move.
 
 `encoder-only` is the end-to-end stage of an encoder distillation (`distillation.py`): the student's encoder learns
 from the mask losses through the teacher's prompt encoder and mask decoder, which stay as they are.
@@ -33,8 +39,9 @@ from pathlib import Path
 
 from torch import nn
 
-VARIANTS = ("full", "lora", "adapter", "decoder-only", "encoder-only", "frozen-encoder", "late-encoder")
-CACHED_VARIANTS = ("frozen-encoder", "late-encoder")  # train on precomputed encoder outputs (`embedding_cache`)
+VARIANTS = ("full", "lora", "adapter", "decoder-only", "encoder-only", "frozen-encoder", "iou-head", "late-encoder")
+EMBEDDING_VARIANTS = ("frozen-encoder", "iou-head")  # train on precomputed image embeddings (`embedding_cache`)
+CACHED_VARIANTS = (*EMBEDDING_VARIANTS, "late-encoder")  # train on precomputed encoder outputs
 DECODER_MODULES = ["prompt_encoder", "mask_decoder"]
 DEFAULT_FROZEN_STAGES = 2
 
@@ -45,8 +52,8 @@ def late_encoder_problem(vision_config, frozen_stages) -> str | None:
     if encoder_type != "tiny_vit":
         return (
             f"--variant late-encoder splits a TinyViT encoder (presets lite, tiny-lite) at a stage; this model's "
-            f"encoder is {encoder_type!r} (ViT-B / nano): use full, lora, adapter, decoder-only, encoder-only or "
-            "frozen-encoder"
+            f"encoder is {encoder_type!r} (ViT-B / nano): use full, lora, adapter, decoder-only, encoder-only, "
+            "frozen-encoder or iou-head"
         )
     stages = len(vision_config.tiny_vit_embed_dims)
     if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= stages:
@@ -109,6 +116,9 @@ def apply_variant(
     elif variant in ("decoder-only", "frozen-encoder"):
         for parameter in model.vision_encoder.parameters():
             parameter.requires_grad_(False)
+    elif variant == "iou-head":
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("mask_decoder.iou_prediction_head."))
     elif variant == "encoder-only":
         for name in DECODER_MODULES:
             for parameter in model.get_submodule(name).parameters():
