@@ -24,7 +24,9 @@ from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.models.transforms import low_res_size
 from ultrasam_hf.training.module import UltraSamTrainingModule
 from ultrasam_hf.training.variants import (
+    CACHED_VARIANTS,
     DEFAULT_FROZEN_STAGES,
+    EMBEDDING_VARIANTS,
     VARIANTS,
     apply_variant,
     count_parameters,
@@ -60,10 +62,10 @@ def time_variant(
     module = UltraSamTrainingModule(model, train_encoder=trains_encoder(variant), frozen_stages=split)
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
     inputs = dict(batch)
-    if variant in ("frozen-encoder", "late-encoder"):  # what the cache holds: computed once, in eval mode
+    if variant in CACHED_VARIANTS:  # what the cache holds: computed once, in eval mode
         with torch.no_grad():
             model.eval()
-            if variant == "frozen-encoder":
+            if variant in EMBEDDING_VARIANTS:
                 inputs["image_embeddings"] = model.get_image_embeddings(batch["pixel_values"])
             else:
                 inputs["encoder_features"] = model.vision_encoder.up_to_stage(split, batch["pixel_values"])
@@ -263,12 +265,14 @@ def main(argv=None) -> int:
         rows.append((variant, rate, trainable, total))
         print(f"{variant:>15}: {rate:7.2f} samples/s  ({trainable:,} / {total:,} trainable)", flush=True)
     cache_lines = []
-    if "frozen-encoder" in variants or not variants:
+    cached = [variant for variant in variants if variant in EMBEDDING_VARIANTS]
+    if cached or not variants:
         rate = time_cache(args.preset, batch, args.steps)
-        print(f"frozen-encoder cache: {rate:.2f} images/s", flush=True)
+        print(f"embedding cache: {rate:.2f} images/s", flush=True)
+        names = " and ".join(f"`{variant}`" for variant in cached or ["frozen-encoder"])
         cache_lines.append(
-            f"`frozen-encoder` excludes building its embedding cache: {rate:.2f} images/s here (one no-grad encoder "
-            "forward per image and orientation, paid once; twice with flips cached)."
+            f"{names} exclude{'s' if len(cached) < 2 else ''} building the embedding cache: {rate:.2f} images/s here "
+            "(one no-grad encoder forward per image and orientation, paid once; twice with flips cached)."
         )
     if "late-encoder" in variants:
         rate = time_cache(args.preset, batch, args.steps, args.frozen_stages)

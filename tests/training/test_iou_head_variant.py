@@ -77,9 +77,7 @@ def test_pretrain_iou_head_changes_scores_not_masks(tiny_shards, tiny_init, tmp_
     )  # fmt: skip
     trained, initial = UltraSamModel.from_pretrained(out).eval(), UltraSamModel.from_pretrained(tiny_init).eval()
     changed = {
-        name
-        for name, tensor in trained.state_dict().items()
-        if not torch.equal(tensor, initial.state_dict()[name])
+        name for name, tensor in trained.state_dict().items() if not torch.equal(tensor, initial.state_dict()[name])
     }
     assert changed and all(name.startswith("mask_decoder.iou_prediction_head.") for name in changed)
     size = trained.config.vision_config.image_size

@@ -120,15 +120,15 @@ class TrainingConfig:
         metadata={
             "help": "With --distill-outputs: weight of a term holding the order of a click's candidate masks to the "
             "teacher's, the KL divergence of the softmax of the predicted IoUs (temperature 0.05) to the teacher's. "
-            "Which candidate a click returns is the highest predicted IoU; the MSE of --distill-outputs barely "
-            "weighs a few hundredths of a score. 0 (default): off."
+            "A click returns the candidate of highest predicted IoU, and two scores a few hundredths apart in the "
+            "wrong order cost the MSE of --distill-outputs almost nothing. 0 (default): off."
         },
     )
     teacher_cache_dir: str | None = field(
         default=None,
         metadata={
-            "help": "--variant frozen-encoder or iou-head with --distill-outputs: folder of the teacher's embeddings of the "
-            "training images (default <output-dir>/teacher_cache; e.g. a scripts/distill_encoder.py --cache-dir of "
+            "help": "--variant frozen-encoder or iou-head with --distill-outputs: folder of the teacher's embeddings "
+            "of the training images (default <output-dir>/teacher_cache; e.g. a scripts/distill_encoder.py --cache-dir of "
             "the same images), built when missing or stale."
         },
     )
