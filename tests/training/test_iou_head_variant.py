@@ -1,5 +1,5 @@
-"""`--variant iou-head` and `--distill-ranking`: which candidate mask a click returns is recalibrated (toward the
-teacher's choice) while every mask stays as it was."""
+"""`--variant iou-head` and `--distill-ranking`: which candidate mask a click returns is recalibrated (to the
+ground truth's IoUs, or toward the teacher's scores and order) while every mask stays as it was."""
 
 import pytest
 import torch
@@ -63,16 +63,19 @@ def test_settings_are_checked(tiny_shards, tiny_init, tmp_path):
         validate_config(config(**teacher, distill_outputs=1.0, distill_ranking=-1.0))
 
 
-def test_pretrain_iou_head_changes_scores_not_masks(tiny_shards, tiny_init, tmp_path):
+@pytest.mark.parametrize("with_teacher", [True, False], ids=["teacher", "ground-truth"])
+def test_pretrain_iou_head_changes_scores_not_masks(tiny_shards, tiny_init, tmp_path, with_teacher):
     teacher_dir, out = tmp_path / "teacher", tmp_path / "run"
-    torch.manual_seed(2)
-    UltraSamModel(seeded_model("tiny").config).save_pretrained(teacher_dir)
+    teacher_args = []
+    if with_teacher:
+        torch.manual_seed(2)
+        UltraSamModel(seeded_model("tiny").config).save_pretrained(teacher_dir)
+        teacher_args = ["--distill-teacher", teacher_dir, "--distill-outputs", 1, "--distill-ranking", 1]
     run_python(
         [
-            "--init", tiny_init, "--data", tiny_shards, "--variant", "iou-head", "--distill-teacher", teacher_dir,
-            "--distill-outputs", 1, "--distill-ranking", 1, "--iou-all-masks", "--rows-per-dataset", 4,
-            "--no-cache-flips", "--max-steps", 3, "--batch-size", 2, "--learning-rate", 1e-2, "--point-probability",
-            1, "--output-dir", out, "--no-progress",
+            "--init", tiny_init, "--data", tiny_shards, "--variant", "iou-head", *teacher_args, "--iou-all-masks",
+            "--rows-per-dataset", 4, "--no-cache-flips", "--max-steps", 3, "--batch-size", 2, "--learning-rate",
+            1e-2, "--point-probability", 1, "--output-dir", out, "--no-progress",
         ]
     )  # fmt: skip
     trained, initial = UltraSamModel.from_pretrained(out).eval(), UltraSamModel.from_pretrained(tiny_init).eval()
