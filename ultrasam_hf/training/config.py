@@ -128,8 +128,8 @@ class TrainingConfig:
         default=None,
         metadata={
             "help": "--variant frozen-encoder or iou-head with --distill-outputs: folder of the teacher's embeddings "
-            "of the training images (default <output-dir>/teacher_cache; e.g. a scripts/distill_encoder.py --cache-dir of "
-            "the same images), built when missing or stale."
+            "of the training images (default <output-dir>/teacher_cache; e.g. a scripts/distill_encoder.py "
+            "--cache-dir of the same images), built when missing or stale."
         },
     )
     distill_only: bool = field(

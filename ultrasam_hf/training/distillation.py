@@ -204,7 +204,8 @@ def mask_output_distillation(
     if ranking_weight and iou_scores.shape[1] > 1:
         log_model = F.log_softmax(iou_scores.float() / RANKING_TEMPERATURE, dim=1)
         log_teacher = F.log_softmax(teacher_scores.float() / RANKING_TEMPERATURE, dim=1)
-        loss = loss + ranking_weight * (log_teacher.exp() * (log_teacher - log_model)).sum(dim=1)
+        ranking = F.kl_div(log_model, log_teacher, reduction="none", log_target=True).sum(dim=1)
+        loss = loss + ranking_weight * ranking
     return loss
 
 
