@@ -85,6 +85,15 @@ def write_shards(root: Path, counts: dict, seed: int = 0) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ultrasam_cache(tmp_path_factory):
+    """One $ULTRASAM_CACHE for the training tests and the runs they start: a distillation teacher's ONNX graph
+    (`--teacher-runtime`) is exported there, never into the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ULTRASAM_CACHE", str(tmp_path_factory.mktemp("ultrasam_cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_shards(tmp_path_factory) -> Path:
     return write_shards(

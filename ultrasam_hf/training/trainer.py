@@ -37,6 +37,7 @@ from .embedding_cache import build_embedding_cache
 from .evaluation import evaluate_dice, flatten_results, summary_line
 from .losses import LossWeights
 from .module import LOGGED, UltraSamTrainingModule
+from .teacher_runtime import teacher_encoder
 from .trackers import resolve_trackers
 from .variants import CACHED_VARIANTS, apply_variant, check_split, count_parameters, export_model, trains_encoder
 
@@ -234,6 +235,17 @@ class Trainer:
                     accelerator.print(f"no validation split: {error}")
 
         teacher = load_teacher(config.distill_teacher, accelerator.device)
+        teacher_runner = None  # the teacher's encoder, where --teacher-runtime puts it
+        if teacher is not None:
+            with accelerator.main_process_first():  # one process exports the teacher's graph, the others find it
+                teacher_runner = teacher_encoder(
+                    teacher,
+                    config.distill_teacher,
+                    config.teacher_runtime,
+                    accelerator.device,
+                    make_processor(make_image_processor(teacher.config, config.distill_teacher)),
+                    verbose=accelerator.is_main_process,
+                )
         cache = teacher_cache = None
         flip_probability = config.flip_probability
         if config.variant in CACHED_VARIANTS:
@@ -243,7 +255,7 @@ class Trainer:
                 )
             model.to(accelerator.device)
 
-            def cached(encoder_model, folder, stages=None):  # this run's rows, settings and processes
+            def cached(encoder_model, folder, stages=None, encode=None):  # this run's rows, settings and processes
                 return build_embedding_cache(
                     encoder_model,
                     rows,
@@ -256,12 +268,17 @@ class Trainer:
                     wait_for_everyone=accelerator.wait_for_everyone,
                     progress=config.progress and accelerator.is_main_process,
                     frozen_stages=stages,
+                    encode=encode,
                 )
 
             default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
             cache = cached(model, config.cache_dir or self.output_dir / default_dir, frozen_stages)
             if teacher is not None:  # --distill-outputs: the teacher's decoder reads its own cached embeddings
-                teacher_cache = cached(teacher, config.teacher_cache_dir or self.output_dir / "teacher_cache")
+                teacher_cache = cached(
+                    teacher,
+                    config.teacher_cache_dir or self.output_dir / "teacher_cache",
+                    encode=lambda pixels: teacher_runner(pixels).last_hidden_state,
+                )
             if not cache.flips:
                 flip_probability = 0.0
         self.base_dir = config.init
@@ -314,7 +331,7 @@ class Trainer:
             point_sampling=config.point_sampling,
             frozen_stages=frozen_stages,
             # (a cached run holds no pixels: the teacher's embeddings come with the batch)
-            teacher_encoder=None if teacher is None or cache is not None else teacher.vision_encoder,
+            teacher_encoder=None if cache is not None else teacher_runner,
             distill_weight=config.distill_weight,
             distill_only=config.distill_only,
             teacher_model=teacher if config.distill_outputs else None,
