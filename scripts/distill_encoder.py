@@ -106,7 +106,6 @@ def main(argv=None):
     print(f"{len(rows)} {args.split} images: {images}")
 
     started = time.perf_counter()
-    runner = teacher_encoder(teacher, args.teacher, args.teacher_runtime, "cpu", processor)
     cache = build_embedding_cache(
         teacher,
         rows,
@@ -115,7 +114,7 @@ def main(argv=None):
         flips=args.cache_flips,
         batch_size=args.cache_batch_size,
         progress=not args.no_progress,
-        encode=lambda pixels: runner(pixels).last_hidden_state,
+        vision_encoder=teacher_encoder(teacher, args.teacher, args.teacher_runtime, "cpu", processor),
     )
     cache_seconds = time.perf_counter() - started
     pairs = DistillationPairs(rows, processor.image_processor, cache)

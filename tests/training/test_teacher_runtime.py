@@ -49,7 +49,7 @@ def test_a_cache_built_on_the_onnx_teacher_holds_the_pytorch_embeddings(tiny_sha
         rows,
         processor.image_processor,
         tmp_path / "onnx",
-        encode=lambda pixels: runner(pixels).last_hidden_state,
+        vision_encoder=runner,
         **settings,
     )
     via_pytorch = build_embedding_cache(teacher, rows, processor.image_processor, tmp_path / "pytorch", **settings)
@@ -57,7 +57,9 @@ def test_a_cache_built_on_the_onnx_teacher_holds_the_pytorch_embeddings(tiny_sha
     for key in via_pytorch.index:
         assert torch.allclose(via_onnx.get(key), via_pytorch.get(key), atol=1e-4), key
     with pytest.raises(ValueError, match="does not combine with frozen_stages"):
-        build_embedding_cache(teacher, rows, processor.image_processor, tmp_path / "x", frozen_stages=1, encode=print)
+        build_embedding_cache(
+            teacher, rows, processor.image_processor, tmp_path / "x", frozen_stages=1, vision_encoder=print
+        )
 
 
 def test_pytorch_and_devices_other_than_the_cpu_keep_the_teachers_own_encoder(tmp_path, monkeypatch):

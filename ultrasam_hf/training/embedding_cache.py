@@ -149,17 +149,17 @@ def build_embedding_cache(
     wait_for_everyone=None,
     progress: bool = True,
     frozen_stages: int | None = None,
-    encode=None,
+    vision_encoder=None,
 ) -> EmbeddingCache:
     """Embed every row of `rows` (a map-style dataset, or any list of rows), in both orientations with `flips`.
 
     Returns the `EmbeddingCache`. `wait_for_everyone` (e.g. `accelerator.wait_for_everyone`) synchronises processes.
     `frozen_stages=k`: cache `model.vision_encoder.up_to_stage(k, pixels)` (TinyViT) instead of the embeddings.
-    `encode`: computes `model`'s embeddings of a pixel batch another way (its ONNX graph: `teacher_runtime`); the
-    cache is still `model`'s, keyed by its weights.
+    `vision_encoder`: runs `model`'s encoder another way, called as `model.vision_encoder` is (its ONNX graph:
+    `teacher_runtime.teacher_encoder`); the cache is still `model`'s, keyed by its weights.
     """
-    if encode is not None and frozen_stages is not None:
-        raise ValueError("encode computes embeddings: it does not combine with frozen_stages")
+    if vision_encoder is not None and frozen_stages is not None:
+        raise ValueError("vision_encoder computes embeddings: it does not combine with frozen_stages")
     from tqdm.auto import tqdm
 
     cache_dir = Path(cache_dir)
@@ -206,8 +206,8 @@ def build_embedding_cache(
             return
         nonlocal pending_bytes
         pixels = image_processor(images=images, return_tensors="pt")["pixel_values"].to(device)
-        if encode is not None:
-            embeddings = encode(pixels)
+        if vision_encoder is not None:
+            embeddings = vision_encoder(pixels).last_hidden_state
         elif frozen_stages is None:
             embeddings = model.get_image_embeddings(pixels)
         else:

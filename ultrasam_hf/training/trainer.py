@@ -237,13 +237,15 @@ class Trainer:
         teacher = load_teacher(config.distill_teacher, accelerator.device)
         teacher_runner = None  # the teacher's encoder, where --teacher-runtime puts it
         if teacher is not None:
+            from ..inference.model_loading import load_processor
+
             with accelerator.main_process_first():  # one process exports the teacher's graph, the others find it
                 teacher_runner = teacher_encoder(
                     teacher,
                     config.distill_teacher,
                     config.teacher_runtime,
                     accelerator.device,
-                    make_processor(make_image_processor(teacher.config, config.distill_teacher)),
+                    load_processor(config.distill_teacher, teacher.config),
                     verbose=accelerator.is_main_process,
                 )
         cache = teacher_cache = None
@@ -255,7 +257,9 @@ class Trainer:
                 )
             model.to(accelerator.device)
 
-            def cached(encoder_model, folder, stages=None, encode=None):  # this run's rows, settings and processes
+            def cached(
+                encoder_model, folder, stages=None, vision_encoder=None
+            ):  # this run's rows, settings and processes
                 return build_embedding_cache(
                     encoder_model,
                     rows,
@@ -268,7 +272,7 @@ class Trainer:
                     wait_for_everyone=accelerator.wait_for_everyone,
                     progress=config.progress and accelerator.is_main_process,
                     frozen_stages=stages,
-                    encode=encode,
+                    vision_encoder=vision_encoder,
                 )
 
             default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
@@ -277,7 +281,7 @@ class Trainer:
                 teacher_cache = cached(
                     teacher,
                     config.teacher_cache_dir or self.output_dir / "teacher_cache",
-                    encode=lambda pixels: teacher_runner(pixels).last_hidden_state,
+                    vision_encoder=teacher_runner,
                 )
             if not cache.flips:
                 flip_probability = 0.0
