@@ -1,7 +1,10 @@
 """The real Hub code paths, against local folders: `push_to_hub` (its HfApi calls recorded into a folder) and
 `from_pretrained("org/name")` resolved offline from a Hub-layout cache."""
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 from hub_helpers import FolderHub, as_hub_cache
 from transformers import AutoModel, AutoProcessor
@@ -39,3 +42,29 @@ def test_push_to_hub_then_from_pretrained_by_repo_id(tmp_path, monkeypatch):
     predictor = UltraSamPredictor.from_pretrained("camma/ultrasam-tiny", cache_dir=cache)
     predictor.set_image(np.zeros((40, 50), dtype=np.uint8) + 60)
     assert predictor.predict(boxes=[5, 5, 30, 30])[0].shape == (1, 1, 40, 50)  # a box gives one mask (SAM rule)
+
+
+def test_a_shipped_checkpoint_loads_by_its_name_without_the_hub(tmp_path, monkeypatch):
+    from ultrasam_hf.inference import default_model
+    from ultrasam_hf.inference.model_loading import resolve_model_folder
+    from ultrasam_hf.models.errors import ModelNotFoundError
+
+    torch.manual_seed(0)
+    model = UltraSamModel(UltraSamConfig.from_preset("tiny-lite")).eval()
+    assets = tmp_path / "assets"
+    model.save_pretrained(assets / "ultrasam-tiny-us")
+    UltraSamProcessor.from_model_config(model.config).save_pretrained(assets / "ultrasam-tiny-us")
+    (assets / "not-a-model").mkdir()
+    monkeypatch.setattr(default_model, "ASSETS", assets)
+    monkeypatch.chdir(tmp_path)
+    assert default_model.packaged_model_names() == ["ultrasam-tiny-us"]
+    assert resolve_model_folder("ultrasam-tiny-us") == assets / "ultrasam-tiny-us"
+    predictor = UltraSamPredictor.from_pretrained("ultrasam-tiny-us", backend="pytorch")
+    predictor.set_image(np.zeros((40, 50), dtype=np.uint8) + 60)
+    assert predictor.predict(boxes=[5, 5, 30, 30])[0].shape == (1, 1, 40, 50)
+    (tmp_path / "ultrasam-tiny-us").mkdir()  # a folder of that name where the user is: theirs wins
+    assert resolve_model_folder("ultrasam-tiny-us") == Path("ultrasam-tiny-us")
+    for name in ("not-a-model", "../assets/ultrasam-tiny-us"):  # only complete folders, only by their bare name
+        assert default_model.packaged_model_dir(name) is None
+    with pytest.raises(ModelNotFoundError, match=r"shipped checkpoint \(ultrasam-tiny-us\)"):
+        resolve_model_folder("ultrasam-nothing-us", local_files_only=True)

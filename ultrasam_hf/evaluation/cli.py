@@ -20,7 +20,13 @@ def register(subparsers) -> None:
         "(per instance + summary), results.md, dice_<prompt>.png, dice_vs_clicks.png and, with --worst, "
         "worst/*.png overlays (ground truth left, prediction right).",
     )
-    parser.add_argument("--model", nargs="+", required=True, metavar="DIR", help="UltraSam model folder(s)")
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="UltraSam model folder(s), shipped model names or Hub ids",
+    )
     parser.add_argument("--data", required=True, metavar="DIR", help="build folder of `ultrasam data build --out`")
     parser.add_argument("--datasets", nargs="+", metavar="SLUG", help="dataset slugs (default: every built one)")
     parser.add_argument("--split", default="test", help="train, validation or test (default: test)")

@@ -19,7 +19,11 @@ def register(subparsers) -> None:
         "The predictor and `ultrasam segment` use an export found in MODEL/onnx or in the cache (the default "
         "--out) automatically. Needs the onnx extra: pip install 'ultrasam-hf[onnx]'.",
     )
-    onnx.add_argument("model", nargs="?", help="UltraSam model folder or Hub id (default: the package's default)")
+    onnx.add_argument(
+        "model",
+        nargs="?",
+        help="UltraSam model folder, shipped model name (ultrasam-nano-us) or Hub id (default: the default model)",
+    )
     onnx.add_argument(
         "--out", help="output folder (default: $ULTRASAM_CACHE/onnx/<fingerprint>, where it is found again)"
     )

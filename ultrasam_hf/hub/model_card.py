@@ -311,9 +311,10 @@ def hub_id_of(model: str | Path | None) -> str | None:
         return None
     path = Path(model)
     if path.is_dir():
-        from ..inference.default_model import PACKAGED_MODEL
+        from ..inference.default_model import packaged_model_dir
 
-        return MODEL_REPOS.get(path.name) if path.resolve() == PACKAGED_MODEL.resolve() else None
+        packaged = packaged_model_dir(path.name)
+        return MODEL_REPOS.get(path.name) if packaged is not None and path.resolve() == packaged.resolve() else None
     try:
         validate_repo_id(str(model))
     except HFValidationError:

@@ -39,7 +39,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--negative", nargs=2, type=float, action="append", metavar=("X", "Y"), help="negative click (repeatable)"
     )
-    parser.add_argument("--model", help="UltraSam model folder or Hub id (default: the package's default model)")
+    parser.add_argument(
+        "--model",
+        help="UltraSam model folder, shipped model name (ultrasam-nano-us) or Hub id (default: the default model)",
+    )
     parser.add_argument(
         "--frame", type=int, help="only this frame of a multi-frame input (with --propagate: the start frame)"
     )
@@ -94,7 +97,11 @@ def register(subparsers) -> None:
         description="Starts the UltraSam Gradio app (needs `pip install ultrasam-hf[app]`) on http://HOST:PORT, or "
         "with --write-space DIR writes the files of a Hugging Face Space that runs it.",
     )
-    app.add_argument("--model", default=None, help="UltraSam model folder or Hub id (default: the default model)")
+    app.add_argument(
+        "--model",
+        default=None,
+        help="UltraSam model folder, shipped model name or Hub id (default: the default model)",
+    )
     app.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0: all)")
     app.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     app.add_argument("--device", default=None, help="torch device (default: the model's)")

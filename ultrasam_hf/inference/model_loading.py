@@ -35,12 +35,18 @@ def _first_line(error: BaseException) -> str:
 
 
 def resolve_model_folder(path_or_repo_id, **hub_kwargs) -> Path:
-    """The local folder of `path_or_repo_id`: itself when it exists, else the Hub snapshot of that repository id
-    (from the local cache when offline). [`ModelNotFoundError`] when it is neither."""
+    """The local folder of `path_or_repo_id`: itself when it exists, else the shipped checkpoint of that name
+    (`ultrasam-lite-us`, `ultrasam-nano-us`), else the Hub snapshot of that repository id (from the local cache when
+    offline). [`ModelNotFoundError`] when it is none of these."""
+    from .default_model import packaged_model_dir, packaged_model_names
+
     name = str(path_or_repo_id)
     path = Path(name).expanduser()
     if path.exists():
         return path
+    packaged = packaged_model_dir(name)
+    if packaged is not None:
+        return packaged
     if name.startswith((".", "/", "~")) or not _HUB_ID.match(name):
         raise ModelNotFoundError(f"model folder {name} does not exist: {_FOLDER_HINT}.")
     from huggingface_hub import snapshot_download
@@ -51,8 +57,8 @@ def resolve_model_folder(path_or_repo_id, **hub_kwargs) -> Path:
         )
     except Exception as error:  # offline, unknown repository, network: all mean "not available here"
         raise ModelNotFoundError(
-            f"'{name}' is neither an existing folder nor a Hub model available here ({_first_line(error)}): "
-            f"{_FOLDER_HINT}, or check the repository id."
+            f"'{name}' is neither an existing folder, a shipped checkpoint ({', '.join(packaged_model_names())}) "
+            f"nor a Hub model available here ({_first_line(error)}): {_FOLDER_HINT}, or check the repository id."
         ) from error
 
 
