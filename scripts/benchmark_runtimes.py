@@ -85,6 +85,13 @@ def after_pause(function, device, calls: int) -> float:
     return statistics.median(times)
 
 
+def packaged_nano() -> str | None:
+    from ultrasam_hf.inference.default_model import packaged_model_dir
+
+    folder = packaged_model_dir("ultrasam-nano-us")
+    return None if folder is None else str(folder)
+
+
 def ultrasam_model(row, nano_dir=None):
     """The row's model and its folder: the shipped lite model, `nano_dir` (a distilled nano model) when given, else
     the preset with random weights."""
@@ -361,7 +368,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
-    parser.add_argument("--nano", help="distilled nano model folder for the nano rows (default: random weights)")
+    parser.add_argument(
+        "--nano",
+        default=packaged_nano(),
+        help="distilled nano model folder for the nano rows (default: the shipped ultrasam-nano-us, else random "
+        "weights of the preset; speed does not depend on the weights)",
+    )
     parser.add_argument("--export-dir", type=Path, default=REPO / "outputs" / "benchmark_onnx")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)

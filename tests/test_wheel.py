@@ -53,6 +53,7 @@ def test_wheel_carries_the_cards_and_py_typed(wheel):
     assert len(CARDS) > 40
     assert {f"ultrasam_hf/dataset_cards/{slug}/README.md" for slug in CARDS} <= names
     assert "ultrasam_hf/py.typed" in names and "ultrasam_hf/assets/ultrasam-lite-us/config.json" in names
+    assert "ultrasam_hf/assets/ultrasam-nano-us/model.safetensors" in names
     for name in names:  # the cards are a copy of the top-level folder, byte for byte
         if name.startswith("ultrasam_hf/dataset_cards/"):
             expected = (REPO / "dataset_cards" / name.removeprefix("ultrasam_hf/dataset_cards/")).read_bytes()

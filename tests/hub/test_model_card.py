@@ -4,7 +4,9 @@
 import json
 
 import pytest
+import torch
 import yaml
+from safetensors import safe_open
 
 from ultrasam_hf.hub.model_card import (
     check_model_card,
@@ -13,8 +15,8 @@ from ultrasam_hf.hub.model_card import (
     write_folder_card,
     write_model_card,
 )
-from ultrasam_hf.hub.repo_ids import DATASETS_REPO, MEDSAM_REPO
-from ultrasam_hf.inference.default_model import PACKAGED_MODEL
+from ultrasam_hf.hub.repo_ids import DATASETS_REPO, MEDSAM_REPO, MODEL_REPOS
+from ultrasam_hf.inference.default_model import PACKAGED_MODEL, packaged_model_dir
 
 
 def card(**metadata) -> str:
@@ -135,3 +137,22 @@ def test_shipped_asset_card_passes_the_hub_rules():
     training = json.loads((PACKAGED_MODEL / "training_data.json").read_text())["datasets"]
     assert configs == set(training)  # a test result for every dataset it was trained on
     assert metadata["pipeline_tag"] == "mask-generation" and metadata["widget"]
+
+
+def test_shipped_nano_is_an_fp16_distilled_student_whose_card_states_its_gaps():
+    nano = packaged_model_dir("ultrasam-nano-us")
+    assert nano is not None, "ultrasam_hf/assets/ultrasam-nano-us is missing"
+    text = (nano / "README.md").read_text()
+    assert check_model_card(text, nano) == []
+    metadata = front_matter(nano / "README.md")
+    assert metadata["base_model"] == MODEL_REPOS["ultrasam-lite-us"]  # the teacher it was distilled from
+    assert metadata["datasets"] == [DATASETS_REPO] and (nano / metadata["license_link"]).is_file()
+    results = metadata["model-index"][0]["results"]
+    training = json.loads((nano / "training_data.json").read_text())["datasets"]
+    assert {entry["dataset"]["config"] for entry in results} == set(training)
+    assert json.loads((nano / "config.json").read_text())["preset"] == "nano"
+    assert "not the default" in text and "within 1 Dice point" in text  # opt-in, measured against the bars
+    with safe_open(nano / "model.safetensors", "pt") as weights:
+        dtypes = {weights.get_tensor(key).dtype for key in weights.keys()}
+    assert torch.float16 in dtypes and torch.float32 not in dtypes
+    assert (nano / "model.safetensors").stat().st_size < 25 * 2**20

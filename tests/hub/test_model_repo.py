@@ -18,7 +18,7 @@ from ultrasam_hf.convert.checkpoint_io import SourceInfo, save_converted
 from ultrasam_hf.hub import check_model_repo
 from ultrasam_hf.hub.model_repo import remote_code_files
 from ultrasam_hf.hub.repo_ids import MEDSAM_REPO
-from ultrasam_hf.inference.default_model import PACKAGED_MODEL
+from ultrasam_hf.inference.default_model import PACKAGED_MODEL, packaged_model_dir, packaged_model_names
 from ultrasam_hf.models.pipeline_ultrasam import mask_generation_pipeline
 from ultrasam_hf.training.variants import apply_variant, export_model
 
@@ -200,22 +200,23 @@ def pydicom_data_available() -> bool:
         return False
 
 
-@pytest.mark.skipif(not pydicom_data_available(), reason="the widget examples come from pydicom-data")
-def refreshed_asset(tmp_path):
-    """A copy of the committed asset as `ship_checkpoint.py --refresh` leaves it (its code and examples are
+def refreshed_asset(tmp_path, shipped=PACKAGED_MODEL):
+    """A copy of a committed asset as `ship_checkpoint.py --refresh` leaves it (its code and examples are
     git-ignored, written here)."""
-    asset = tmp_path / PACKAGED_MODEL.name
-    shutil.copytree(PACKAGED_MODEL, asset, ignore=shutil.ignore_patterns("*.py", "examples", "__pycache__"))
+    asset = tmp_path / shipped.name
+    shutil.copytree(shipped, asset, ignore=shutil.ignore_patterns("*.py", "examples", "__pycache__"))
     load_ship().refresh(asset)
     return asset
 
 
-def test_shipped_asset_is_current(tmp_path):
-    """The committed asset's card / config / processor config are what `ship_checkpoint.py --refresh` writes, and
+@pytest.mark.parametrize("name", packaged_model_names())
+def test_shipped_asset_is_current(name, tmp_path):
+    """Each committed asset's card / config / processor config are what `ship_checkpoint.py --refresh` writes, and
     the refreshed folder passes every check."""
-    asset = refreshed_asset(tmp_path)
+    shipped = packaged_model_dir(name)
+    asset = refreshed_asset(tmp_path, shipped)
     for name in ("README.md", "config.json", "processor_config.json", "LICENSE.md"):
-        assert (asset / name).read_text() == (PACKAGED_MODEL / name).read_text(), f"{name} is stale: run --refresh"
+        assert (asset / name).read_text() == (shipped / name).read_text(), f"{name} is stale: run --refresh"
     assert check_model_repo(asset) == []
 
 

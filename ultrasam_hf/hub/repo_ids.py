@@ -15,7 +15,10 @@ HUB_NAMESPACE = "ultrasam"
 
 # One dataset repository: a config per dataset slug (`ultrasam_hf.data.hub`), data under `<slug>/<split>/`.
 DATASETS_REPO = f"{HUB_NAMESPACE}/us-43d"
-MODEL_REPOS = {"ultrasam-lite-us": f"{HUB_NAMESPACE}/ultrasam-lite-us"}
+MODEL_REPOS = {
+    "ultrasam-lite-us": f"{HUB_NAMESPACE}/ultrasam-lite-us",
+    "ultrasam-nano-us": f"{HUB_NAMESPACE}/ultrasam-nano-us",
+}
 # evaluate modules live in Spaces named after their script (`evaluate.load("<namespace>/<script name>")`).
 METRIC_REPOS = {
     "ultrasam_segmentation_metric": f"{HUB_NAMESPACE}/ultrasam_segmentation_metric",
