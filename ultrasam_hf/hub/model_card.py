@@ -305,14 +305,17 @@ def card_fields_from_text(text: str, datasets_repo: str = DATASETS_REPO) -> tupl
 
 
 def hub_id_of(model: str | Path | None) -> str | None:
-    """The Hub id of a model given as a Hub id or a folder: the id itself, the id the package publishes a shipped
-    folder under (`repo_ids.MODEL_REPOS`), else `None` (a local folder with no known Hub repository)."""
+    """The Hub id of a model given as a Hub id, a folder or a shipped model's name: the id itself, the id the package
+    publishes a shipped folder under (`repo_ids.MODEL_REPOS`), else `None` (a local folder with no known Hub
+    repository)."""
+    from ..inference.default_model import packaged_model_dir
+
     if model is None:
         return None
     path = Path(model)
+    if not path.exists() and packaged_model_dir(str(model)) is not None:  # `--init ultrasam-nano-us`
+        return MODEL_REPOS.get(str(model))
     if path.is_dir():
-        from ..inference.default_model import packaged_model_dir
-
         packaged = packaged_model_dir(path.name)
         return MODEL_REPOS.get(path.name) if packaged is not None and path.resolve() == packaged.resolve() else None
     try:
