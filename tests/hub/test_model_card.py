@@ -123,10 +123,8 @@ def test_trained_folder_card_takes_lineage_and_datasets_from_the_training_record
     assert metadata["datasets"] == [DATASETS_REPO]
     assert "frozen-encoder" in (tmp_path / "README.md").read_text()
     record["init"] = "ultrasam-nano-us"  # a shipped model given by its name
-    assert (
-        front_matter(write_folder_card(tmp_path, training_record=record, repo_id="org/run"))["base_model"]
-        == (MODEL_REPOS["ultrasam-nano-us"])
-    )
+    metadata = front_matter(write_folder_card(tmp_path, training_record=record, repo_id="org/run"))
+    assert metadata["base_model"] == MODEL_REPOS["ultrasam-nano-us"]
     metadata = front_matter(write_folder_card(tmp_path, training_record={}, repo_id="org/run"))
     assert metadata["base_model"] == MEDSAM_REPO  # the lite preset's lineage
 
