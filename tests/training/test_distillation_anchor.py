@@ -177,6 +177,11 @@ def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
     assert load_teacher(None, "cpu") is None
     teacher = load_teacher(str(tiny_init), "cpu")
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    # the shipped models by their names, as student and teacher: no Hub involved
+    shipped = TrainingConfig(
+        init="ultrasam-nano-us", distill_teacher="ultrasam-lite-us", data=[str(tiny_shards)], output_dir=str(tmp_path)
+    )
+    validate_config(shipped)
 
 
 def test_pretrain_distill_only_moves_the_student_towards_the_teacher(tiny_shards, tiny_init, tmp_path):

@@ -43,10 +43,13 @@ from .variants import CACHED_VARIANTS, apply_variant, check_split, count_paramet
 
 
 def load_model_config(init: str | None, preset: str | None):
-    """The UltraSam config of `init` (a model folder) or of a preset."""
+    """The UltraSam config of `init` (a model folder, shipped model name or Hub id) or of a preset."""
+    from ..inference.model_loading import resolve_model_folder
     from ..models.configuration_ultrasam import UltraSamConfig
 
-    return UltraSamConfig.from_pretrained(init) if init else UltraSamConfig.from_preset(preset or "vit-b")
+    if init:
+        return UltraSamConfig.from_pretrained(resolve_model_folder(init))
+    return UltraSamConfig.from_preset(preset or "vit-b")
 
 
 def load_model(config: TrainingConfig):
