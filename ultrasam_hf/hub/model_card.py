@@ -313,8 +313,8 @@ def hub_id_of(model: str | Path | None) -> str | None:
     if model is None:
         return None
     path = Path(model)
-    if not path.exists() and packaged_model_dir(str(model)) is not None:  # `--init ultrasam-nano-us`
-        return MODEL_REPOS.get(str(model))
+    if not path.exists():  # a shipped model by its name (`--init ultrasam-nano-us`) is its folder
+        path = packaged_model_dir(str(model)) or path
     if path.is_dir():
         packaged = packaged_model_dir(path.name)
         return MODEL_REPOS.get(path.name) if packaged is not None and path.resolve() == packaged.resolve() else None

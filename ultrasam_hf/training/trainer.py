@@ -260,9 +260,8 @@ class Trainer:
                 )
             model.to(accelerator.device)
 
-            def cached(
-                encoder_model, folder, stages=None, vision_encoder=None
-            ):  # this run's rows, settings and processes
+            # this run's rows, settings and processes
+            def cached(encoder_model, folder, stages=None, vision_encoder=None):
                 return build_embedding_cache(
                     encoder_model,
                     rows,
