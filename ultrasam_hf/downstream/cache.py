@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from ..inference.model_loading import resolve_model_folder
+
 
 class TensorCache(dict):
     """Tensors (or tuples of tensors) by image id, kept in `path` when given (in memory only without one).
@@ -57,8 +59,8 @@ def cache_file(cache_dir, init: str, seed: int, *extra) -> Path:
     sizes and modification times; a `preset:` init is random, so its seed) and `extra` (what else the tensors depend
     on, e.g. the kind of features and the input size): changed weights or settings never reuse a file."""
     parts = [init, str(seed)]
-    folder = Path(init)
-    if not init.startswith("preset:") and folder.is_dir():
+    folder = Path(init) if init.startswith("preset:") else resolve_model_folder(init)
+    if folder.is_dir():
         for file in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) + [folder / "config.json"]:
             if file.exists():
                 stat = file.stat()

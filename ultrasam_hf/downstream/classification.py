@@ -32,6 +32,7 @@ from transformers import get_cosine_schedule_with_warmup
 from ..evaluation.aggregate import metric_stats
 from ..evaluation.bootstrap import grouped_bootstrap
 from ..evaluation.prompts import box_from_mask, jittered_box
+from ..inference.model_loading import resolve_model_folder
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
 from ..models.modeling_ultrasam import UltraSamForPromptedClassification
@@ -139,12 +140,13 @@ def _batch(examples, ids, rng=None, jitter=0.0):
 
 
 def load_prompted_model(init: str, num_labels: int) -> UltraSamForPromptedClassification:
-    """`init`: a saved UltraSam folder, or `preset:<name>` for a randomly initialised preset."""
+    """`init`: a saved UltraSam folder, shipped model name or Hub id, or `preset:<name>` for a randomly initialised
+    preset."""
     if init.startswith("preset:"):
         return UltraSamForPromptedClassification(
             UltraSamConfig.from_preset(init.split(":", 1)[1], num_labels=num_labels)
         )
-    return UltraSamForPromptedClassification.from_pretrained(init, num_labels=num_labels)
+    return UltraSamForPromptedClassification.from_pretrained(resolve_model_folder(init), num_labels=num_labels)
 
 
 def add_lora(model: UltraSamForPromptedClassification, rank: int, alpha: int):
@@ -531,10 +533,11 @@ def write_results(summary, records, meta, markdown_path, intro: str = "") -> Non
 
 
 def model_config(init: str) -> UltraSamConfig:
-    """Config of an initialisation (`preset:<name>` or a saved folder), without building the model."""
+    """Config of an initialisation (`preset:<name>`, a saved folder, shipped model name or Hub id), without building
+    the model."""
     if init.startswith("preset:"):
         return UltraSamConfig.from_preset(init.split(":", 1)[1])
-    return UltraSamConfig.from_pretrained(init)
+    return UltraSamConfig.from_pretrained(resolve_model_folder(init))
 
 
 def run_classification_benchmark(

@@ -20,6 +20,7 @@ from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 from transformers.modeling_outputs import BackboneOutput
 
 from ..evaluation.bootstrap import grouped_bootstrap
+from ..inference.model_loading import resolve_model_folder
 from ..models.configuration_ultrasam import UltraSamConfig
 from ..models.configuration_ultrasam_backbone import UltraSamBackboneConfig
 from ..models.image_processing_ultrasam import UltraSamImageProcessor
@@ -67,7 +68,7 @@ def build_instance_model(init: str, image_size: int, num_labels: int, fpn_channe
     else:
         from ..models.modeling_ultrasam import UltraSamModel
 
-        pretrained = UltraSamModel.from_pretrained(init)
+        pretrained = UltraSamModel.from_pretrained(resolve_model_folder(init))
         source, encoder_state = pretrained.config, pretrained.vision_encoder.state_dict()
     backbone_config = UltraSamBackboneConfig.from_ultrasam_config(
         source, image_size=image_size, fpn_channels=fpn_channels
@@ -490,7 +491,7 @@ def oracle_predictions(init: str, rows, examples, categories, batch_boxes: int =
 def run_oracle(init: str, test_rows, categories, args: InstanceArguments, log=print) -> dict:
     """`oracle_predictions` of `init` on the test rows, evaluated like the Mask2Former rows (same input regions)."""
     start = time.time()
-    config = UltraSamConfig.from_pretrained(init)
+    config = UltraSamConfig.from_pretrained(resolve_model_folder(init))
     test = make_examples(test_rows, config, args.image_size, categories)
     predictions = oracle_predictions(init, test_rows, test, categories)
     record = {

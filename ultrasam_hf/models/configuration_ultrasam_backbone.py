@@ -73,7 +73,10 @@ class UltraSamBackboneConfig(BackboneConfigMixin, PreTrainedConfig):
         elif isinstance(self.vision_config, dict):
             self.vision_config = UltraSamVisionConfig(**self.vision_config)
         if self.vision_config.encoder_type == "nano":
-            raise ValueError("the nano encoder (an untrained distillation student) has no backbone wrapper yet")
+            raise ValueError(
+                "the nano encoder has no backbone wrapper (no feature pyramid for Mask2Former yet): start instance "
+                "segmentation from a lite or vit-b model, e.g. --init ultrasam-lite-us"
+            )
         if self.feature_indices is None:
             self.feature_indices = default_feature_indices(self.vision_config)
         self.feature_indices = list(self.feature_indices)
