@@ -100,8 +100,13 @@ def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
 
     teacher = {"distill_teacher": str(tiny_init), "variant": "frozen-encoder"}
     validate_config(config(**teacher, distill_outputs=1.0, teacher_cache_dir=str(tmp_path / "t")))
-    with pytest.raises(UsageError, match="--teacher-cache-dir is read by --variant frozen-encoder or iou-head with"):
-        validate_config(config(distill_teacher=str(tiny_init), distill_outputs=1.0, teacher_cache_dir="t"))
+    validate_config(config(distill_teacher=str(tiny_init), distill_outputs=1.0, teacher_cache_dir="t"))  # full
+    with pytest.raises(UsageError, match="--teacher-cache-dir holds a --distill-teacher's embeddings"):
+        validate_config(config(teacher_cache_dir="t"))
+    with pytest.raises(UsageError, match="--teacher-cache-dir embeds the rows of --data shards: not with --pack"):
+        validate_config(config(distill_teacher=str(tiny_init), teacher_cache_dir="t", streaming=True))
+    with pytest.raises(UsageError, match="--rows-seed draws the rows of --rows-per-dataset"):
+        validate_config(config(rows_seed=0))
     with pytest.raises(UsageError, match="--rows-per-dataset must be >= 1"):
         validate_config(config(rows_per_dataset=0))
     with pytest.raises(UsageError, match="--rows-per-dataset selects rows of --data shards: not with --pack"):

@@ -70,6 +70,28 @@ def test_distill_only_trains_the_encoder_on_the_teacher_term_alone(tiny_shards):
     assert all(p.grad is None for p in teacher.parameters())
 
 
+def test_cached_teacher_embeddings_replace_the_teachers_encoder(tiny_shards):
+    teacher = seeded_model("tiny")
+    torch.manual_seed(1)
+    student = UltraSamModel(teacher.config)
+    batch = _batch(student, tiny_shards)
+    with torch.no_grad():
+        target = teacher.vision_encoder(batch["pixel_values"]).last_hidden_state
+
+    def live(encoder):
+        return UltraSamTrainingModule(student, teacher_encoder=encoder, teacher_model=_frozen(teacher), seed=4)
+
+    expected = live(_frozen(teacher.vision_encoder))(batch)
+
+    def never_called(pixel_values):
+        raise AssertionError("the teacher's encoder ran although the batch holds its embeddings")
+
+    cached = live(never_called)({**batch, "teacher_embeddings": target})
+    for term in ("distill", "distill_outputs"):
+        assert float(cached["logs"][term]) == pytest.approx(float(expected["logs"][term]), rel=1e-6), term
+    assert float(cached["logs"]["distill"]) > 0
+
+
 def test_a_teacher_of_another_geometry_or_no_pixels_is_refused(tiny_shards):
     student = seeded_model("tiny")
     batch = _batch(student, tiny_shards)
@@ -227,3 +249,29 @@ def test_pretrain_distill_outputs_logs_its_term_and_records_it(tiny_shards, tiny
     outputs = [m["value"] for m in metrics if m["name"] == "train/distill_outputs"]
     assert len(outputs) == 2 and all(value > 0 for value in outputs)
     assert json.loads((out / "training_config.json").read_text())["distill_outputs"] == 2.0
+
+
+def test_pretrain_full_reads_the_teachers_embeddings_from_its_cache(tiny_shards, tiny_init, tmp_path):
+    """The cache of scripts/distill_encoder.py's draw (--rows-seed 0) serves a full stage of another seed."""
+    from ultrasam_hf.training.data import row_key, rows_per_dataset
+    from ultrasam_hf.training.embedding_cache import EmbeddingCache
+    from ultrasam_hf.training.trackers import read_csv_metrics
+
+    torch.manual_seed(3)
+    student_dir, out, cache_dir = tmp_path / "student", tmp_path / "run", tmp_path / "teacher_cache"
+    UltraSamModel(seeded_model("tiny").config).save_pretrained(student_dir)
+    run_python(
+        [
+            "--init", student_dir, "--data", tiny_shards, "--variant", "full", "--distill-teacher", tiny_init,
+            "--distill-outputs", 1, "--teacher-cache-dir", cache_dir, "--no-cache-flips", "--rows-per-dataset", 2,
+            "--rows-seed", 0, "--seed", 5, "--max-steps", 2, "--batch-size", 2, "--log-every", 1,
+            "--output-dir", out, "--no-progress", "--log-with", "csv",
+        ]
+    )  # fmt: skip
+    drawn = rows_per_dataset(load_split(tiny_shards, "train"), 2, seed=0)
+    cache = EmbeddingCache(cache_dir)
+    assert sorted(cache.index) == sorted(row_key(row, False) for row in drawn)  # one orientation: flips are off
+    metrics = read_csv_metrics(out / "logs" / "ultrasam" / "metrics.csv")
+    assert [m["value"] > 0 for m in metrics if m["name"] == "train/distill"] == [True, True]
+    record = json.loads((out / "training_config.json").read_text())
+    assert record["rows_seed"] == 0 and record["seed"] == 5

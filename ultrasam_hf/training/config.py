@@ -128,9 +128,12 @@ class TrainingConfig:
     teacher_cache_dir: str | None = field(
         default=None,
         metadata={
-            "help": "--variant frozen-encoder or iou-head with --distill-outputs: folder of the teacher's embeddings "
-            "of the training images (default <output-dir>/teacher_cache; e.g. a scripts/distill_encoder.py "
-            "--cache-dir of the same images), built when missing or stale."
+            "help": "Folder of the --distill-teacher's embeddings of the training images, built when missing or stale "
+            "(e.g. a scripts/distill_encoder.py --cache-dir of the same images, then with --rows-per-dataset, "
+            "--rows-seed and --no-cache-flips as it was built). --variant frozen-encoder or iou-head with "
+            "--distill-outputs: its embeddings feed the teacher's decoder (default <output-dir>/teacher_cache). "
+            "full, encoder-only, lora, adapter: they replace the teacher's encoder on every batch (a full stage on "
+            "a CPU spends about a fifth of its time there)."
         },
     )
     teacher_runtime: str = field(
@@ -151,8 +154,15 @@ class TrainingConfig:
     rows_per_dataset: int | None = field(
         default=None,
         metadata={
-            "help": "Train on at most this many images of each dataset, drawn with --seed (default: all; not with "
-            "--pack or --streaming). The draw of scripts/distill_encoder.py --per-dataset at the same seed."
+            "help": "Train on at most this many images of each dataset, drawn with --rows-seed (default: all; not "
+            "with --pack or --streaming). The draw of scripts/distill_encoder.py --per-dataset at the same seed."
+        },
+    )
+    rows_seed: int | None = field(
+        default=None,
+        metadata={
+            "help": "Seed of the --rows-per-dataset draw (default: --seed): a cache's images stay the same while the "
+            "training seed changes."
         },
     )
     num_workers: int = 0
@@ -417,10 +427,13 @@ def validate_config(config: TrainingConfig) -> None:
         )
         if problem:
             raise UsageError(f"--distill-teacher {config.distill_teacher} {problem}")
-    if config.teacher_cache_dir and not (config.variant in EMBEDDING_VARIANTS and config.distill_outputs):
-        raise UsageError(
-            "--teacher-cache-dir is read by --variant frozen-encoder or iou-head with --distill-outputs only"
-        )
+    if config.teacher_cache_dir:
+        if not config.distill_teacher:
+            raise UsageError("--teacher-cache-dir holds a --distill-teacher's embeddings: set --distill-teacher")
+        if config.pack or config.streaming:
+            raise UsageError("--teacher-cache-dir embeds the rows of --data shards: not with --pack or --streaming")
+    if config.rows_seed is not None and config.rows_per_dataset is None:
+        raise UsageError("--rows-seed draws the rows of --rows-per-dataset: set --rows-per-dataset too")
     if config.distill_ranking and not config.distill_outputs:
         raise UsageError("--distill-ranking weighs a part of the --distill-outputs term: set --distill-outputs too")
     if config.rows_per_dataset is not None:

@@ -43,15 +43,16 @@ class UltraSamTrainingModule(nn.Module):
     `teacher_encoder` (a frozen encoder of another model, e.g. the teacher of a distilled student) adds
     `distill_weight` x the mean squared error of the embeddings to the teacher's on the same pixels, relative to the
     variance of the teacher's embeddings (1.0 = no better than their mean): it keeps a student's encoder near the
-    embedding the frozen prompt encoder and decoder were trained on while the task loss adapts it. `distill_only`
-    computes that term alone (no prompts, no decoder): MobileSAM's decoupled distillation on the training batches.
-    `teacher_model` (that teacher whole, frozen) adds, for every decoder pass, `output_distill_weight` x
-    `mask_output_distillation` of the pass's masks and IoU scores to the teacher's for the same prompts (its own
-    embedding, prompt encoder and decoder): the student is scored against the teacher's answers, ambiguous clicks
-    included, not only against the ground truth. The teacher's embedding is `teacher_encoder`'s of the batch's pixels
-    or, without one, the batch's cached `teacher_embeddings` (a frozen-encoder run: the decoder alone learns to
-    answer as the teacher from the model's own cached embeddings). `output_ranking_weight` weighs, within that term,
-    the order of a multimask pass's candidates (`mask_output_distillation`'s `ranking_weight`).
+    embedding the frozen prompt encoder and decoder were trained on while the task loss adapts it. A batch's cached
+    `teacher_embeddings` of its pixels replace the call to `teacher_encoder`. `distill_only` computes that term alone
+    (no prompts, no decoder): MobileSAM's decoupled distillation on the training batches. `teacher_model` (that
+    teacher whole, frozen) adds, for every decoder pass, `output_distill_weight` x `mask_output_distillation` of the
+    pass's masks and IoU scores to the teacher's for the same prompts (its own embedding, prompt encoder and decoder):
+    the student is scored against the teacher's answers, ambiguous clicks included, not only against the ground
+    truth. The teacher's embedding is the one of the embedding term or, without `teacher_encoder`, the batch's cached
+    `teacher_embeddings` (a frozen-encoder run: the decoder alone learns to answer as the teacher from the model's own
+    cached embeddings). `output_ranking_weight` weighs, within that term, the order of a multimask pass's candidates
+    (`mask_output_distillation`'s `ranking_weight`).
     """
 
     def __init__(
@@ -140,11 +141,14 @@ class UltraSamTrainingModule(nn.Module):
             return self.model.vision_encoder(batch["pixel_values"]).last_hidden_state
 
     def _distillation(self, batch, embeddings) -> tuple[torch.Tensor, torch.Tensor]:
-        """The embeddings' `relative_embedding_error` to the teacher's on this batch, and the teacher's."""
+        """The embeddings' `relative_embedding_error` to the teacher's on this batch, and the teacher's: the batch's
+        cached `teacher_embeddings` of its pixels where it has them, else `teacher_encoder`'s."""
         if batch.get("pixel_values") is None:
             raise ValueError("distillation needs the batch's pixel_values (not cached embeddings or features)")
-        with torch.no_grad():
-            target = self.teacher_encoder(batch["pixel_values"]).last_hidden_state
+        target = batch.get("teacher_embeddings")
+        if target is None:
+            with torch.no_grad():
+                target = self.teacher_encoder(batch["pixel_values"]).last_hidden_state
         if target.shape != embeddings.shape:
             raise ValueError(
                 f"the teacher's embeddings are {tuple(target.shape[1:])}, the model's {tuple(embeddings.shape[1:])}"

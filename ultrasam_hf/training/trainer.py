@@ -229,7 +229,8 @@ class Trainer:
                 rows = None
             else:
                 rows = load_split(config.data, config.train_split, config.datasets)
-                rows = rows_per_dataset(rows, config.rows_per_dataset, config.seed)
+                rows_seed = config.seed if config.rows_seed is None else config.rows_seed
+                rows = rows_per_dataset(rows, config.rows_per_dataset, rows_seed)
             self.val_rows = None
             if (config.eval_every or config.eval_at_end) and config.data:
                 try:
@@ -253,30 +254,30 @@ class Trainer:
                 )
         cache = teacher_cache = None
         flip_probability = config.flip_probability
+
+        # this run's rows, settings and processes
+        def cached(encoder_model, folder, stages=None, vision_encoder=None):
+            return build_embedding_cache(
+                encoder_model,
+                rows,
+                self.image_processor,  # also the teacher's: the pixels a teacher of a full run sees
+                folder,
+                flips=config.cache_flips,
+                dtype=config.cache_dtype,
+                process_index=accelerator.process_index,
+                num_processes=accelerator.num_processes,
+                wait_for_everyone=accelerator.wait_for_everyone,
+                progress=config.progress and accelerator.is_main_process,
+                frozen_stages=stages,
+                vision_encoder=vision_encoder,
+            )
+
         if config.variant in CACHED_VARIANTS:
             if config.streaming:
                 raise ValueError(
                     f"--variant {config.variant} reads precomputed encoder outputs: use map-style shards (no --streaming)"
                 )
             model.to(accelerator.device)
-
-            # this run's rows, settings and processes
-            def cached(encoder_model, folder, stages=None, vision_encoder=None):
-                return build_embedding_cache(
-                    encoder_model,
-                    rows,
-                    self.image_processor,  # also the teacher's: the pixels a teacher of a full run sees
-                    folder,
-                    flips=config.cache_flips,
-                    dtype=config.cache_dtype,
-                    process_index=accelerator.process_index,
-                    num_processes=accelerator.num_processes,
-                    wait_for_everyone=accelerator.wait_for_everyone,
-                    progress=config.progress and accelerator.is_main_process,
-                    frozen_stages=stages,
-                    vision_encoder=vision_encoder,
-                )
-
             default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
             cache = cached(model, config.cache_dir or self.output_dir / default_dir, frozen_stages)
             if teacher is not None:  # --distill-outputs: the teacher's decoder reads its own cached embeddings
@@ -286,6 +287,11 @@ class Trainer:
                     vision_encoder=teacher_runner,
                 )
             if not cache.flips:
+                flip_probability = 0.0
+        elif teacher is not None and config.teacher_cache_dir:  # the teacher's encoder runs once per image
+            teacher_cache = cached(teacher, config.teacher_cache_dir, vision_encoder=teacher_runner)
+            if not teacher_cache.flips and flip_probability:
+                accelerator.print(f"flips off: the teacher cache {config.teacher_cache_dir} holds one orientation")
                 flip_probability = 0.0
         self.base_dir = config.init
         if config.keep_adapter and config.variant in ("lora", "adapter") and not config.init:
