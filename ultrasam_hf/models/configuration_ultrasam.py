@@ -78,7 +78,7 @@ class UltraSamVisionConfig(SamVisionConfig):
         Expansion of the MBConv blocks of stage 0 and kernel of the depth-wise convolution between attention and MLP
         (also used by the `nano` encoder).
     nano_embed_dims, nano_depths (`list[int]`), nano_num_heads (`int`):
-        `encoder_type="nano"` (the untrained distillation student, `modeling_nano.py`): width and number of blocks at
+        `encoder_type="nano"` (the distillation student of `lite`, `modeling_nano.py`): width and number of blocks at
         strides 4 (MBConv), 8 (MBConv) and 16 (global attention, `nano_num_heads` heads).
     """
 
@@ -219,7 +219,8 @@ PRESETS = {
         "num_mask_refinements": 0,
         "preprocessing": "litemedsam",
     },
-    # untrained student for distilling `lite`: same prompt encoder, decoder and embedding, a ~10x cheaper encoder
+    # the student for distilling `lite` (random weights; trained: ultrasam-nano-us): same prompt encoder, decoder and
+    # embedding, a ~10x cheaper encoder
     "nano": {
         "vision_config": {
             "encoder_type": "nano",

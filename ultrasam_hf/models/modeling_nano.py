@@ -11,7 +11,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""`nano` image encoder: the student architecture for distilling the lite (TinyViT) encoder, untrained.
+"""`nano` image encoder: the student architecture for distilling the lite (TinyViT) encoder (trained and shipped as
+`ultrasam-nano-us`).
 
 A conv-attention hybrid in the spirit of EfficientViT-SAM / RepViT-SAM / MobileSAM: a strided convolutional stem
 to stride 4, inverted-residual (MBConv) stages at strides 8 and 16, global attention blocks at stride 16 (a 16x16
