@@ -1,6 +1,8 @@
 """The `late-encoder` variant: TinyViT split at a stage, the early part cached once, the late part + neck + decoder
 trained on top of the cache, exported as a plain `UltraSamModel`."""
 
+import copy
+
 import pytest
 import torch
 from tiny_models import seeded_model
@@ -117,6 +119,16 @@ def test_the_cache_fingerprint_covers_the_frozen_part_and_the_split():
         assert fingerprint() == reference
         model.vision_encoder.layers[1].downsample.conv1.batch_norm.running_mean.add_(1.0)  # early: a new cache
     assert fingerprint() != reference
+
+
+def test_the_fingerprint_ignores_what_names_code_not_pixels():
+    model = seeded_model("tiny-lite")
+    processor = make_image_processor(model.config)
+    saved = copy.deepcopy(processor)
+    saved.auto_map = {"AutoImageProcessor": "image_processing_ultrasam.UltraSamImageProcessor"}
+    assert encoder_fingerprint(model, saved, "float16", False) == encoder_fingerprint(model, processor, "float16", False)
+    saved.image_mean = [0.5, 0.5, 0.5]
+    assert encoder_fingerprint(model, saved, "float16", False) != encoder_fingerprint(model, processor, "float16", False)
 
 
 @pytest.mark.slow  # ~30 s; the late-encoder split and training step stay in the default suite

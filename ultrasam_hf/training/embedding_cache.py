@@ -37,7 +37,9 @@ from .data import image_array, row_key
 from .variants import check_split
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-
+# saved-processor entries that name code, not pixels: a model's saved processor has them, one built from its config
+# does not, and the two must find each other's caches
+_PROCESSOR_METADATA = ("auto_map", "image_processor_type", "processor_class", "_processor_class")
 
 # the TinyViT config entries per stage: stage k's input depends on entries [:k] (and the width of stage k)
 _STAGE_FIELDS = ("tiny_vit_depths", "tiny_vit_num_heads", "tiny_vit_window_sizes", "tiny_vit_downsample_strides")
@@ -66,6 +68,7 @@ def encoder_fingerprint(model, image_processor, dtype: str, flips: bool, frozen_
             digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().float().cpu().numpy().tobytes())
     processor_config = image_processor.to_dict() if hasattr(image_processor, "to_dict") else {}
+    processor_config = {key: value for key, value in processor_config.items() if key not in _PROCESSOR_METADATA}
     digest.update(json.dumps(processor_config, sort_keys=True, default=str).encode())
     digest.update(f"{dtype}|{flips}".encode())
     if frozen_stages is not None:
@@ -170,6 +173,8 @@ def build_embedding_cache(
         return check_covers(EmbeddingCache(cache_dir), rows)
     if process_index == 0:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        if (cache_dir / "meta.json").is_file():  # say why hours of embeddings are about to go
+            print(f"rebuilding {cache_dir}: made for another encoder, preprocessing or settings, or interrupted")
         for stale in [
             *cache_dir.glob("embeddings-*.safetensors"),
             *cache_dir.glob("index-*.json"),
