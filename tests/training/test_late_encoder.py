@@ -125,10 +125,14 @@ def test_the_fingerprint_ignores_what_names_code_not_pixels():
     model = seeded_model("tiny-lite")
     processor = make_image_processor(model.config)
     saved = copy.deepcopy(processor)
+
+    def fingerprint(image_processor):
+        return encoder_fingerprint(model, image_processor, "float16", False)
+
     saved.auto_map = {"AutoImageProcessor": "image_processing_ultrasam.UltraSamImageProcessor"}
-    assert encoder_fingerprint(model, saved, "float16", False) == encoder_fingerprint(model, processor, "float16", False)
+    assert fingerprint(saved) == fingerprint(processor)
     saved.image_mean = [0.5, 0.5, 0.5]
-    assert encoder_fingerprint(model, saved, "float16", False) != encoder_fingerprint(model, processor, "float16", False)
+    assert fingerprint(saved) != fingerprint(processor)
 
 
 @pytest.mark.slow  # ~30 s; the late-encoder split and training step stay in the default suite

@@ -14,7 +14,9 @@ def script_parser(script_file, doc: str, default_out: str) -> argparse.ArgumentP
     parser.add_argument(
         "--shards", required=True, help="build folder of `ultrasam data build <dataset> --raw ... --out DIR`"
     )
-    parser.add_argument("--init", nargs="+", required=True, help="UltraSam folders, shipped model names or Hub ids, or preset:<name>")
+    parser.add_argument(
+        "--init", nargs="+", required=True, help="UltraSam folders, shipped model names or Hub ids, or preset:<name>"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=default_out, help="Markdown table (JSON written next to it)")
     parser.add_argument("--note", default="", help="text placed above the table")

@@ -37,6 +37,7 @@ from .data import image_array, row_key
 from .variants import check_split
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
 # saved-processor entries that name code, not pixels: a model's saved processor has them, one built from its config
 # does not, and the two must find each other's caches
 _PROCESSOR_METADATA = ("auto_map", "image_processor_type", "processor_class", "_processor_class")
