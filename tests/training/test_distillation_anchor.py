@@ -252,7 +252,8 @@ def test_pretrain_distill_outputs_logs_its_term_and_records_it(tiny_shards, tiny
 
 
 def test_pretrain_full_reads_the_teachers_embeddings_from_its_cache(tiny_shards, tiny_init, tmp_path):
-    """The cache of scripts/distill_encoder.py's draw (--rows-seed 0) serves a full stage of another seed."""
+    """A full stage of seed 5 caches the teacher's embeddings of the --rows-seed 0 draw (scripts/distill_encoder.py's
+    draw at its default seed) and trains with the embedding term."""
     from ultrasam_hf.training.data import row_key, rows_per_dataset
     from ultrasam_hf.training.embedding_cache import EmbeddingCache
     from ultrasam_hf.training.trackers import read_csv_metrics
