@@ -280,19 +280,16 @@ class Trainer:
             model.to(accelerator.device)
             default_dir = "embedding_cache" if frozen_stages is None else f"stage{frozen_stages}_cache"
             cache = cached(model, config.cache_dir or self.output_dir / default_dir, frozen_stages)
-            if teacher is not None:  # --distill-outputs: the teacher's decoder reads its own cached embeddings
-                teacher_cache = cached(
-                    teacher,
-                    config.teacher_cache_dir or self.output_dir / "teacher_cache",
-                    vision_encoder=teacher_runner,
-                )
-            if not cache.flips:
-                flip_probability = 0.0
-        elif teacher is not None and config.teacher_cache_dir:  # the teacher's encoder runs once per image
-            teacher_cache = cached(teacher, config.teacher_cache_dir, vision_encoder=teacher_runner)
-            if not teacher_cache.flips and flip_probability:
-                accelerator.print(f"flips off: the teacher cache {config.teacher_cache_dir} holds one orientation")
-                flip_probability = 0.0
+        # the teacher's embeddings: what its decoder reads next to cached embeddings (--distill-outputs), or, in a
+        # stage that trains the encoder, what replaces running its encoder on every batch
+        if teacher is not None and (cache is not None or config.teacher_cache_dir):
+            teacher_cache = cached(
+                teacher, config.teacher_cache_dir or self.output_dir / "teacher_cache", vision_encoder=teacher_runner
+            )
+        one_sided = [c for c in (cache, teacher_cache) if c is not None and not c.flips]
+        if one_sided and flip_probability:
+            accelerator.print(f"flips off: the embedding cache {one_sided[0].cache_dir} holds one orientation")
+            flip_probability = 0.0
         self.base_dir = config.init
         if config.keep_adapter and config.variant in ("lora", "adapter") and not config.init:
             self.base_dir = str(self.output_dir / "base")
