@@ -1,10 +1,12 @@
-"""The `nano` preset: the untrained student encoder gives SAM's embedding and runs in the full model."""
+"""The `nano` preset: the student encoder gives SAM's embedding and runs in the full model."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.models.configuration_ultrasam_backbone import UltraSamBackboneConfig
+from ultrasam_hf.models.modeling_tinyvit import UltraSamTinyVitBlock
 
 
 def small_nano_config(**overrides):
@@ -60,3 +62,26 @@ def test_nano_config_checks_its_geometry():
         small_nano_config().vision_config.__class__(encoder_type="nano", nano_num_heads=7)
     with pytest.raises(ValueError, match="no backbone"):
         UltraSamBackboneConfig(vision_config={"encoder_type": "nano"})
+
+
+@pytest.mark.parametrize("height, width, window", [(16, 16, 32), (5, 3, 8)])
+def test_a_grid_smaller_than_its_window_attends_as_if_zero_padded(height, width, window):
+    """The nano attention stage's window is twice its grid (16x16 tokens in a 32x32 window at 256 px, as trained):
+    the block attends on the grid's tokens only, and must give what attention over the zero-padded window gives."""
+    torch.manual_seed(0)
+    config = small_nano_config().vision_config
+    block = UltraSamTinyVitBlock(config, 32, 2, window).eval()
+    with torch.no_grad():
+        block.attn.attention_biases.normal_()
+        block.attn.layer_norm.weight.normal_()
+        block.attn.layer_norm.bias.normal_()  # the zero token's key and value come from these
+        tokens = torch.randn(2, height * width, 32)
+        grid = F.pad(tokens.view(2, height, width, 32), (0, 0, 0, window - width, 0, window - height))
+        padded = block.attn(grid.reshape(2, window * window, 32))[0].view(2, window, window, 32)
+        expected = padded[:, :height, :width].reshape(2, height * width, 32)
+        seen = []  # tokens per sequence the attention projects: the grid's, not the window's
+        hook = block.attn.qkv.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[1]))
+        output = block._window_attention(tokens, height, width)
+        hook.remove()
+    assert torch.allclose(output, expected, atol=1e-5)
+    assert max(seen) == height * width

@@ -68,8 +68,10 @@ class UltraSamNanoStage(nn.Module):
         self.is_attention = index == len(dims) - 1
         depth = config.nano_depths[index]
         if self.is_attention:
-            grid = config.image_size // 2 ** (index + 1)
-            blocks = [UltraSamTinyVitBlock(config, dims[index], config.nano_num_heads, grid) for _ in range(depth)]
+            # the window is twice the stage's grid (a 32x32 window on 16x16 tokens at 256 px), as the shipped weights'
+            # bias tables were trained; the block attends on the grid's tokens only (`padded_window_forward`)
+            window = config.image_size // 2 ** (index + 1)
+            blocks = [UltraSamTinyVitBlock(config, dims[index], config.nano_num_heads, window) for _ in range(depth)]
         else:
             blocks = [UltraSamTinyVitMBConv(dims[index], config.tiny_vit_mbconv_expand_ratio) for _ in range(depth)]
         self.blocks = nn.ModuleList(blocks)

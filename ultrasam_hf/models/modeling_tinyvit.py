@@ -148,6 +148,35 @@ class UltraSamTinyVitAttention(nn.Module):
         output = attention @ value
         return self.proj(output.transpose(1, 2).reshape(batch, tokens, -1)), attention
 
+    def padded_window_forward(self, hidden_states, height, width):
+        """`forward` on a (height, width) grid zero-padded at the bottom and right to one window, for the grid's
+        tokens only. Every padding token is the zero token, so all share one key and one value: they enter as one
+        extra key whose logit adds the log of the summed exp(bias) over the padded positions. Exact, on
+        (window / grid)^2 times fewer tokens (the nano encoder's 16x16 grid in a 32x32 window: 4x)."""
+        batch, tokens, channels = hidden_states.shape
+        window = self.window_size
+        real = [row * window + col for row in range(height) for col in range(width)]
+        padding = sorted(set(range(window * window)) - set(real))
+        real, padding = (torch.tensor(p, device=hidden_states.device) for p in (real, padding))
+        qkv = self.qkv(self.layer_norm(hidden_states)).view(batch, tokens, self.num_heads, 3 * self.head_dim)
+        query, key, value = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=-1)
+        zero = self.qkv(self.layer_norm(hidden_states.new_zeros(1, 1, channels)))
+        _, zero_key, zero_value = zero.view(1, 1, self.num_heads, 3 * self.head_dim).transpose(1, 2).split(
+            self.head_dim, dim=-1
+        )
+        grid_bias = self.attention_biases[:, self.attention_bias_idxs[real][:, real]]
+        padding_bias = torch.logsumexp(self.attention_biases[:, self.attention_bias_idxs[real][:, padding]], dim=-1)
+        logits = torch.cat(
+            [
+                (query @ key.transpose(-2, -1)) * self.scale + grid_bias,
+                (query @ zero_key.transpose(-2, -1)) * self.scale + padding_bias[..., None],
+            ],
+            dim=-1,
+        )
+        attention = logits.softmax(dim=-1)
+        output = attention[..., :tokens] @ value + attention[..., tokens:] * zero_value
+        return self.proj(output.transpose(1, 2).reshape(batch, tokens, -1)), attention
+
 
 class UltraSamTinyVitMLP(nn.Module):
     def __init__(self, width, hidden, layer_norm_eps):
@@ -175,6 +204,8 @@ class UltraSamTinyVitBlock(GradientCheckpointingLayer):
         window = self.window_size
         if height == window and width == window:
             return self.attn(hidden_states)[0]
+        if height <= window and width <= window:  # one window, mostly padding
+            return self.attn.padded_window_forward(hidden_states, height, width)[0]
         grid = hidden_states.view(batch, height, width, channels)
         pad_bottom, pad_right = (window - height % window) % window, (window - width % window) % window
         grid = F.pad(grid, (0, 0, 0, pad_right, 0, pad_bottom))
