@@ -152,7 +152,8 @@ class UltraSamTinyVitAttention(nn.Module):
         """`forward` on a (height, width) grid zero-padded at the bottom and right to one window, for the grid's
         tokens only. Every padding token is the zero token, so all share one key and one value: they enter as one
         extra key whose logit adds the log of the summed exp(bias) over the padded positions. Exact, on
-        (window / grid)^2 times fewer tokens (the nano encoder's 16x16 grid in a 32x32 window: 4x)."""
+        (window / grid)^2 times fewer tokens (the nano encoder's 16x16 grid in a 32x32 window: 4x). The attention it
+        returns has that extra key as its last column."""
         batch, tokens, channels = hidden_states.shape
         window = self.window_size
         real = [row * window + col for row in range(height) for col in range(width)]
@@ -161,8 +162,8 @@ class UltraSamTinyVitAttention(nn.Module):
         qkv = self.qkv(self.layer_norm(hidden_states)).view(batch, tokens, self.num_heads, 3 * self.head_dim)
         query, key, value = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=-1)
         zero = self.qkv(self.layer_norm(hidden_states.new_zeros(1, 1, channels)))
-        _, zero_key, zero_value = zero.view(1, 1, self.num_heads, 3 * self.head_dim).transpose(1, 2).split(
-            self.head_dim, dim=-1
+        _, zero_key, zero_value = (
+            zero.view(1, 1, self.num_heads, 3 * self.head_dim).transpose(1, 2).split(self.head_dim, dim=-1)
         )
         grid_bias = self.attention_biases[:, self.attention_bias_idxs[real][:, real]]
         padding_bias = torch.logsumexp(self.attention_biases[:, self.attention_bias_idxs[real][:, padding]], dim=-1)
@@ -204,7 +205,7 @@ class UltraSamTinyVitBlock(GradientCheckpointingLayer):
         window = self.window_size
         if height == window and width == window:
             return self.attn(hidden_states)[0]
-        if height <= window and width <= window:  # one window, mostly padding
+        if height <= window and width <= window:  # one window, part of it padding
             return self.attn.padded_window_forward(hidden_states, height, width)[0]
         grid = hidden_states.view(batch, height, width, channels)
         pad_bottom, pad_right = (window - height % window) % window, (window - width % window) % window
