@@ -156,17 +156,19 @@ class UltraSamTinyVitAttention(nn.Module):
         returns has that extra key as its last column."""
         batch, tokens, channels = hidden_states.shape
         window = self.window_size
+        # window positions as Python lists, so that an exported graph holds them as constants
         real = [row * window + col for row in range(height) for col in range(width)]
-        padding = sorted(set(range(window * window)) - set(real))
+        padding = [i for i in range(window * window) if i // window >= height or i % window >= width]
         real, padding = (torch.tensor(p, device=hidden_states.device) for p in (real, padding))
+        bias_rows = self.attention_bias_idxs[real]  # the grid's tokens as queries
         qkv = self.qkv(self.layer_norm(hidden_states)).view(batch, tokens, self.num_heads, 3 * self.head_dim)
         query, key, value = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=-1)
         zero = self.qkv(self.layer_norm(hidden_states.new_zeros(1, 1, channels)))
         _, zero_key, zero_value = (
             zero.view(1, 1, self.num_heads, 3 * self.head_dim).transpose(1, 2).split(self.head_dim, dim=-1)
         )
-        grid_bias = self.attention_biases[:, self.attention_bias_idxs[real][:, real]]
-        padding_bias = torch.logsumexp(self.attention_biases[:, self.attention_bias_idxs[real][:, padding]], dim=-1)
+        grid_bias = self.attention_biases[:, bias_rows[:, real]]
+        padding_bias = torch.logsumexp(self.attention_biases[:, bias_rows[:, padding]], dim=-1)
         logits = torch.cat(
             [
                 (query @ key.transpose(-2, -1)) * self.scale + grid_bias,
