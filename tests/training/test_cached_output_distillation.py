@@ -2,6 +2,7 @@
 decoder learn to answer as the teacher does from the model's own embeddings, at decoder speed."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,6 +112,15 @@ def test_settings_are_checked_before_the_run(tiny_shards, tiny_init, tmp_path):
         validate_config(config(rows_per_dataset=0))
     with pytest.raises(UsageError, match="--rows-per-dataset selects rows of --data shards: not with --pack"):
         validate_config(config(rows_per_dataset=3, pack=str(tmp_path / "pack.npz")))
+    slug = sorted(p.name for p in Path(tiny_shards).iterdir() if p.is_dir())[0]
+    validate_config(config(dataset_weights=[f"{slug}=2.5"]))
+    for bad in ([slug], [f"{slug}=0"], [f"{slug}=nan"], [f"{slug}=x"], ["=2"]):
+        with pytest.raises(UsageError, match="--dataset-weights takes SLUG=FACTOR with a finite factor > 0"):
+            validate_config(config(dataset_weights=bad))
+    with pytest.raises(UsageError, match="--dataset-weights names 'a' twice"):
+        validate_config(config(dataset_weights=["a=2", "a=3"]))
+    with pytest.raises(UsageError, match=r"--dataset-weights names \['no-such-set'\], which this run does not train"):
+        validate_config(config(dataset_weights=["no-such-set=2"]))
 
 
 def test_pretrain_frozen_encoder_distill_outputs(tiny_shards, tiny_init, tmp_path):

@@ -47,9 +47,14 @@ def test_accelerate_launch_tiny_end_to_end(tiny_shards, tmp_path):
             "4",
             "--log-with",
             "csv",
+            "--dataset-weights",
+            "beta=3",
         ]
     )
     assert "eval step 4 | alpha box" in result.stdout and "point" in result.stdout
+    # 12 alpha and 6 beta images, beta weighted x3: 12 : 18
+    assert "dataset mix (--mixing-temperature 1, --dataset-weights): beta 60.0%, alpha 40.0%" in result.stdout
+    assert json.loads((out / "training_config.json").read_text())["dataset_weights"] == "beta=3"
     model = UltraSamModel.from_pretrained(out)
     assert model.config.preset == "tiny"
     assert (out / "processor_config.json").is_file() or (out / "preprocessor_config.json").is_file()

@@ -4,7 +4,14 @@ import torch
 from tiny_models import seeded_model
 
 from ultrasam_hf.models.transforms import low_res_size
-from ultrasam_hf.training.data import ExampleBuilder, MixingSampler, collate, load_split, mixing_weights
+from ultrasam_hf.training.data import (
+    ExampleBuilder,
+    MixingSampler,
+    collate,
+    load_split,
+    mixing_weights,
+    scale_mixing,
+)
 from ultrasam_hf.training.module import UltraSamTrainingModule
 from ultrasam_hf.training.trainer import lr_lambda, make_image_processor
 from ultrasam_hf.training.variants import apply_variant, trains_encoder
@@ -57,6 +64,19 @@ def test_mixing_sampler_is_seeded_and_weighted():
     assert 0.35 < drawn.count("b") / len(drawn) < 0.65
     weights = mixing_weights({"a": 90, "b": 10}, temperature=2.0)
     assert weights["a"] == pytest.approx(3 / 4)
+
+
+def test_dataset_factors_scale_the_mixing_probabilities():
+    """`--dataset-weights b=3`: dataset b is drawn three times as often as its temperature weight says."""
+    rows = ["a"] * 50 + ["b"] * 50
+    sampler = MixingSampler(rows, seed=0, factors={"b": 3.0}, num_samples=4000)
+    assert sampler.weights == pytest.approx({"a": 0.25, "b": 0.75})
+    drawn = [rows[r] for _, _, r in sampler]  # drawn with replacement, no longer a permutation at T=1
+    assert 0.72 < drawn.count("b") / len(drawn) < 0.78
+    assert MixingSampler(rows, seed=0, factors={}).weights == MixingSampler(rows, seed=0).weights
+    assert scale_mixing({"a": 0.5, "b": 0.5}, None) == {"a": 0.5, "b": 0.5}
+    with pytest.raises(ValueError, match=r"--dataset-weights names \['c'\], which are not among the training data"):
+        MixingSampler(rows, factors={"c": 2.0})
 
 
 def test_example_builder_flip_and_shapes(tiny_shards):

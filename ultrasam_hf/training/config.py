@@ -72,6 +72,14 @@ class TrainingConfig:
     mixing_temperature: float = field(
         default=1.0, metadata={"help": "Dataset mixing p_i ~ n_i^(1/T); 1 = proportional."}
     )
+    dataset_weights: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "SLUG=FACTOR ... : multiply these datasets' mixing probabilities (after --mixing-temperature), "
+            "then renormalise; e.g. tg3k=3 to see a dataset the model lags on three times as often.",
+            "nargs": "+",
+        },
+    )
     max_instances: int = field(default=20, metadata={"help": "Instances (prompts) per image, the paper's 20."})
     point_probability: float = 0.5
     point_sampling: str = field(
@@ -355,6 +363,23 @@ _RANGES = (
 )
 
 
+def dataset_factors(dataset_weights: list[str] | None) -> dict[str, float]:
+    """`--dataset-weights` (`["tg3k=3", ...]`) as `{slug: factor}`; a clear error for anything else."""
+    factors: dict[str, float] = {}
+    for item in dataset_weights or []:
+        slug, sep, value = str(item).partition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = math.nan
+        if not sep or not slug or not (math.isfinite(factor) and factor > 0):
+            raise UsageError(f"--dataset-weights takes SLUG=FACTOR with a finite factor > 0, got {item!r}")
+        if slug in factors:
+            raise UsageError(f"--dataset-weights names {slug!r} twice")
+        factors[slug] = factor
+    return factors
+
+
 def validate_config(config: TrainingConfig) -> None:
     """Check every setting and input of a run before anything is created: value ranges and choices, the shard
     folders (each with `<slug>/<train split>/*.parquet`, every `--datasets` slug present), `--pack`, `--init` (a
@@ -456,6 +481,10 @@ def validate_config(config: TrainingConfig) -> None:
     missing = sorted(set(config.datasets or []) - found)
     if missing and config.data:
         raise UsageError(f"--datasets {missing} have no {config.train_split!r} shards under {config.data}")
+    trained = set(config.datasets or found)
+    unknown = sorted(set(dataset_factors(config.dataset_weights)) - trained)
+    if unknown and trained:  # a --pack's datasets are checked when it loads (`MixingSampler`)
+        raise UsageError(f"--dataset-weights names {unknown}, which this run does not train on ({sorted(trained)})")
     check_output_folder(config.output_dir, "--output-dir")
     if config.resume:
         from .trainer import check_resume_checkpoint
@@ -463,4 +492,12 @@ def validate_config(config: TrainingConfig) -> None:
         check_resume_checkpoint(config.resume, config.output_dir)
 
 
-__all__ = ["TrainingConfig", "build_parser", "flat_config", "load_config_file", "parse_args", "validate_config"]
+__all__ = [
+    "TrainingConfig",
+    "build_parser",
+    "dataset_factors",
+    "flat_config",
+    "load_config_file",
+    "parse_args",
+    "validate_config",
+]

@@ -99,25 +99,46 @@ def mixing_weights(counts: dict[str, int], temperature: float = 1.0) -> dict[str
     return {slug: value / total for slug, value in powered.items()}
 
 
+def scale_mixing(weights: dict[str, float], factors: dict[str, float] | None) -> dict[str, float]:
+    """`weights` with each dataset's probability multiplied by its factor (`--dataset-weights`), renormalised."""
+    if not factors:
+        return weights
+    unknown = sorted(set(factors) - set(weights))
+    if unknown:
+        raise ValueError(
+            f"--dataset-weights names {unknown}, which are not among the training data ({sorted(weights)})"
+        )
+    scaled = {slug: value * factors.get(slug, 1.0) for slug, value in weights.items()}
+    total = sum(scaled.values())
+    return {slug: value / total for slug, value in scaled.items()}
+
+
 # ---------------------------------------------------------------------------------------------------------- sampling
 class MixingSampler(torch.utils.data.Sampler):
     """Seeded per-epoch sampler over a map-style dataset that yields `(epoch, position, row)` keys.
 
-    With temperature 1 the epoch is a permutation of all rows (proportional mixing); otherwise rows are drawn with
-    replacement with probability `weight[dataset] / count[dataset]`. `set_epoch` selects the epoch; the order is a
+    With temperature 1 and no `factors` the epoch is a permutation of all rows (proportional mixing); otherwise rows
+    are drawn with replacement with probability `weight[dataset] / count[dataset]`, the weights scaled by `factors`
+    (`scale_mixing`). `set_epoch` selects the epoch; the order is a
     function of (seed, epoch) only, which makes resuming exact.
     """
 
     def __init__(
-        self, row_datasets: list[str], seed: int = 0, temperature: float = 1.0, num_samples: int | None = None
+        self,
+        row_datasets: list[str],
+        seed: int = 0,
+        temperature: float = 1.0,
+        num_samples: int | None = None,
+        factors: dict[str, float] | None = None,
     ):
         self.seed, self.temperature, self.epoch = int(seed), float(temperature), 0
+        self.proportional = self.temperature == 1.0 and not factors
         self.num_rows = len(row_datasets)
         self.num_samples = int(num_samples or self.num_rows)
         counts: dict[str, int] = {}
         for slug in row_datasets:
             counts[slug] = counts.get(slug, 0) + 1
-        self.weights = mixing_weights(counts, temperature)
+        self.weights = scale_mixing(mixing_weights(counts, temperature), factors)
         self.row_probabilities = torch.tensor([self.weights[s] / counts[s] for s in row_datasets], dtype=torch.float64)
 
     def set_epoch(self, epoch: int) -> None:
@@ -128,7 +149,7 @@ class MixingSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        if self.temperature == 1.0 and self.num_samples == self.num_rows:
+        if self.proportional and self.num_samples == self.num_rows:
             rows = torch.randperm(self.num_rows, generator=generator)
         else:
             rows = torch.multinomial(self.row_probabilities, self.num_samples, replacement=True, generator=generator)
@@ -282,5 +303,6 @@ __all__ = [
     "resize_mask",
     "row_key",
     "rows_per_dataset",
+    "scale_mixing",
     "shard_files",
 ]

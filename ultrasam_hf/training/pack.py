@@ -186,7 +186,7 @@ def _mirror(tensor: torch.Tensor, widths: torch.Tensor, flip: torch.Tensor) -> t
 class ResidentBatches:
     """A pack decoded onto `device`, served as training batches (`UltraSamTrainingModule`'s batch format).
 
-    Image order comes from `MixingSampler` (seeded per epoch, temperature mixing over the pack's datasets); flips and
+    Image order comes from `MixingSampler` (seeded per epoch, temperature mixing over the pack's datasets, scaled by `factors`); flips and
     instance subsets from a generator on the device. `skip(n)` fast-forwards an epoch (resume).
     """
 
@@ -199,6 +199,7 @@ class ResidentBatches:
         batch_size: int,
         seed: int = 0,
         temperature: float = 1.0,
+        factors: dict[str, float] | None = None,
         max_instances: int = 20,
         flip_probability: float = 0.5,
         rank: int = 0,
@@ -250,7 +251,7 @@ class ResidentBatches:
         self.low_res = self.summary["low_res_size"]
         self.image_datasets = [self.summary["datasets"][i] for i in arrays["image_dataset"][keep]]
         self.keys = [self.summary["keys"][i] for i in keep]
-        self.sampler = MixingSampler(self.image_datasets, seed=seed, temperature=temperature)
+        self.sampler = MixingSampler(self.image_datasets, seed=seed, temperature=temperature, factors=factors)
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed) * 7919 + self.rank)
         self.epoch, self._skip = 0, 0
         self._shifts = torch.arange(7, -1, -1, device=self.device, dtype=torch.uint8)

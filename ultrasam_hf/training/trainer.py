@@ -23,7 +23,7 @@ from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set
 from ..data.manifest import training_licence_mix
 from ..models.errors import CheckpointError, CheckpointNotFoundError, UltraSamError
 from ..models.transforms import low_res_size
-from .config import TRAINING_DATA, TRAINING_RECORD, TrainingConfig, flat_config
+from .config import TRAINING_DATA, TRAINING_RECORD, TrainingConfig, dataset_factors, flat_config
 from .data import (
     ExampleBuilder,
     MixingSampler,
@@ -366,6 +366,7 @@ class Trainer:
                 batch_size=config.batch_size,
                 seed=config.seed,
                 temperature=config.mixing_temperature,
+                factors=dataset_factors(config.dataset_weights),
                 max_instances=config.max_instances,
                 flip_probability=config.flip_probability,
                 rank=accelerator.process_index,
@@ -373,6 +374,7 @@ class Trainer:
                 datasets=config.datasets,
             )
             self.check_pack(self.train_loader.summary)
+            self.mixing = self.train_loader.sampler.weights
             packed = self.train_loader.summary["images"]
             self.train_counts = {slug: packed[slug] for slug in (config.datasets or packed) if slug in packed}
             self.sampler = None
@@ -381,15 +383,18 @@ class Trainer:
             from datasets import interleave_datasets
             from datasets.distributed import split_dataset_by_node
 
-            from .data import mixing_weights
+            from .data import mixing_weights, scale_mixing
 
             slugs = sorted(by_dataset)
             counts = {
                 slug: (by_dataset[slug].info.splits.total_num_examples if by_dataset[slug].info.splits else 1) or 1
                 for slug in slugs
             }
-            weights = mixing_weights(counts, config.mixing_temperature)
+            weights = scale_mixing(
+                mixing_weights(counts, config.mixing_temperature), dataset_factors(config.dataset_weights)
+            )
             self.train_counts = counts
+            self.mixing = weights
             stream = (
                 by_dataset[slugs[0]]
                 if len(slugs) == 1
@@ -413,10 +418,14 @@ class Trainer:
             module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
         else:
             self.sampler = MixingSampler(
-                list(rows["dataset"]), seed=config.seed, temperature=config.mixing_temperature
+                list(rows["dataset"]),
+                seed=config.seed,
+                temperature=config.mixing_temperature,
+                factors=dataset_factors(config.dataset_weights),
             )
             self.train_dataset = TrainDataset(rows, builder)
             self.train_counts = dict(Counter(rows["dataset"]))
+            self.mixing = self.sampler.weights
             loader = torch.utils.data.DataLoader(
                 self.train_dataset,
                 batch_size=config.batch_size,
@@ -508,6 +517,13 @@ class Trainer:
             f"UltraSam training: variant {config.variant}, {self.trainable:,} / {self.total:,} trainable parameters, "
             f"{accelerator.num_processes} process(es) on {accelerator.device}, mixed precision {accelerator.mixed_precision}"
         )
+        if config.dataset_weights:
+            mix = ", ".join(
+                f"{slug} {p:.1%}" for slug, p in sorted(self.mixing.items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+            accelerator.print(
+                f"dataset mix (--mixing-temperature {config.mixing_temperature:g}, --dataset-weights): {mix}"
+            )
         bar = tqdm(
             total=config.max_steps,
             initial=self.state["step"],
