@@ -7,6 +7,7 @@ import pytest
 from ultrasam_hf import UltraSamPredictor
 from ultrasam_hf.export.onnx_backend import OnnxBackend
 from ultrasam_hf.export.onnx_export import (
+    GRAPH_REVISION,
     MANIFEST,
     cache_folder,
     compare_predictors,
@@ -15,6 +16,7 @@ from ultrasam_hf.export.onnx_export import (
     model_fingerprint,
     parity_image,
     parity_prompts,
+    stale_export_reason,
 )
 from ultrasam_hf.inference.backends import TorchBackend
 
@@ -136,3 +138,45 @@ def test_int8_graphs_are_written_and_run(private_cache, tiny_model):
 def test_missing_export_folder_is_a_clear_error(tmp_path, tiny_model):
     with pytest.raises(FileNotFoundError, match="no ONNX export"):
         OnnxBackend(tiny_model("tiny-lite"), tmp_path)
+
+
+def _as_revision_1(folder):
+    # how exports made before `GRAPH_REVISION` 2 read: the same manifest without the key
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["graph_revision"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_nano_export_of_an_older_graph_revision_is_used_by_auto_and_rewritten_by_onnx(private_cache, capsys):
+    """A revision-1 nano export computes the same masks, only slower: `auto` uses it and says how to rewrite it;
+    an explicit `onnx` backend rewrites it once; other encoders' revision-1 graphs are current."""
+    import torch
+    from nano_models import small_nano_config
+
+    from ultrasam_hf import UltraSamModel
+
+    torch.manual_seed(0)
+    model = UltraSamModel(small_nano_config()).eval()
+    processor = UltraSamPredictor(model, backend="pytorch").processor
+    folder = export_onnx(model, processor)
+    assert json.loads((folder / MANIFEST).read_text())["graph_revision"] == GRAPH_REVISION == 2
+    assert stale_export_reason(model, json.loads((folder / MANIFEST).read_text())) is None
+    _as_revision_1(folder)
+    assert "zero-padded window" in stale_export_reason(model, json.loads((folder / MANIFEST).read_text()))
+    assert find_export(model) == (folder, json.loads((folder / MANIFEST).read_text()))  # found all the same
+    capsys.readouterr()
+    auto = UltraSamPredictor(model, processor)
+    assert auto.backend.name == "onnxruntime" and auto.backend.folder == folder
+    assert "is slower than a new one" in capsys.readouterr().out
+    explicit = UltraSamPredictor(model, processor, backend="onnx")
+    assert "is stale" in capsys.readouterr().out
+    assert json.loads((explicit.backend.folder / MANIFEST).read_text())["graph_revision"] == 2
+    UltraSamPredictor(model, processor)
+    assert capsys.readouterr().out == ""
+
+
+def test_other_encoders_exports_of_graph_revision_1_are_current(exported):
+    model, _, folder = exported
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest.pop("graph_revision")
+    assert stale_export_reason(model, manifest) is None

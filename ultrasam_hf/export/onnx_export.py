@@ -27,6 +27,10 @@ from .graphs import ImageEncoderGraph
 
 MANIFEST = "ultrasam_onnx.json"
 FORMAT_VERSION = 1
+# What the graphs compute is unchanged between revisions; how fast is not. 2: an attention stage whose grid fits in
+# one window attends on the grid's tokens (`padded_window_forward`), which revision 1 zero-padded to the window
+# (the nano encoder: 2.6x slower, same embeddings). A manifest without the key is revision 1.
+GRAPH_REVISION = 2
 OPSET = 17
 GRAPHS = {"fp32": ("encoder.onnx", "decoder.onnx"), "int8": ("encoder_int8.onnx", "decoder_int8.onnx")}
 # a graph whose masks differ from PyTorch's by more than this is not written as usable
@@ -62,13 +66,26 @@ def read_manifest(folder) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def stale_export_reason(model, manifest: dict) -> str | None:
+    """Why an export of `model`'s weights is slower than one made now (`GRAPH_REVISION`), or None. Only graphs
+    that a revision changed are stale: revision 2 changed the nano encoder's."""
+    if manifest.get("graph_revision", 1) < 2 and model.config.vision_config.encoder_type == "nano":
+        return (
+            "its encoder graph attends on a zero-padded window (made before graph revision 2: "
+            "the same embeddings, about 2.6x slower)"
+        )
+    return None
+
+
 def find_export(model, model_dir=None, precision: str = "fp32") -> tuple[Path, dict] | None:
     """The export folder (and its manifest) made from this model's weights that has `precision` graphs, looking in
-    `model_dir/onnx` then in the cache; None when there is none. Hashes the weights only when a candidate exists."""
+    `model_dir/onnx` then in the cache, a current one before a stale one (`stale_export_reason`); None when there
+    is none. Hashes the weights only when a candidate exists."""
     candidates = [Path(model_dir) / "onnx"] if model_dir is not None and Path(model_dir).is_dir() else []
     if not any((c / MANIFEST).is_file() for c in candidates) and not (cache_dir() / "onnx").is_dir():
         return None
     fingerprint = model_fingerprint(model)
+    found = []
     for folder in [*candidates, cache_folder(fingerprint)]:
         manifest = read_manifest(folder)
         if (
@@ -77,8 +94,9 @@ def find_export(model, model_dir=None, precision: str = "fp32") -> tuple[Path, d
             and manifest.get("model_fingerprint") == fingerprint
             and precision in manifest.get("graphs", {})
         ):
-            return folder, manifest
-    return None
+            found.append((folder, manifest))
+    current = [match for match in found if stale_export_reason(model, match[1]) is None]
+    return (current or found or [None])[0]
 
 
 def preprocessing_record(model, processor) -> dict:
@@ -272,6 +290,7 @@ def export_onnx(model, processor, out_dir=None, int8: bool = False, opset: int =
     manifest = {
         "format": "ultrasam-onnx",
         "format_version": FORMAT_VERSION,
+        "graph_revision": GRAPH_REVISION,
         "model_fingerprint": fingerprint,
         "preset": model.config.preset,
         "num_mask_refinements": model.config.num_mask_refinements,
@@ -333,6 +352,7 @@ __all__ = [
     "export_graphs",
     "export_onnx",
     "find_export",
+    "stale_export_reason",
     "model_fingerprint",
     "parity_image",
 ]

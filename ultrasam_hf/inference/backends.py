@@ -112,19 +112,28 @@ def make_backend(name: str, model, processor, device, model_dir=None, verbose: b
     if name == "pytorch" or (name == "auto" and not (on_cpu and onnxruntime_available())):
         return TorchBackend(model)
     from ..export.onnx_backend import OnnxBackend
-    from ..export.onnx_export import export_onnx, find_export
+    from ..export.onnx_export import export_onnx, find_export, stale_export_reason
 
+    say = print if verbose else logger.info
     precision = "int8" if name == "onnx-int8" else "fp32"
     found = find_export(model, model_dir, precision)
+    stale = found and stale_export_reason(model, found[1])
     if name == "auto":
+        if stale:  # still correct: used as it is, since `auto` never exports
+            say(f"The ONNX export in {found[0]} is slower than a new one: {stale}.")
+            say("`ultrasam export onnx MODEL` (or backend 'onnx') rewrites it.")
         return TorchBackend(model) if found is None else OnnxBackend(model, found[0], precision)
     if not on_cpu:
         raise ValueError(f"backend={name!r} runs on the CPU; got device={device!r}")
     if not onnxruntime_available():
         raise ImportError(f"backend={name!r} needs onnx and onnxruntime: pip install 'ultrasam-hf[onnx]'")
-    if found is None:
-        message = f"No {precision} ONNX export of this model yet: exporting it once into the cache"
-        (print if verbose else logger.info)(message + " (or run `ultrasam export onnx MODEL` beforehand)")
+    if found is None or stale:
+        why = (
+            f"The ONNX export in {found[0]} is stale: {stale}"
+            if stale
+            else f"No {precision} ONNX export of this model yet"
+        )
+        say(f"{why}: exporting it once into the cache (or run `ultrasam export onnx MODEL` beforehand)")
         folder = export_onnx(model, processor, int8=precision == "int8")
     else:
         folder = found[0]
