@@ -119,8 +119,8 @@ class MixingSampler(torch.utils.data.Sampler):
 
     With temperature 1 and no `factors` the epoch is a permutation of all rows (proportional mixing); otherwise rows
     are drawn with replacement with probability `weight[dataset] / count[dataset]`, the weights scaled by `factors`
-    (`scale_mixing`). `set_epoch` selects the epoch; the order is a
-    function of (seed, epoch) only, which makes resuming exact.
+    (`scale_mixing`). `set_epoch` selects the epoch; the order is a function of (seed, epoch) only, which makes
+    resuming exact.
     """
 
     def __init__(

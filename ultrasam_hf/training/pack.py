@@ -186,8 +186,8 @@ def _mirror(tensor: torch.Tensor, widths: torch.Tensor, flip: torch.Tensor) -> t
 class ResidentBatches:
     """A pack decoded onto `device`, served as training batches (`UltraSamTrainingModule`'s batch format).
 
-    Image order comes from `MixingSampler` (seeded per epoch, temperature mixing over the pack's datasets, scaled by `factors`); flips and
-    instance subsets from a generator on the device. `skip(n)` fast-forwards an epoch (resume).
+    Image order comes from `MixingSampler` (seeded per epoch, temperature mixing over the pack's datasets, scaled by
+    `factors`); flips and instance subsets from a generator on the device. `skip(n)` fast-forwards an epoch (resume).
     """
 
     def __init__(
