@@ -352,7 +352,7 @@ __all__ = [
     "export_graphs",
     "export_onnx",
     "find_export",
-    "stale_export_reason",
     "model_fingerprint",
     "parity_image",
+    "stale_export_reason",
 ]
