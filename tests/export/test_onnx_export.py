@@ -149,7 +149,7 @@ def _as_revision_1(folder):
 
 def test_a_nano_export_of_an_older_graph_revision_is_used_by_auto_and_rewritten_by_onnx(private_cache, capsys):
     """A revision-1 nano export computes the same masks, only slower: `auto` uses it and says how to rewrite it;
-    an explicit `onnx` backend rewrites it once; other encoders' revision-1 graphs are current."""
+    an explicit `onnx` backend rewrites it once, after which nothing is said."""
     import torch
     from nano_models import small_nano_config
 
