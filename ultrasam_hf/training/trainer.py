@@ -356,6 +356,7 @@ class Trainer:
             optimizer, lr_lambda(config.warmup_steps, config.warmup_start_factor, config.milestones, config.gamma)
         )
 
+        factors = dataset_factors(config.dataset_weights)  # --dataset-weights, on every data path
         if config.pack:
             from .pack import ResidentBatches
 
@@ -366,7 +367,7 @@ class Trainer:
                 batch_size=config.batch_size,
                 seed=config.seed,
                 temperature=config.mixing_temperature,
-                factors=dataset_factors(config.dataset_weights),
+                factors=factors,
                 max_instances=config.max_instances,
                 flip_probability=config.flip_probability,
                 rank=accelerator.process_index,
@@ -390,9 +391,7 @@ class Trainer:
                 slug: (by_dataset[slug].info.splits.total_num_examples if by_dataset[slug].info.splits else 1) or 1
                 for slug in slugs
             }
-            weights = scale_mixing(
-                mixing_weights(counts, config.mixing_temperature), dataset_factors(config.dataset_weights)
-            )
+            weights = scale_mixing(mixing_weights(counts, config.mixing_temperature), factors)
             self.train_counts = counts
             self.mixing = weights
             stream = (
@@ -421,7 +420,7 @@ class Trainer:
                 list(rows["dataset"]),
                 seed=config.seed,
                 temperature=config.mixing_temperature,
-                factors=dataset_factors(config.dataset_weights),
+                factors=factors,
             )
             self.train_dataset = TrainDataset(rows, builder)
             self.train_counts = dict(Counter(rows["dataset"]))
