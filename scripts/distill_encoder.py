@@ -7,6 +7,7 @@ r"""Distil a trained UltraSam model's image encoder into the small `nano` encode
 The teacher's embeddings of the `--split` images of every built dataset (at most `--per-dataset` each, seeded) are
 computed once into `--cache-dir` (reused by a rerun with the same teacher); the student (`--preset`, default `nano`)
 gets the teacher's prompt encoder and mask decoder, frozen, and its encoder learns to reproduce the embeddings (MSE).
+`--encoder FIELD=VALUE ...` reshapes the fresh student (e.g. a wider `nano`).
 The output folder is a complete model (weights, processor, card, remote code) plus `distillation_log.json` (the
 settings, the images used per dataset, the loss curve). Library code: `ultrasam_hf.training.distillation`.
 
@@ -62,6 +63,14 @@ def parse_args(argv=None):
     )
     parser.add_argument("--preset", default="nano", help="the student's encoder")
     parser.add_argument(
+        "--encoder",
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set fields of the fresh student's vision config, e.g. a wider nano: nano_embed_dims=64,128,256 "
+        "nano_depths=2,3,4 nano_num_heads=8 (comma-separated values are lists)",
+    )
+    parser.add_argument(
         "--student", help="continue from this distilled student (its encoder; a fresh --preset one otherwise)"
     )
     parser.add_argument("--steps", type=int, default=defaults.steps)
@@ -79,7 +88,30 @@ def parse_args(argv=None):
         parser.error("--data and --cache-dir are required (except with --student-only)")
     if args.student_only and args.student:
         parser.error("--student-only writes an untrained student; --student continues a trained one: pick one")
+    if args.encoder and args.student:
+        parser.error("--encoder shapes a fresh student; --student continues one whose shape is fixed: pick one")
+    try:
+        args.encoder = dict(parse_field(setting) for setting in args.encoder)
+    except ValueError as error:
+        parser.error(f"--encoder: {error}")
     return args
+
+
+def parse_field(setting: str):
+    """`"nano_depths=2,3,4"` -> `("nano_depths", [2, 3, 4])`; a value without commas is an int, a float or text."""
+    name, separator, value = setting.partition("=")
+    if not separator or not name or not value:
+        raise ValueError(f"expected FIELD=VALUE, got {setting!r}")
+
+    def number(text):
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    return name, [number(part) for part in value.split(",")] if "," in value else number(value)
 
 
 def main(argv=None):
@@ -96,7 +128,10 @@ def main(argv=None):
             raise SystemExit(f"--teacher {args.teacher} {problem}")
     else:
         torch.manual_seed(args.seed)  # the student's initial encoder
-        student = student_from_teacher(teacher, args.preset)
+        try:
+            student = student_from_teacher(teacher, args.preset, args.encoder)
+        except ValueError as error:
+            raise SystemExit(f"--preset {args.preset} --encoder ...: {error}") from None
     if args.student_only:
         record = {"variant": f"untrained {args.preset} encoder under the teacher's decoder", "init": args.teacher}
         print(f"saved {export_model(student, args.out, processor, training_record=record)}")
@@ -134,6 +169,7 @@ def main(argv=None):
         "teacher": args.teacher,
         "teacher_runtime": args.teacher_runtime,
         "preset": student.config.preset,
+        "encoder_overrides": args.encoder,
         "continued_from": args.student,
         "split": args.split,
         "images": images,

@@ -52,6 +52,28 @@ def test_student_copies_everything_but_the_encoder(teacher):
     assert not torch.equal(student.vision_encoder.neck.pointwise.weight, teacher.vision_encoder.neck.pointwise.weight)
 
 
+def test_student_can_be_wider_than_the_preset(teacher):
+    torch.manual_seed(1)
+    wide = {"nano_embed_dims": [64, 96, 192], "nano_depths": [1, 1, 2], "nano_num_heads": 6}
+    student = student_from_teacher(teacher, "nano", wide)
+    vision = student.config.vision_config
+    assert (vision.nano_embed_dims, vision.nano_depths, vision.nano_num_heads) == ([64, 96, 192], [1, 1, 2], 6)
+    assert vision.hidden_size == 192  # follows the last stage's width
+    assert student.vision_encoder.neck.lateral[-1].in_channels == 192
+    with torch.no_grad():
+        assert student.get_image_embeddings(torch.zeros(1, 3, 256, 256)).shape == (1, 256, 64, 64)
+    assert torch.equal(student.mask_decoder.iou_token.weight, teacher.mask_decoder.iou_token.weight)
+
+
+def test_student_overrides_are_checked(teacher):
+    with pytest.raises(ValueError, match=r"unknown vision config fields \['nano_width'\]"):
+        student_from_teacher(teacher, "nano", {"nano_width": 3})
+    with pytest.raises(ValueError, match="nano_num_heads=7 must divide 160"):
+        student_from_teacher(teacher, "nano", {"nano_num_heads": 7})
+    with pytest.raises(ValueError, match="output_channels is 128 for the student, 256 for the teacher"):
+        student_from_teacher(teacher, "nano", {"output_channels": 128})
+
+
 def test_student_refuses_a_teacher_of_another_geometry():
     with pytest.raises(ValueError, match="image_size is 256 for the student, 64 for the teacher"):
         student_from_teacher(seeded_model("tiny"), "nano")
@@ -123,6 +145,29 @@ def test_script_writes_a_complete_model(teacher, tiny_shards, tmp_path):
     log = json.loads((out / "distillation_log.json").read_text())
     assert log["images"] == {"alpha": 2, "beta": 2} and log["pairs"] == 4 and log["config"]["steps"] == 2
     assert "distillation" in (out / "README.md").read_text()
+
+
+def test_script_writes_a_wider_untrained_student(teacher, tmp_path):
+    teacher_dir, out = tmp_path / "teacher", tmp_path / "wide"
+    teacher.save_pretrained(teacher_dir)
+    run_python(
+        [
+            "scripts/distill_encoder.py", "--teacher", teacher_dir, "--student-only", "--out", out,
+            "--encoder", "nano_embed_dims=64,96,192", "nano_depths=1,1,2", "nano_num_heads=6",
+        ],
+        script=True,
+    )  # fmt: skip
+    vision = UltraSamModel.from_pretrained(out).config.vision_config
+    assert (vision.nano_embed_dims, vision.nano_depths, vision.nano_num_heads, vision.hidden_size) == (
+        [64, 96, 192],
+        [1, 1, 2],
+        6,
+        192,
+    )
+    with pytest.raises(AssertionError, match="expected FIELD=VALUE, got 'nano_depths'"):
+        run_python(
+            ["scripts/distill_encoder.py", "--student-only", "--out", out, "--encoder", "nano_depths"], script=True
+        )
 
 
 def test_embedding_error_script_scores_each_student_per_dataset(teacher, tiny_shards, tmp_path):

@@ -24,12 +24,16 @@ from .variants import apply_variant
 VISION_PREFIX = "vision_encoder."
 
 
-def student_config(teacher_config, preset: str = "nano"):
+def student_config(teacher_config, preset: str = "nano", encoder_overrides: dict | None = None):
     """The teacher's config with the vision encoder of `preset`: everything downstream of the embedding (prompt
-    encoder, mask decoder, preprocessing, inference settings) is the teacher's."""
+    encoder, mask decoder, preprocessing, inference settings) is the teacher's. `encoder_overrides` set fields of that
+    vision config, e.g. a wider student: `{"nano_embed_dims": [64, 128, 256], "nano_depths": [2, 3, 4],
+    "nano_num_heads": 8}`."""
     from ..models.configuration_ultrasam import UltraSamConfig
 
     vision = UltraSamConfig.from_preset(preset).vision_config
+    if encoder_overrides:
+        vision = with_encoder_overrides(vision, encoder_overrides)
     teacher_vision = teacher_config.vision_config
     for name in ("image_size", "output_channels", "patch_size"):
         if getattr(vision, name) != getattr(teacher_vision, name):
@@ -43,12 +47,25 @@ def student_config(teacher_config, preset: str = "nano"):
     return config
 
 
-def student_from_teacher(teacher, preset: str = "nano"):
-    """A freshly initialised `preset` encoder under a copy of the teacher's prompt encoder and mask decoder, which
-    are frozen: only `student.vision_encoder` has gradients."""
+def with_encoder_overrides(vision_config, overrides: dict):
+    """A copy of `vision_config` with `overrides` set (checked by the config class). A `nano` encoder's
+    `hidden_size` (the width of its last stage) follows `nano_embed_dims` unless it is set too."""
+    values = vision_config.to_dict()
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise ValueError(f"unknown vision config fields {unknown}; see UltraSamVisionConfig for the fields")
+    values.update(overrides)
+    if vision_config.encoder_type == "nano" and "nano_embed_dims" in overrides and "hidden_size" not in overrides:
+        values["hidden_size"] = list(overrides["nano_embed_dims"])[-1]
+    return type(vision_config).from_dict(values)
+
+
+def student_from_teacher(teacher, preset: str = "nano", encoder_overrides: dict | None = None):
+    """A freshly initialised `preset` encoder (with `encoder_overrides`, see `student_config`) under a copy of the
+    teacher's prompt encoder and mask decoder, which are frozen: only `student.vision_encoder` has gradients."""
     from ..models.modeling_ultrasam import UltraSamModel
 
-    student = UltraSamModel(student_config(teacher.config, preset))
+    student = UltraSamModel(student_config(teacher.config, preset, encoder_overrides))
     shared = {name: tensor for name, tensor in teacher.state_dict().items() if not name.startswith(VISION_PREFIX)}
     missing, unexpected = student.load_state_dict(shared, strict=False)
     not_copied = [name for name in missing if not name.startswith(VISION_PREFIX)]
@@ -239,4 +256,5 @@ __all__ = [
     "student_config",
     "student_from_teacher",
     "teacher_geometry_problem",
+    "with_encoder_overrides",
 ]
