@@ -70,6 +70,10 @@ def test_student_overrides_are_checked(teacher):
         student_from_teacher(teacher, "nano", {"nano_width": 3})
     with pytest.raises(ValueError, match="nano_num_heads=7 must divide 160"):
         student_from_teacher(teacher, "nano", {"nano_num_heads": 7})
+    with pytest.raises(ValueError, match="Field 'nano_num_heads' expected int, got str"):
+        student_from_teacher(teacher, "nano", {"nano_num_heads": "abc"})
+    with pytest.raises(ValueError, match="nano_embed_dims"):
+        student_from_teacher(teacher, "nano", {"nano_embed_dims": 64})
     with pytest.raises(ValueError, match="output_channels is 128 for the student, 256 for the teacher"):
         student_from_teacher(teacher, "nano", {"output_channels": 128})
 

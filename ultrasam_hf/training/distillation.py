@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 
 from .data import image_array, row_key
 from .losses import dice_loss
@@ -55,9 +56,14 @@ def with_encoder_overrides(vision_config, overrides: dict):
     if unknown:
         raise ValueError(f"unknown vision config fields {unknown}; see UltraSamVisionConfig for the fields")
     values.update(overrides)
-    if vision_config.encoder_type == "nano" and "nano_embed_dims" in overrides and "hidden_size" not in overrides:
-        values["hidden_size"] = list(overrides["nano_embed_dims"])[-1]
-    return type(vision_config).from_dict(values)
+    dims = overrides.get("nano_embed_dims")
+    if vision_config.encoder_type == "nano" and isinstance(dims, (list, tuple)) and "hidden_size" not in overrides:
+        values["hidden_size"] = dims[-1]
+    try:
+        return type(vision_config).from_dict(values)
+    except (TypeError, ValueError, StrictDataclassFieldValidationError) as error:
+        # the strict dataclass check reports a wrong type over several lines
+        raise ValueError(" ".join(str(error).split())) from None
 
 
 def student_from_teacher(teacher, preset: str = "nano", encoder_overrides: dict | None = None):
