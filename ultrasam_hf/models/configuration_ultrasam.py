@@ -79,7 +79,8 @@ class UltraSamVisionConfig(SamVisionConfig):
         (also used by the `nano` encoder).
     nano_embed_dims, nano_depths (`list[int]`), nano_num_heads (`int`):
         `encoder_type="nano"` (the distillation student of `lite`, `modeling_nano.py`): width and number of blocks at
-        strides 4 (MBConv), 8 (MBConv) and 16 (global attention, `nano_num_heads` heads).
+        strides 4 (MBConv), 8 (MBConv) and 16 (global attention, `nano_num_heads` heads). `hidden_size` is set to
+        the last width (the features before the neck, as for TinyViT).
     """
 
     model_type = "ultrasam_vision_model"
@@ -116,6 +117,7 @@ class UltraSamVisionConfig(SamVisionConfig):
                 raise ValueError(f"nano_depths needs {len(self.nano_embed_dims)} entries, got {self.nano_depths}")
             if self.nano_embed_dims[-1] % self.nano_num_heads:
                 raise ValueError(f"nano_num_heads={self.nano_num_heads} must divide {self.nano_embed_dims[-1]}")
+            self.hidden_size = self.nano_embed_dims[-1]
         super().__post_init__(**kwargs)
 
 
@@ -226,7 +228,6 @@ PRESETS = {
             "encoder_type": "nano",
             "image_size": 256,
             "patch_size": 4,
-            "hidden_size": 160,
             "layer_norm_eps": 1e-5,
         },
         "prompt_encoder_config": {"image_size": 256, "patch_size": 4},

@@ -49,16 +49,12 @@ def student_config(teacher_config, preset: str = "nano", encoder_overrides: dict
 
 
 def with_encoder_overrides(vision_config, overrides: dict):
-    """A copy of `vision_config` with `overrides` set (checked by the config class). A `nano` encoder's
-    `hidden_size` (the width of its last stage) follows `nano_embed_dims` unless it is set too."""
+    """A copy of `vision_config` with `overrides` set (checked by the config class)."""
     values = vision_config.to_dict()
     unknown = sorted(set(overrides) - set(values))
     if unknown:
         raise ValueError(f"unknown vision config fields {unknown}; see UltraSamVisionConfig for the fields")
     values.update(overrides)
-    dims = overrides.get("nano_embed_dims")
-    if vision_config.encoder_type == "nano" and isinstance(dims, (list, tuple)) and "hidden_size" not in overrides:
-        values["hidden_size"] = dims[-1]
     try:
         return type(vision_config).from_dict(values)
     except (TypeError, ValueError, StrictDataclassFieldValidationError) as error:
