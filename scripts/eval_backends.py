@@ -4,8 +4,9 @@ in one run of `ultrasam_hf.evaluation`: what exporting or quantising changes.
     python scripts/eval_backends.py --model ultrasam_hf/assets/ultrasam-lite-us --data /work/builds/us43d \
         --limit 20 --out docs/onnx_int8_dice.md
 
-Backends: `pytorch`, `onnx` (fp32), `onnx-int8` (encoder and decoder quantised) and `onnx-int8-encoder` (encoder
-only). The graphs are exported (with int8) into a temporary folder first.
+Backends: `pytorch`, `pytorch-bf16` (encoder and prompt decoder in bfloat16), `onnx` (fp32), `onnx-int8` (encoder
+and decoder quantised) and `onnx-int8-encoder` (encoder only). The graphs are exported (with int8) into a temporary
+folder first, when an ONNX backend is asked for.
 """
 
 import argparse
@@ -49,18 +50,23 @@ def main(argv=None) -> int:
     from ultrasam_hf.evaluation.runner import EvalSettings, evaluate
     from ultrasam_hf.export.onnx_backend import OnnxBackend
     from ultrasam_hf.export.onnx_export import export_onnx
+    from ultrasam_hf.inference.backends import TorchBFloat16Backend
     from ultrasam_hf.inference.predictor import UltraSamPredictor
 
     reference = UltraSamPredictor.from_pretrained(args.model, backend="pytorch")
     model, processor = reference.model, reference.processor
     workdir = Path(tempfile.mkdtemp(prefix="ultrasam_eval_backends_"))
     start = time.perf_counter()
-    folder = export_onnx(model, processor, workdir / "export", int8=True)
+    onnx = any(name.startswith("onnx") for name in args.backends)
+    folder = export_onnx(model, processor, workdir / "export", int8=True) if onnx else None
     export_seconds = time.perf_counter() - start
     predictors = {}
     for name in args.backends:
         if name == "pytorch":
             predictors[name] = reference
+            continue
+        if name == "pytorch-bf16":
+            predictors[name] = UltraSamPredictor(model, processor, backend=TorchBFloat16Backend(model))
             continue
         source = int8_encoder_only(folder, workdir / "int8_encoder") if name == "onnx-int8-encoder" else folder
         precision = "fp32" if name == "onnx" else "int8"

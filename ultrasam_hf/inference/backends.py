@@ -5,30 +5,42 @@ pred_masks)` on the model's tensors, plus `name`, `key` (what its numbers depend
 - `pytorch`: the model itself; for a float32 model on the CPU, its decoder runs as the split decoder
   (`ultrasam_hf.export.cached_decoder`: the same masks, with the image side of prompts without a mask prompt computed
   once per image embedding, and the projections of mask prompts on the token side).
+- `pytorch-bf16`: the same, with the image encoder and the split decoder's prompt side on bfloat16 copies of the
+  weights (mask prompts and other devices' decoders stay float32). Several times faster on CPUs with native
+  bfloat16 matrix products (AVX512-BF16, AMX); it changes numbers slightly (`docs/bf16_backend.md`).
 - `onnx` / `onnx-int8`: ONNX Runtime on the graphs of `ultrasam export onnx` (`ultrasam_hf.export`), exported on
   first use into the cache when missing (with a message).
 - `auto` (default): `onnx` when onnxruntime is installed, the model runs on the CPU and a float32 export of these
   exact weights exists (model folder `onnx/` or the cache; each was checked against PyTorch when written), else
-  `pytorch`. Never int8, which changes numbers.
+  `pytorch`. Never int8 or bfloat16, which change numbers.
 """
 
+import copy
 import importlib.util
 import logging
+from pathlib import Path
 
 import torch
 
-BACKENDS = ("auto", "pytorch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "pytorch", "pytorch-bf16", "onnx", "onnx-int8")
 logger = logging.getLogger(__name__)
+
+
+def _versions(modules) -> tuple:
+    """The in-place versions of `modules`' weights: they change with every optimizer step or `load_state_dict`."""
+    return tuple(weight._version for module in modules for weight in (*module.parameters(), *module.buffers()))
 
 
 class TorchBackend:
     name = key = "pytorch"
+    label = "PyTorch"
 
     def __init__(self, model, split_decoder: bool = True):
         self.model = model
         self.split_decoder = split_decoder
         split = ", split decoder" if self._runs_split(torch.float32) else ""
-        self.description = f"PyTorch ({next(model.parameters()).device}, {torch.get_num_threads()} threads{split})"
+        device = next(model.parameters()).device
+        self.description = f"{self.label} ({device}, {torch.get_num_threads()} threads{split})"
         self._split = None  # (weights' versions, ImageSideMemo, PromptSideGraph, TokenSideDecoderGraph), on first use
 
     def encode(self, pixel_values):
@@ -62,9 +74,7 @@ class TorchBackend:
         which bumps its version."""
         from ..export.cached_decoder import ImageSideGraph, ImageSideMemo, PromptSideGraph, TokenSideDecoderGraph
 
-        modules = self.model.mask_decoder, self.model.prompt_encoder, self.model.shared_image_embedding
-        weights = [weight for module in modules for weight in (*module.parameters(), *module.buffers())]
-        versions = tuple(weight._version for weight in weights)
+        versions = _versions((self.model.mask_decoder, self.model.prompt_encoder, self.model.shared_image_embedding))
         if self._split is None or self._split[0] != versions:
             image_side = ImageSideMemo(ImageSideGraph(self.model).eval())
             self._split = (
@@ -100,6 +110,43 @@ class TorchBackend:
         return iou, masks
 
 
+class TorchBFloat16Backend(TorchBackend):
+    """`pytorch-bf16`: `TorchBackend` with the image encoder and the split decoder's prompt side in bfloat16 (copies of
+    the weights, remade when the model's weights change); embeddings and outputs stay float32."""
+
+    name = key = "pytorch-bf16"
+    label = "PyTorch bfloat16"
+
+    def __init__(self, model, split_decoder: bool = True):
+        super().__init__(model, split_decoder)
+        self._encoder = None  # (weights' versions, bfloat16 copy of the vision encoder)
+
+    def encode(self, pixel_values):
+        versions = _versions((self.model.vision_encoder,))
+        if self._encoder is None or self._encoder[0] != versions:
+            self._encoder = (versions, copy.deepcopy(self.model.vision_encoder).to(torch.bfloat16).eval())
+        outputs = self._encoder[1](pixel_values.to(torch.bfloat16), return_dict=True)
+        return outputs.last_hidden_state.float()
+
+    def _graphs(self):
+        from ..export.cached_decoder import BFloat16PromptSide
+
+        image_side, prompt_side, token_side = super()._graphs()
+        if not isinstance(prompt_side, BFloat16PromptSide):  # the float32 graphs were just (re)made
+            prompt_side = BFloat16PromptSide(prompt_side)
+            self._split = (*self._split[:2], prompt_side, token_side)
+        return image_side, prompt_side, token_side
+
+
+def native_bfloat16_cpu() -> bool | None:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX); None where it cannot tell."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 
@@ -109,12 +156,16 @@ def make_backend(name: str, model, processor, device, model_dir=None, verbose: b
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     on_cpu = torch.device(device).type == "cpu"
+    say = print if verbose else logger.info
+    if name == "pytorch-bf16":
+        if on_cpu and native_bfloat16_cpu() is False:
+            say("This CPU has no native bfloat16 matrix products (AVX512-BF16, AMX): pytorch-bf16 may be slower.")
+        return TorchBFloat16Backend(model)
     if name == "pytorch" or (name == "auto" and not (on_cpu and onnxruntime_available())):
         return TorchBackend(model)
     from ..export.onnx_backend import OnnxBackend
     from ..export.onnx_export import export_onnx, find_export, stale_export_reason
 
-    say = print if verbose else logger.info
     precision = "int8" if name == "onnx-int8" else "fp32"
     found = find_export(model, model_dir, precision)
     stale = found and stale_export_reason(model, found[1])
@@ -140,4 +191,11 @@ def make_backend(name: str, model, processor, device, model_dir=None, verbose: b
     return OnnxBackend(model, folder, precision)
 
 
-__all__ = ["BACKENDS", "TorchBackend", "make_backend", "onnxruntime_available"]
+__all__ = [
+    "BACKENDS",
+    "TorchBFloat16Backend",
+    "TorchBackend",
+    "make_backend",
+    "native_bfloat16_cpu",
+    "onnxruntime_available",
+]

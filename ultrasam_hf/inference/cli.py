@@ -50,10 +50,11 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: the model's)")
     parser.add_argument(
         "--backend",
-        choices=("auto", "pytorch", "onnx", "onnx-int8"),
+        choices=("auto", "pytorch", "pytorch-bf16", "onnx", "onnx-int8"),  # backends.BACKENDS, without importing torch
         default="auto",
         help="auto (default): ONNX Runtime when `ultrasam export onnx` made graphs of this model and onnxruntime is "
-        "installed, else PyTorch; onnx / onnx-int8 export them on first use",
+        "installed, else PyTorch; onnx / onnx-int8 export them on first use; pytorch-bf16 runs the encoder and "
+        "the prompt decoder in bfloat16 (fast on CPUs with AVX512-BF16 or AMX, numbers change slightly)",
     )
     batch = parser.add_argument_group("batches, volumes, propagation and automatic masks")
     batch.add_argument(

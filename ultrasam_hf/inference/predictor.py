@@ -72,7 +72,8 @@ class UltraSamPredictor:
         model_dir=None,
     ):
         """`backend`: `"auto"` (ONNX Runtime when an export of these weights exists and onnxruntime is installed,
-        else PyTorch), `"pytorch"`, `"onnx"`, `"onnx-int8"` (see `inference/backends.py`), or a backend object.
+        else PyTorch), `"pytorch"`, `"pytorch-bf16"`, `"onnx"`, `"onnx-int8"` (see `inference/backends.py`), or a
+        backend object.
         `model_dir`: the model's folder, where an export in `onnx/` is looked for besides the cache."""
         self.model = model.eval()
         self.processor = processor or UltraSamProcessor.from_model_config(model.config)
