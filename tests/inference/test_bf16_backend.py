@@ -58,7 +58,7 @@ def test_bf16_copies_follow_weight_changes(predictors):
     image = np.random.default_rng(1).integers(0, 255, (120, 160), dtype=np.uint8)
     bf16.set_image(image)
     before_embeddings = bf16.image_embeddings
-    _, before_scores, before_logits = bf16.predict(boxes=BOX)
+    _, _, before_logits = bf16.predict(boxes=BOX)
     with torch.no_grad():  # in place, as an optimizer step or load_state_dict
         next(model.vision_encoder.parameters()).mul_(1.5)
         model.mask_decoder.upscale_conv2.weight.mul_(1.5)
@@ -98,3 +98,13 @@ def test_segment_cli_offers_every_backend():
     register(subparsers)
     action = next(action for action in subparsers.choices["segment"]._actions if action.dest == "backend")
     assert tuple(action.choices) == BACKENDS
+
+
+def test_bf16_backend_on_a_bfloat16_model(predictors):
+    model, _, _ = predictors
+    model.to(torch.bfloat16)
+    predictor = UltraSamPredictor(model, backend=TorchBFloat16Backend(model))
+    predictor.set_image(np.random.default_rng(0).integers(0, 255, (120, 160), dtype=np.uint8))
+    assert predictor.image_embeddings.dtype == torch.bfloat16  # the model's own forward decodes it
+    masks, scores, _ = predictor.predict(boxes=BOX)
+    assert masks.shape == (1, 1, 120, 160) and scores.dtype == np.float32 and np.isfinite(scores).all()

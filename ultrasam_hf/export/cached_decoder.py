@@ -252,8 +252,8 @@ class BFloat16PromptSide(nn.Module):
     """`PromptSideGraph` in bfloat16 (`backend="pytorch-bf16"`): the prompt tokens in float32 (the coordinates' sine
     encoding needs its precision), then the transformer, the upscaling and the heads on a bfloat16 copy of the
     weights; the image side's tensors are cast once per image. Outputs float32. On CPUs with native bfloat16
-    matrix products (AVX512-BF16, AMX) the products run several times faster; masks differ from float32 only where a
-    logit is near 0 (`docs/decoder_benchmark.md`)."""
+    matrix products (AVX512-BF16, AMX) the matrix products run several times faster, the per-pixel operations do
+    not; speed and Dice change in `docs/bf16_backend.md`."""
 
     def __init__(self, graph: PromptSideGraph):
         super().__init__()

@@ -192,11 +192,11 @@ class UltraSamPredictor:
         iou_scores, pred_masks = self.backend.decode(
             self.image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output
         )
-        low_res_logits = pred_masks[0].cpu()  # (K, C, h, w)
+        low_res_logits = pred_masks[0].cpu().float()  # (K, C, h, w); float32 arrays (numpy has no bfloat16)
         pad = self.processor.image_processor.pad_size
         masks = upscale_logits(low_res_logits, (pad.height, pad.width), self.reshaped_input_size, self.original_size)
         masks = masks if return_logits else masks > 0.0  # SAM's mask threshold
-        return masks.numpy(), iou_scores[0].cpu().numpy(), low_res_logits.numpy()
+        return masks.numpy(), iou_scores[0].cpu().float().numpy(), low_res_logits.numpy()
 
     def default_multimask(self, input_boxes, input_points, input_masks) -> bool:
         """SAM's rule: three candidate masks only for an ambiguous prompt, one click per object with neither a box
