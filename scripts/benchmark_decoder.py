@@ -16,11 +16,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def graphs_and_inputs(model):
-    """{name: (torch module, inputs)} for one box prompt on a random embedding, with and without a mask prompt."""
+def graphs_and_inputs(model, eager: bool = False):
+    """{name: (torch module, inputs)} for one box prompt on a random embedding, with and without a mask prompt; the
+    split decoder in the layout ONNX graphs are exported in, or with `eager` in the PyTorch backends' layout
+    (`ultrasam_hf/export/eager_layout.py`)."""
     import torch
 
     from ultrasam_hf.export.cached_decoder import ImageSideGraph, PromptSideGraph, TokenSideDecoderGraph
+    from ultrasam_hf.export.eager_layout import EagerImageSide, EagerPromptSide
     from ultrasam_hf.export.graphs import PromptDecoderGraph
 
     generator = torch.Generator().manual_seed(0)
@@ -29,7 +32,7 @@ def graphs_and_inputs(model):
     scale = model.config.prompt_encoder_config.image_size / 256
     box = torch.tensor([[[60.0, 70.0], [180.0, 200.0]]]) * scale, torch.tensor([[2, 3]])
     mask = torch.randn(1, 1, 4 * size, 4 * size, generator=generator)
-    image_side = ImageSideGraph(model).eval()
+    image_side = (EagerImageSide if eager else ImageSideGraph)(model).eval()
     with torch.no_grad():
         cached = image_side(embeddings)
     sam, token_side = PromptDecoderGraph(model).eval(), TokenSideDecoderGraph(model).eval()
@@ -38,7 +41,10 @@ def graphs_and_inputs(model):
         "SAM's decoder as written, box + mask prompt": (sam, (embeddings, *box, mask, torch.ones(1))),
         "token-side decoder, box": (token_side, (embeddings, *box, mask, torch.zeros(1))),
         "token-side decoder, box + mask prompt": (token_side, (embeddings, *box, mask, torch.ones(1))),
-        "split decoder: prompt side, box": (PromptSideGraph(model).eval(), (*cached, *box)),
+        "split decoder: prompt side, box": (
+            (EagerPromptSide if eager else PromptSideGraph)(model).eval(),
+            (*cached, *box),
+        ),
         "split decoder: image side (once per image)": (image_side, (embeddings,)),
     }
 
@@ -118,7 +124,8 @@ def main(argv=None) -> int:
             ("onnxruntime", name): onnx_runner(module, inputs, Path(folder), f"graph{i}", args.threads)
             for i, (name, (module, inputs)) in enumerate(graphs.items())
         }
-        runners.update({("pytorch", name): torch_runner(module, inputs) for name, (module, inputs) in graphs.items()})
+        eager = graphs_and_inputs(model, eager=True)
+        runners.update({("pytorch", name): torch_runner(module, inputs) for name, (module, inputs) in eager.items()})
         times = interleaved(runners, args.rounds, args.calls)
     lines = [
         "# Decoder graphs, interleaved\n",
@@ -143,7 +150,8 @@ def main(argv=None) -> int:
     lines += [
         "",
         "What the rows are (`ultrasam_hf/export/cached_decoder.py`, `docs/onnx_export.md`): all of them compute the "
-        "same masks and scores (`tests/export/test_cached_decoder.py`). SAM's decoder as written "
+        "same masks and scores (`tests/export/test_cached_decoder.py`); PyTorch runs the split decoder in the layout of "
+        "its eager kernels (`ultrasam_hf/export/eager_layout.py`). SAM's decoder as written "
         "(`PromptDecoderGraph`) was `decoder.onnx` until the token-side decoder replaced it. The token-side decoder "
         "is `decoder.onnx` now: ONNX Runtime and the PyTorch backend run it for mask prompts (the refinement pass of "
         "`vit-b`, a previous frame's mask in `propagate`). The split decoder's prompt side takes every prompt "

@@ -9,6 +9,7 @@ import torch
 
 from ultrasam_hf import UltraSamPredictor
 from ultrasam_hf.export.cached_decoder import ImageSideGraph, PromptSideGraph, TokenSideDecoderGraph
+from ultrasam_hf.export.eager_layout import EagerImageSide, EagerPromptSide
 from ultrasam_hf.export.graphs import PromptDecoderGraph
 from ultrasam_hf.export.onnx_backend import OnnxBackend
 from ultrasam_hf.export.onnx_export import MANIFEST, parity_image
@@ -28,13 +29,17 @@ PROMPTS = {
 }
 
 
+LAYOUTS = {"onnx": (ImageSideGraph, PromptSideGraph), "eager": (EagerImageSide, EagerPromptSide)}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("preset", ["tiny-lite", "tiny"])
 @pytest.mark.parametrize("prompt", PROMPTS)
-def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt):
+def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt, layout):
     model = tiny_model(preset)
     size = model.config.prompt_encoder_config.image_embedding_size
     channels = model.config.mask_decoder_config.hidden_size
-    full, image_side, prompt_side = PromptDecoderGraph(model), ImageSideGraph(model), PromptSideGraph(model)
+    full, (image_side, prompt_side) = PromptDecoderGraph(model), (graph(model) for graph in LAYOUTS[layout])
     embeddings = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(1))
     coords = torch.tensor(PROMPTS[prompt][0]) * model.config.prompt_encoder_config.image_size / 256
     labels = torch.tensor(PROMPTS[prompt][1])
@@ -50,6 +55,26 @@ def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt):
     scale = max(float(logits.abs().max()), 1.0)
     assert torch.allclose(split_logits, logits, atol=1e-5 * scale, rtol=0)
     assert torch.allclose(split_iou, iou, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("selected", [slice(0, 1), slice(1, None)])
+def test_the_prompt_side_computes_only_the_selected_masks(tiny_model, layout, selected):
+    """`selected` (the PyTorch backends' single- or multi-mask output) skips the other masks' products: the same
+    scores and logits as slicing all of them."""
+    model = tiny_model("tiny-lite")
+    size = model.config.prompt_encoder_config.image_embedding_size
+    embeddings = torch.randn(1, model.config.mask_decoder_config.hidden_size, size, size)
+    coords, labels = PROMPTS["three objects, a no-point slot"]
+    coords = torch.tensor(coords) * model.config.prompt_encoder_config.image_size / 256
+    image_side, prompt_side = (graph(model) for graph in LAYOUTS[layout])
+    with torch.no_grad():
+        cached = image_side(embeddings)
+        iou, logits = prompt_side(*cached, coords, torch.tensor(labels))
+        some_iou, some_logits = prompt_side(*cached, coords, torch.tensor(labels), selected)
+    assert some_logits.shape[1] == len(range(logits.shape[1])[selected]) == some_iou.shape[1]
+    assert torch.allclose(some_logits, logits[:, selected], atol=1e-5, rtol=0)
+    assert torch.equal(some_iou, iou[:, selected])
 
 
 @pytest.mark.parametrize("preset", ["tiny-lite", "tiny"])

@@ -125,12 +125,19 @@ class ImageSideGraph(nn.Module):
         keys = first.cross_attn_token_to_image.k_proj(with_positional).reshape(len(image), heads, -1).permute(1, 2, 0)
         values = first.cross_attn_token_to_image.v_proj(image).reshape(len(image), heads, -1).transpose(0, 1)
         queries = first.cross_attn_image_to_token.q_proj(with_positional).reshape(len(image), heads, -1)
-        return image, keys.contiguous(), values.contiguous(), queries.transpose(0, 1).contiguous()
+        return image.contiguous(), keys.contiguous(), values.contiguous(), queries.transpose(0, 1).contiguous()
 
 
 class PromptSideGraph(nn.Module):
     """`ImageSideGraph`'s tensors + `point_coords (K, N, 2)`, `point_labels (K, N)` -> `iou_scores (K, M)`,
     `low_res_masks (K, M, 4s, 4s)`, as `PromptDecoderGraph` with `has_mask_input = 0`."""
+
+    # the attention functions in the layout ONNX Runtime runs fastest; `EagerPromptSide` (`eager_layout.py`) swaps in
+    # the layout of PyTorch's eager kernels
+    tokens_attend_cached_image = staticmethod(tokens_attend_cached_image)
+    tokens_attend_image = staticmethod(tokens_attend_image)
+    image_attends_cached_tokens = staticmethod(image_attends_cached_tokens)
+    image_attends_tokens = staticmethod(image_attends_tokens)
 
     def __init__(self, model):
         super().__init__()
@@ -170,28 +177,28 @@ class PromptSideGraph(nn.Module):
                 queries = queries + layer.self_attn(query=query, key=query, value=queries[None])[0][0]
             queries = layer.layer_norm1(queries)
             if cached:
-                attended = tokens_attend_cached_image(
+                attended = self.tokens_attend_cached_image(
                     layer.cross_attn_token_to_image, queries + prompt_tokens, first[0], first[1]
                 )
             else:
                 keys_with_positional = keys + positional  # shared by both cross-attentions of this layer
-                attended = tokens_attend_image(
+                attended = self.tokens_attend_image(
                     layer.cross_attn_token_to_image, queries + prompt_tokens, keys, keys_with_positional
                 )
             queries = layer.layer_norm2(queries + attended)
             queries = layer.layer_norm3(queries + layer.mlp(queries))
             if cached:
-                update = image_attends_cached_tokens(
+                update = self.image_attends_cached_tokens(
                     layer.cross_attn_image_to_token, first[2], queries + prompt_tokens, queries
                 )
                 keys = layer.layer_norm4(image + update)
             else:
-                update = image_attends_tokens(
+                update = self.image_attends_tokens(
                     layer.cross_attn_image_to_token, keys_with_positional, queries + prompt_tokens, queries
                 )
                 keys = layer.layer_norm4(keys + update)
         final = transformer.final_attn_token_to_image
-        attended = tokens_attend_image(final, queries + prompt_tokens, keys, keys + positional)
+        attended = self.tokens_attend_image(final, queries + prompt_tokens, keys, keys + positional)
         return transformer.layer_norm_final_attn(queries + attended), keys
 
     def upscale(self, image, hyper_in):
@@ -219,18 +226,21 @@ class PromptSideGraph(nn.Module):
         masks = torch.stack(masks, dim=2).reshape(objects, -1, 2, 2, side, side, 2, 2)
         return masks.permute(0, 1, 4, 2, 3, 5, 6, 7).reshape(objects, -1, 4 * side, 4 * side)
 
-    def forward(self, image, first_keys, first_values, first_queries, point_coords, point_labels):
+    def forward(self, image, first_keys, first_values, first_queries, point_coords, point_labels, selected=None):
+        """`selected` (a slice of the `M` masks, PyTorch only): the masks to compute, e.g. `slice(0, 1)` for the
+        single-mask output; the others' hypernetwork and upscaling products are skipped."""
         prompt_tokens = self.tokens(point_coords, point_labels)
-        return self.heads(*self.transformer(prompt_tokens, image, (first_keys, first_values, first_queries)))
+        first = (first_keys, first_values, first_queries)
+        return self.heads(*self.transformer(prompt_tokens, image, first), selected)
 
-    def heads(self, queries, keys):
-        """IoU scores and mask logits from the transformer's tokens and image features."""
+    def heads(self, queries, keys, selected=None):
+        """IoU scores and mask logits from the transformer's tokens and image features, of the masks `selected` (a
+        slice; all when None)."""
         decoder = self.mask_decoder
-        mask_tokens = queries[:, 1 : 1 + decoder.num_mask_tokens, :]
-        hyper_in = torch.stack(
-            [mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
-        )
-        return decoder.iou_prediction_head(queries[:, 0, :]), self.upscale(keys, hyper_in)
+        mlps, iou_scores = decoder.output_hypernetworks_mlps, decoder.iou_prediction_head(queries[:, 0, :])
+        indices = range(len(mlps)) if selected is None else range(len(mlps))[selected]
+        hyper_in = torch.stack([mlps[i](queries[:, 1 + i, :]) for i in indices], dim=1)
+        return iou_scores if selected is None else iou_scores[:, selected], self.upscale(keys, hyper_in)
 
 
 class TokenSideDecoderGraph(PromptSideGraph):
@@ -261,13 +271,13 @@ class BFloat16PromptSide(nn.Module):
         self.low = copy.deepcopy(graph).to(torch.bfloat16)
         self.cast = None  # (the image side's image tensor, its four tensors in bfloat16): one image at a time
 
-    def forward(self, image, first_keys, first_values, first_queries, point_coords, point_labels):
+    def forward(self, image, first_keys, first_values, first_queries, point_coords, point_labels, selected=None):
         if self.cast is None or self.cast[0] is not image:  # `ImageSideMemo` makes new tensors for a new image
             tensors = (image, first_keys, first_values, first_queries)
             self.cast = (image, tuple(tensor.to(torch.bfloat16) for tensor in tensors))
         image, *first = self.cast[1]
         prompt_tokens = self.graph.tokens(point_coords, point_labels).to(torch.bfloat16)
-        iou_scores, masks = self.low.heads(*self.low.transformer(prompt_tokens, image, first))
+        iou_scores, masks = self.low.heads(*self.low.transformer(prompt_tokens, image, first), selected)
         return iou_scores.float(), masks.float()
 
 

@@ -16,6 +16,7 @@ from ..models.image_loading import load_frames
 from ..models.modeling_ultrasam import UltraSamModel
 from ..models.processing_ultrasam import UltraSamProcessor
 from ..models.transforms import scale_coordinates, upscale_logits
+from .allocator import keep_freed_memory
 from .backends import make_backend
 from .model_loading import load_model_and_processor
 
@@ -79,6 +80,8 @@ class UltraSamPredictor:
         self.processor = processor or UltraSamProcessor.from_model_config(model.config)
         self.device = torch_device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # prompts' activations reused, not faulted in again (inference/allocator.py)
         if isinstance(backend, str):
             backend = make_backend(backend, self.model, self.processor, self.device, model_dir)
         self.backend = backend
