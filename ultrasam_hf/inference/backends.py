@@ -11,7 +11,8 @@ pred_masks)` on the model's tensors, plus `name`, `key` (what its numbers depend
   (AVX512-BF16, AMX) it encoded 2.5x and prompted 1.7x faster than `pytorch`; it changes Dice by up to 0.4 points
   (`docs/bf16_backend.md`).
 - `onnx` / `onnx-int8`: ONNX Runtime on the graphs of `ultrasam export onnx` (`ultrasam_hf.export`), exported on
-  first use into the cache when missing (with a message).
+  first use into the cache when missing (with a message). Prompts without a mask prompt run on ONNX Runtime's split
+  decoder or on `pytorch`'s, whichever the first prompt timed faster on this machine (the same masks within 1e-5).
 - `auto` (default): `onnx` when onnxruntime is installed, the model runs on the CPU and a float32 export of these
   exact weights exists (model folder `onnx/` or the cache; each was checked against PyTorch when written), else
   `pytorch`. Never int8 or bfloat16, which change numbers.
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 BACKENDS = ("auto", "pytorch", "pytorch-bf16", "onnx", "onnx-int8")
+FASTEST = "fastest"  # `OnnxBackend`'s prompt runtime: ONNX Runtime or PyTorch, whichever is faster here
 logger = logging.getLogger(__name__)
 
 
@@ -176,7 +178,9 @@ def make_backend(name: str, model, processor, device, model_dir=None, verbose: b
         if stale:  # still correct: used as it is, since `auto` never exports
             say(f"The ONNX export in {found[0]} is slower than a new one: {stale}.")
             say("`ultrasam export onnx MODEL` (or backend 'onnx') rewrites it.")
-        return TorchBackend(model) if found is None else OnnxBackend(model, found[0], precision)
+        return (
+            TorchBackend(model) if found is None else OnnxBackend(model, found[0], precision, prompt_runtime=FASTEST)
+        )
     if not on_cpu:
         raise ValueError(f"backend={name!r} runs on the CPU; got device={device!r}")
     if not onnxruntime_available():
@@ -191,7 +195,7 @@ def make_backend(name: str, model, processor, device, model_dir=None, verbose: b
         folder = export_onnx(model, processor, int8=precision == "int8")
     else:
         folder = found[0]
-    return OnnxBackend(model, folder, precision)
+    return OnnxBackend(model, folder, precision, prompt_runtime=FASTEST)
 
 
 __all__ = [
