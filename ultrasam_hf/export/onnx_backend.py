@@ -40,7 +40,7 @@ class OnnxBackend:
     `prompt_runtime` runs that split decoder's prompts: `"onnxruntime"`, `"pytorch"` (the float32 PyTorch backend's
     split decoder, `export/eager_layout.py`: the same masks within 1e-5, and on some CPUs faster than ONNX Runtime:
     11.6 against 14.4 ms on a 2-core AMX Xeon, `docs/benchmarks.md`), or `"fastest"`: both timed on the first
-    prompt, the faster kept (the choice is logged and added to `description`)."""
+    prompt's first object, the faster kept (the choice is logged and added to `description`; float32 models only)."""
 
     def __init__(
         self,
@@ -114,8 +114,8 @@ class OnnxBackend:
             image_embeddings, input_points, input_boxes, input_masks
         ):
             prompt = (image_embeddings, coords, labels, multimask_output)
-            if self.prompt_runtime == "fastest":
-                self._choose_prompt_runtime(*prompt)
+            if self.prompt_runtime == "fastest":  # timed on the first object: a call may carry hundreds
+                self._choose_prompt_runtime(image_embeddings, coords[:1], labels[:1], multimask_output)
             run = self._pytorch_prompt if self.prompt_runtime == "pytorch" else self._onnxruntime_prompt
             return run(*prompt)
         if has_mask:
