@@ -20,8 +20,6 @@ The image-side cache is valid without a mask prompt: the dense embedding is then
 of the model. Mask prompts change it per prompt; `TokenSideDecoderGraph` runs them with every layer token-side.
 """
 
-import copy
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -258,29 +256,6 @@ class TokenSideDecoderGraph(PromptSideGraph):
         return self.heads(*self.transformer(prompt_tokens, image))
 
 
-class BFloat16PromptSide(nn.Module):
-    """`PromptSideGraph` in bfloat16 (`backend="pytorch-bf16"`): the prompt tokens in float32 (the coordinates' sine
-    encoding needs its precision), then the transformer, the upscaling and the heads on a bfloat16 copy of the
-    weights; the image side's tensors are cast once per image. Outputs float32. On CPUs with native bfloat16
-    matrix products (AVX512-BF16, AMX) the matrix products run several times faster, the per-pixel operations do
-    not; speed and Dice change in `docs/bf16_backend.md`."""
-
-    def __init__(self, graph: PromptSideGraph):
-        super().__init__()
-        self.graph = graph
-        self.low = copy.deepcopy(graph).to(torch.bfloat16)
-        self.cast = None  # (the image side's image tensor, its four tensors in bfloat16): one image at a time
-
-    def forward(self, image, first_keys, first_values, first_queries, point_coords, point_labels, selected=None):
-        if self.cast is None or self.cast[0] is not image:  # `ImageSideMemo` makes new tensors for a new image
-            tensors = (image, first_keys, first_values, first_queries)
-            self.cast = (image, tuple(tensor.to(torch.bfloat16) for tensor in tensors))
-        image, *first = self.cast[1]
-        prompt_tokens = self.graph.tokens(point_coords, point_labels).to(torch.bfloat16)
-        iou_scores, masks = self.low.heads(*self.low.transformer(prompt_tokens, image, first), selected)
-        return iou_scores.float(), masks.float()
-
-
 class ImageSideMemo:
     """`compute(image_embeddings)` (the image side of the split decoder) for the last embedding tensor seen, computed
     once: a predictor decodes many prompts on the same tensor. An in-place change of the tensor bumps its version
@@ -305,7 +280,6 @@ def uses_split_decoder(image_embeddings, input_points, input_boxes, input_masks)
 
 
 __all__ = [
-    "BFloat16PromptSide",
     "ImageSideGraph",
     "ImageSideMemo",
     "PromptSideGraph",

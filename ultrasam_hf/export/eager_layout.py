@@ -7,13 +7,18 @@ What differs, measured on 2 threads of an AMX Xeon (`docs/decoder_benchmark.md`)
   axis of 7 PyTorch's softmax took 1.8 ms (float32), over the tokens axis of this layout 0.09 ms.
 - Products with the `(P, C)` image features take them untransposed, `x @ q^T` and then the small `(P, h*T)` result
   transposed: for a transposed image operand, bfloat16 matrix products copy it first (1.2 ms against 0.09 ms).
+- The image-sized tensors may be bfloat16 while the prompt tokens stay float32 (`BFloat16PromptSide`): small operands
+  are cast to the image's dtype before a product with the image, and the small results back.
 - Each transposed convolution of the upscaling is one matrix product (columns `(dy, dx, C_out)`), not one per output
   row offset, and the hypernetwork product takes the pixels untransposed, `pixels @ hyper_in^T`: the lite model's
   upscaling of one mask took 2.2 instead of 3.3 ms in bfloat16 (3.9 instead of 4.1 ms in float32; with all four
   masks, 4.6 instead of 4.4 ms).
 """
 
+import copy
+
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from .cached_decoder import ImageSideGraph, PromptSideGraph, _heads, _merge, _split
@@ -22,7 +27,8 @@ from .cached_decoder import ImageSideGraph, PromptSideGraph, _heads, _merge, _sp
 def tokens_attend_cached_image(attention, tokens, image_keys, image_values):
     """`cached_decoder.tokens_attend_cached_image` with the scaling on the query (the smaller operand)."""
     query = _split(attention.q_proj(tokens), attention.num_attention_heads) * attention.scaling  # (K, h, T, d)
-    return attention.out_proj(_merge(torch.softmax(query @ image_keys, dim=-1) @ image_values))
+    weights = torch.softmax(query.to(image_keys.dtype) @ image_keys, dim=-1)
+    return attention.out_proj(_merge((weights @ image_values).to(tokens.dtype)))
 
 
 def tokens_attend_image(attention, tokens, image, image_with_positional):
@@ -31,9 +37,10 @@ def tokens_attend_image(attention, tokens, image, image_with_positional):
     objects, count = tokens.shape[:2]
     query = _split(attention.q_proj(tokens), heads) * attention.scaling  # (K, h, T, d)
     folded_query = torch.einsum("khtd,hdc->khtc", query, _heads(attention.k_proj.weight, heads))
-    logits = image_with_positional @ folded_query.reshape(objects, heads * count, -1).transpose(1, 2)  # (K, P, hT)
+    folded_query = folded_query.reshape(objects, heads * count, -1).to(image.dtype)
+    logits = image_with_positional @ folded_query.transpose(1, 2)  # (K, P, h * T)
     weights = torch.softmax(logits.transpose(1, 2), dim=-1)  # (K, h * T, P)
-    pooled = (weights @ image).reshape(objects, heads, count, -1)  # weights sum to 1: the bias passes through
+    pooled = (weights @ image).to(tokens.dtype).reshape(objects, heads, count, -1)  # weights sum to 1: bias passes
     values = torch.einsum("khtc,hdc->khtd", pooled, _heads(attention.v_proj.weight, heads))
     return attention.out_proj(_merge(values + attention.v_proj.bias.reshape(heads, 1, -1)))
 
@@ -45,13 +52,13 @@ def _image_update(attention, weights, tokens_values):
     values = _split(attention.v_proj(tokens_values), heads)  # (K, h, T, d)
     out_weight = _heads(attention.out_proj.weight.t(), heads)  # (h, d, C)
     projected = torch.einsum("khtd,hdc->khtc", values, out_weight) + attention.out_proj.bias / heads  # (K, h, T, C)
-    return weights.flatten(1, 2).transpose(1, 2) @ projected.reshape(objects, heads * count, -1)
+    return weights.flatten(1, 2).transpose(1, 2) @ projected.reshape(objects, heads * count, -1).to(weights.dtype)
 
 
 def image_attends_cached_tokens(attention, image_queries, tokens_keys, tokens_values):
     """`cached_decoder.image_attends_cached_tokens` on the image's projected queries laid out `(h, d, P)`."""
     keys = _split(attention.k_proj(tokens_keys), attention.num_attention_heads) * attention.scaling  # (K, h, T, d)
-    weights = torch.softmax(keys @ image_queries, dim=2)  # (K, h, T, P): over the tokens, positions innermost
+    weights = torch.softmax(keys.to(image_queries.dtype) @ image_queries, dim=2)  # (K, h, T, P): positions innermost
     return _image_update(attention, weights, tokens_values)
 
 
@@ -62,8 +69,9 @@ def image_attends_tokens(attention, image_with_positional, tokens_keys, tokens_v
     keys = _split(attention.k_proj(tokens_keys), heads) * attention.scaling  # (K, h, T, d)
     folded_keys = torch.einsum("khtd,hdc->khtc", keys, _heads(attention.q_proj.weight, heads))
     offsets = torch.einsum("khtd,hd->kht", keys, attention.q_proj.bias.reshape(heads, -1))
-    logits = image_with_positional @ folded_keys.reshape(objects, heads * count, -1).transpose(1, 2)  # (K, P, hT)
-    logits = logits.transpose(1, 2).reshape(objects, heads, count, -1) + offsets[..., None]
+    folded_keys = folded_keys.reshape(objects, heads * count, -1).to(image_with_positional.dtype)
+    logits = (image_with_positional @ folded_keys.transpose(1, 2)).transpose(1, 2)  # (K, h * T, P)
+    logits = logits.reshape(objects, heads, count, -1) + offsets[..., None].to(logits.dtype)
     return _image_update(attention, torch.softmax(logits, dim=2), tokens_values)
 
 
@@ -101,10 +109,40 @@ class EagerPromptSide(PromptSideGraph):
         pixels = decoder.activation(
             torch.addmm(self.conv2_column_bias, decoder.activation(hidden), self.conv2_columns)
         )
-        masks = pixels.reshape(objects, -1, hyper_in.shape[-1]) @ hyper_in.transpose(1, 2)  # (K, s * s * 16, M)
+        hyper_in = hyper_in.to(pixels.dtype).transpose(1, 2)  # (K, c, M)
+        masks = pixels.reshape(objects, -1, hyper_in.shape[1]) @ hyper_in  # (K, s * s * 16, M)
         # (K, y, x, dy1, dx1, dy2, dx2, M) -> (K, M), rows 4y + 2 dy1 + dy2, columns 4x + 2 dx1 + dx2
         masks = masks.reshape(objects, side, side, 2, 2, 2, 2, -1).permute(0, 7, 1, 3, 5, 2, 4, 6)
         return masks.reshape(objects, -1, 4 * side, 4 * side)
 
 
-__all__ = ["EagerImageSide", "EagerPromptSide"]
+class BFloat16PromptSide(nn.Module):
+    """`EagerPromptSide` with its image-sized work in bfloat16 (`backend="pytorch-bf16"`): the image side's tensors,
+    cast once per image, and bfloat16 copies of what multiplies or normalises image tokens (the positional encoding,
+    the image tokens' layer norms, the upscaling). The prompt tokens and every token-side layer stay float32: the
+    coordinates' sine encoding needs its precision, and on 7 tokens bfloat16 kernels cost more than they save
+    (`docs/decoder_benchmark.md`). Outputs float32; speed and Dice in `docs/bf16_backend.md`."""
+
+    def __init__(self, graph: EagerPromptSide):
+        super().__init__()
+        self.graph = graph
+        low = copy.deepcopy(graph)  # the model's own layer norms are cast below: copies, not the model's
+        decoder, low_dtype = low.mask_decoder, torch.bfloat16
+        for norm in (*(layer.layer_norm4 for layer in decoder.transformer.layers), decoder.upscale_layer_norm):
+            norm.to(low_dtype)
+        for name in ("image_positional", "conv1_columns", "conv1_column_bias", "conv2_columns", "conv2_column_bias"):
+            setattr(low, name, getattr(low, name).to(low_dtype))
+        self.low = low
+        self.cast = None  # (the image side's image tensor, its four tensors in bfloat16): one image at a time
+
+    def forward(self, image, first_keys, first_values, first_queries, point_coords, point_labels, selected=None):
+        if self.cast is None or self.cast[0] is not image:  # `ImageSideMemo` makes new tensors for a new image
+            tensors = (image, first_keys, first_values, first_queries)
+            self.cast = (image, tuple(tensor.to(torch.bfloat16) for tensor in tensors))
+        image, *first = self.cast[1]
+        prompt_tokens = self.graph.tokens(point_coords, point_labels)
+        iou_scores, masks = self.low.heads(*self.low.transformer(prompt_tokens, image, first), selected)
+        return iou_scores.float(), masks.float()
+
+
+__all__ = ["BFloat16PromptSide", "EagerImageSide", "EagerPromptSide"]

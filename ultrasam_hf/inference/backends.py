@@ -6,10 +6,10 @@ pred_masks)` on the model's tensors, plus `name`, `key` (what its numbers depend
   (`ultrasam_hf.export.cached_decoder`: the same masks, with the image side of prompts without a mask prompt computed
   once per image embedding, and the projections of mask prompts on the token side), laid out for PyTorch's eager
   kernels (`ultrasam_hf.export.eager_layout`) and computing only the masks asked for.
-- `pytorch-bf16`: the same, with the image encoder and the split decoder's prompt side on bfloat16 copies of the
-  weights (mask prompts and other devices' decoders stay float32). On a CPU with native bfloat16 matrix products
-  (AVX512-BF16, AMX) it encoded 2.5x and prompted 1.7x faster than `pytorch`; it changes Dice by up to 0.4 points
-  (`docs/bf16_backend.md`).
+- `pytorch-bf16`: the same, with the image encoder and the image-sized work of the split decoder's prompt side on
+  bfloat16 copies of the weights (prompt tokens, mask prompts and other devices' decoders stay float32). On CPUs with
+  native bfloat16 matrix products it encoded 1.3–2.5x faster than `pytorch` and prompted in 9.5 against 11.6 ms (an
+  AMX Xeon); it changes Dice by up to 0.4 points (`docs/bf16_backend.md`).
 - `onnx` / `onnx-int8`: ONNX Runtime on the graphs of `ultrasam export onnx` (`ultrasam_hf.export`), exported on
   first use into the cache when missing (with a message). Prompts without a mask prompt run on ONNX Runtime's split
   decoder or on `pytorch`'s, whichever the first prompt timed faster on this machine (the same masks within 1e-5).
@@ -116,8 +116,9 @@ class TorchBackend:
 
 
 class TorchBFloat16Backend(TorchBackend):
-    """`pytorch-bf16`: `TorchBackend` with the image encoder and the split decoder's prompt side in bfloat16 (copies of
-    the weights, remade when the model's weights change); embeddings and outputs keep the model's dtype."""
+    """`pytorch-bf16`: `TorchBackend` with the image encoder and the split decoder's image-sized prompt work in
+    bfloat16 (copies of the weights, remade when the model's weights change); embeddings and outputs keep the model's
+    dtype."""
 
     name = key = "pytorch-bf16"
     label = "PyTorch bfloat16"
@@ -134,7 +135,7 @@ class TorchBFloat16Backend(TorchBackend):
         return outputs.last_hidden_state.to(next(self.model.parameters()).dtype)
 
     def _graphs(self):
-        from ..export.cached_decoder import BFloat16PromptSide
+        from ..export.eager_layout import BFloat16PromptSide
 
         image_side, prompt_side, token_side = super()._graphs()
         if not isinstance(prompt_side, BFloat16PromptSide):  # the float32 graphs were just (re)made
