@@ -32,7 +32,13 @@ def test_bf16_backend_is_close_to_float32(predictors):
     assert bf16.image_embeddings.dtype == torch.float32
     relative = (bf16.image_embeddings - fp32.image_embeddings).norm() / fp32.image_embeddings.norm()
     assert 0 < relative < 0.03  # it did run in bfloat16, and stayed close
-    for prompt in ({"boxes": BOX}, {"points": [[40, 50], [100, 20]], "labels": [1, 0]}):
+    prompts = (
+        {"boxes": BOX},
+        {"boxes": [BOX, [5, 5, 60, 70]]},  # two objects
+        {"points": [[40, 50], [100, 20]], "labels": [1, 0]},
+        {"points": [[40, 50]], "labels": [1], "multimask_output": True},  # masks 1-3 of the prompt side
+    )
+    for prompt in prompts:
         masks, scores, logits = bf16.predict(**prompt)
         expected_masks, expected_scores, expected_logits = fp32.predict(**prompt)
         assert logits.dtype == np.float32 and scores.dtype == np.float32
