@@ -1,7 +1,7 @@
 """glibc's malloc hands large freed blocks back to the operating system: blocks over its mmap threshold at once, and
 the top of the heap once more than the trim threshold is free there. A prompt allocates and frees 1–4 MB
-activations, so each call touches them as fresh pages, and on the CPU the page faults cost more than the arithmetic:
-a box on the lite model's prompt side took 19.8 ms in float32 PyTorch with glibc's defaults and 12.1 ms with
+activations, so each call touches them as fresh pages, and on the CPU those page faults are a large share of a
+prompt: a box on the lite model's prompt side took 19.8 ms in float32 PyTorch with glibc's defaults and 12.1 ms with
 `keep_freed_memory()` (2 threads, `docs/decoder_benchmark.md`). ONNX Runtime keeps its own arena and needs none of
 this. jemalloc or tcmalloc (`LD_PRELOAD`) does the same for the whole process.
 
