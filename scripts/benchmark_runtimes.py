@@ -13,7 +13,7 @@ does not depend on them), best of `--repeats` after a warm-up:
   ONNX rows run the split decoder (`ultrasam_hf/export/cached_decoder.py`: its image side once per image, then the
   prompt side); the `full-decoder` rows run every prompt through `decoder.onnx` (the token-side decoder, no
   image-side cache) or the model's forward (SAM's decoder as written); the `fastest` rows, as `auto` does, run
-  prompts on ONNX Runtime's split decoder or on the PyTorch backend's, whichever the first prompt timed faster;
+  prompts on ONNX Runtime's split decoder or on the PyTorch backend's, whichever was faster when the backend was made;
 - prompt after a pause: the same call, each after a 0.3 s pause, median (a click as a user makes it: during the pause
   the runtime's worker threads go to sleep, and each parallel operator of the next call wakes one);
 - click: a new 480x640 image, preprocessing, encoder and one box (what the first click on an image costs);

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .cached_decoder import ImageSideMemo, uses_split_decoder
-from .graphs import prompt_arrays
+from .graphs import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, prompt_arrays
 from .onnx_export import read_manifest
 
 PROMPT_RUNTIMES = ("onnxruntime", "pytorch", "fastest")
@@ -39,8 +39,8 @@ class OnnxBackend:
 
     `prompt_runtime` runs that split decoder's prompts: `"onnxruntime"`, `"pytorch"` (the float32 PyTorch backend's
     split decoder, `export/eager_layout.py`: the same masks within 1e-5, and on some CPUs faster than ONNX Runtime:
-    11.6 against 14.4 ms on a 2-core AMX Xeon, `docs/benchmarks.md`), or `"fastest"`: both timed on the first
-    prompt's first object, the faster kept (the choice is logged and added to `description`; float32 models only)."""
+    11.6 against 14.4 ms on a 2-core AMX Xeon, `docs/benchmarks.md`), or `"fastest"`: both timed on a box when the
+    backend is made, the faster kept (the choice is logged and ends `description`; float32 models only)."""
 
     def __init__(
         self,
@@ -94,6 +94,8 @@ class OnnxBackend:
         self.mask_size = int(self.manifest["preprocessing"]["mask_size"])
         split = ", split decoder" if self.prompt_side is not None else ""
         self.description = f"ONNX Runtime {precision} ({options.intra_op_num_threads} threads{split}, {self.folder})"
+        if self.prompt_runtime == "fastest":
+            self._choose_prompt_runtime()
 
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         pixels = np.ascontiguousarray(pixel_values.detach().cpu().numpy(), dtype=np.float32)
@@ -114,8 +116,6 @@ class OnnxBackend:
             image_embeddings, input_points, input_boxes, input_masks
         ):
             prompt = (image_embeddings, coords, labels, multimask_output)
-            if self.prompt_runtime == "fastest":  # timed on the first object: a call may carry hundreds
-                self._choose_prompt_runtime(image_embeddings, coords[:1], labels[:1], multimask_output)
             run = self._pytorch_prompt if self.prompt_runtime == "pytorch" else self._onnxruntime_prompt
             return run(*prompt)
         if has_mask:
@@ -153,13 +153,19 @@ class OnnxBackend:
             )
         return logits[None], iou[None]
 
-    def _choose_prompt_runtime(self, *prompt, rounds: int = 3) -> None:
-        """Keep the faster prompt runtime on this machine: one warm-up call each, then `rounds` alternating timed
-        calls each, medians compared."""
+    def _choose_prompt_runtime(self, warm_up: int = 2, rounds: int = 5) -> None:
+        """Keep the faster prompt runtime on this machine, timed on one box on a blank embedding (their speed does not
+        depend on the values): `warm_up` calls each, then `rounds` alternating timed calls each, medians compared."""
+        config = self.model.config
+        side, size = config.prompt_encoder_config.image_embedding_size, config.prompt_encoder_config.image_size
+        blank = torch.zeros(1, config.mask_decoder_config.hidden_size, side, side)
+        box = np.array([[[0.25 * size, 0.25 * size], [0.75 * size, 0.75 * size]]], np.float32)
+        prompt = (blank, box, np.array([[BOX_TOP_LEFT, BOX_BOTTOM_RIGHT]], np.int64), False)
         runs = {"onnxruntime": self._onnxruntime_prompt, "pytorch": self._pytorch_prompt}
         times = {name: [] for name in runs}
         for name, run in runs.items():
-            run(*prompt)
+            for _ in range(warm_up):
+                run(*prompt)
         for _ in range(rounds):
             for name, run in runs.items():
                 start = time.perf_counter()

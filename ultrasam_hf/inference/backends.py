@@ -12,7 +12,8 @@ pred_masks)` on the model's tensors, plus `name`, `key` (what its numbers depend
   AMX Xeon); it changes Dice by up to 0.4 points (`docs/bf16_backend.md`).
 - `onnx` / `onnx-int8`: ONNX Runtime on the graphs of `ultrasam export onnx` (`ultrasam_hf.export`), exported on
   first use into the cache when missing (with a message). Prompts without a mask prompt run on ONNX Runtime's split
-  decoder or on `pytorch`'s, whichever the first prompt timed faster on this machine (the same masks within 1e-5).
+  decoder or on `pytorch`'s, whichever was faster on this machine when the backend was made (the same masks within
+  1e-5).
 - `auto` (default): `onnx` when onnxruntime is installed, the model runs on the CPU and a float32 export of these
   exact weights exists (model folder `onnx/` or the cache; each was checked against PyTorch when written), else
   `pytorch`. Never int8 or bfloat16, which change numbers.
