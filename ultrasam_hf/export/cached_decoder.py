@@ -273,6 +273,19 @@ class ImageSideMemo:
         return self.entry[2]
 
 
+def selected_masks(multimask_output: bool) -> slice:
+    """The decoder's masks an output uses: the three candidates (1-3) for the multimask output, else mask 0."""
+    return slice(1, None) if multimask_output else slice(0, 1)
+
+
+def run_prompt_side(image_side, prompt_side, image_embeddings, point_coords, point_labels, multimask_output):
+    """One pass of a prompt without a mask prompt through the split decoder, computing only the masks the output uses:
+    `(low_res_masks, iou_scores)` with a leading image axis, as a decoder pass returns them."""
+    selected = selected_masks(multimask_output)
+    iou_scores, masks = prompt_side(*image_side(image_embeddings), point_coords, point_labels, selected)
+    return masks[None], iou_scores[None]
+
+
 def uses_split_decoder(image_embeddings, input_points, input_boxes, input_masks) -> bool:
     """Whether a decoder pass can take the split decoder: one image, point or box prompts, no mask prompt."""
     has_prompt = input_points is not None or input_boxes is not None
@@ -284,5 +297,7 @@ __all__ = [
     "ImageSideMemo",
     "PromptSideGraph",
     "TokenSideDecoderGraph",
+    "run_prompt_side",
+    "selected_masks",
     "uses_split_decoder",
 ]

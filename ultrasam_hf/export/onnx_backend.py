@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cached_decoder import ImageSideMemo, uses_split_decoder
+from .cached_decoder import ImageSideMemo, run_prompt_side, selected_masks, uses_split_decoder
 from .graphs import BOX_BOTTOM_RIGHT, BOX_TOP_LEFT, prompt_arrays
 from .onnx_export import read_manifest
 
@@ -115,9 +115,8 @@ class OnnxBackend:
         if self.prompt_side is not None and uses_split_decoder(
             image_embeddings, input_points, input_boxes, input_masks
         ):
-            prompt = (image_embeddings, coords, labels, multimask_output)
             run = self._pytorch_prompt if self.prompt_runtime == "pytorch" else self._onnxruntime_prompt
-            return run(*prompt)
+            return run(image_embeddings, coords, labels, multimask_output)
         if has_mask:
             masks = input_masks.detach().cpu().numpy().astype(np.float32)
             masks = masks.reshape(-1, 1, *masks.shape[-2:])  # (1 or K, 1, h, w): per image or per prompt
@@ -146,12 +145,9 @@ class OnnxBackend:
         if self._torch is None:
             self._torch = TorchBackend(self.model)
         image_side, prompt_side, _ = self._torch._graphs()
-        selected = slice(1, None) if multimask_output else slice(0, 1)
+        coords, labels = torch.from_numpy(coords), torch.from_numpy(labels)
         with torch.no_grad():
-            iou, logits = prompt_side(
-                *image_side(image_embeddings), torch.from_numpy(coords), torch.from_numpy(labels), selected
-            )
-        return logits[None], iou[None]
+            return run_prompt_side(image_side, prompt_side, image_embeddings, coords, labels, multimask_output)
 
     def _choose_prompt_runtime(self, warm_up: int = 2, rounds: int = 5) -> None:
         """Keep the faster prompt runtime on this machine, timed on one box on a blank embedding (their speed does not
@@ -183,7 +179,7 @@ class OnnxBackend:
 
     @staticmethod
     def _select(iou, logits, multimask_output):
-        selected = slice(1, None) if multimask_output else slice(0, 1)
+        selected = selected_masks(multimask_output)
         return torch.from_numpy(logits[None, :, selected]), torch.from_numpy(iou[None, :, selected])
 
     def decode(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):

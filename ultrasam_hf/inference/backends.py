@@ -27,7 +27,6 @@ from pathlib import Path
 import torch
 
 BACKENDS = ("auto", "pytorch", "pytorch-bf16", "onnx", "onnx-int8")
-FASTEST = "fastest"  # `OnnxBackend`'s prompt runtime: ONNX Runtime or PyTorch, whichever is faster here
 logger = logging.getLogger(__name__)
 
 
@@ -94,6 +93,7 @@ class TorchBackend:
     def _decode_split(self, image_embeddings, input_points, input_labels, input_boxes, input_masks, multimask_output):
         """`decode` through the split decoder: prompts without a mask prompt on the image side computed once per
         embedding, mask prompts (refinement passes included) through the token-side decoder."""
+        from ..export.cached_decoder import run_prompt_side, selected_masks
         from ..export.graphs import prompt_arrays
 
         image_side, prompt_side, token_side = self._graphs()
@@ -102,12 +102,11 @@ class TorchBackend:
 
         def decode_pass(points, labels, boxes, masks, multimask):
             coords, labels = (torch.from_numpy(array) for array in prompt_arrays(points, labels, boxes))
-            selected = slice(1, None) if multimask else slice(0, 1)
-            if masks is None:  # only the selected masks are computed
-                iou, logits = prompt_side(*image_side(image_embeddings), coords, labels, selected)
-                return logits[None], iou[None]
+            if masks is None:
+                return run_prompt_side(image_side, prompt_side, image_embeddings, coords, labels, multimask)
             mask_input = masks.reshape(-1, 1, *masks.shape[-2:]).float()  # (1, 1 or K, h, w): shared or one each
             iou, logits = token_side(image_embeddings, coords, labels, mask_input, torch.ones(1))
+            selected = selected_masks(multimask)
             return logits[None, :, selected], iou[None, :, selected]
 
         masks, iou, _, _ = self.model.cascade(
@@ -181,7 +180,7 @@ def make_backend(name: str, model, processor, device, model_dir=None, verbose: b
             say(f"The ONNX export in {found[0]} is slower than a new one: {stale}.")
             say("`ultrasam export onnx MODEL` (or backend 'onnx') rewrites it.")
         return (
-            TorchBackend(model) if found is None else OnnxBackend(model, found[0], precision, prompt_runtime=FASTEST)
+            TorchBackend(model) if found is None else OnnxBackend(model, found[0], precision, prompt_runtime="fastest")
         )
     if not on_cpu:
         raise ValueError(f"backend={name!r} runs on the CPU; got device={device!r}")
@@ -197,7 +196,7 @@ def make_backend(name: str, model, processor, device, model_dir=None, verbose: b
         folder = export_onnx(model, processor, int8=precision == "int8")
     else:
         folder = found[0]
-    return OnnxBackend(model, folder, precision, prompt_runtime=FASTEST)
+    return OnnxBackend(model, folder, precision, prompt_runtime="fastest")
 
 
 __all__ = [
