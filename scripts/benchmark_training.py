@@ -9,7 +9,7 @@ the model, not the data pipeline (`--pipeline` measures the whole step on real d
 precomputed embeddings and `late-encoder` precomputed TinyViT features at the input of stage `--frozen-stages` (both
 computed once here, before the timed steps, as the cache would hold them); the cost of building each cache (one no-grad
 forward of the frozen part per image and orientation) is reported on its own line. `full` is the baseline of the
-speed-up column.
+speed-up column; `--sam-decoder` adds a row per variant with SAM's decoder (`--no-split-decoder` in training).
 """
 
 import argparse
@@ -53,13 +53,21 @@ def synthetic_batch(config, batch_size: int, instances: int, seed: int = 0, devi
 
 
 def time_variant(
-    preset: str, variant: str, batch: dict, steps: int, warmup: int, frozen_stages: int = DEFAULT_FROZEN_STAGES
+    preset: str,
+    variant: str,
+    batch: dict,
+    steps: int,
+    warmup: int,
+    frozen_stages: int = DEFAULT_FROZEN_STAGES,
+    split_decoder: bool = True,
 ) -> tuple[float, int, int]:
     torch.manual_seed(0)
     model = apply_variant(UltraSamModel(UltraSamConfig.from_preset(preset)), variant, frozen_stages=frozen_stages)
     trainable, total = count_parameters(model)
     split = frozen_stages if variant == "late-encoder" else None
-    module = UltraSamTrainingModule(model, train_encoder=trains_encoder(variant), frozen_stages=split)
+    module = UltraSamTrainingModule(
+        model, train_encoder=trains_encoder(variant), frozen_stages=split, split_decoder=split_decoder
+    )
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
     inputs = dict(batch)
     if variant in CACHED_VARIANTS:  # what the cache holds: computed once, in eval mode
@@ -231,6 +239,11 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--frozen-stages", type=int, default=DEFAULT_FROZEN_STAGES, help="late-encoder's split")
     parser.add_argument("--out", default="docs/training_throughput.md")
+    parser.add_argument(
+        "--sam-decoder",
+        action="store_true",
+        help="also time each variant with SAM's decoder instead of the split decoder (--no-split-decoder)",
+    )
     pipeline = parser.add_argument_group("--pipeline: the whole training step on real data (pack and shards)")
     pipeline.add_argument("--pipeline", action="store_true")
     pipeline.add_argument("--pack", help="training pack (scripts/make_training_pack.py)")
@@ -261,9 +274,13 @@ def main(argv=None) -> int:
     batch = synthetic_batch(config, args.batch_size, args.instances)
     rows = []
     for variant in variants:
-        rate, trainable, total = time_variant(args.preset, variant, batch, args.steps, args.warmup, args.frozen_stages)
-        rows.append((variant, rate, trainable, total))
-        print(f"{variant:>15}: {rate:7.2f} samples/s  ({trainable:,} / {total:,} trainable)", flush=True)
+        for split_decoder in (True, False) if args.sam_decoder else (True,):
+            rate, trainable, total = time_variant(
+                args.preset, variant, batch, args.steps, args.warmup, args.frozen_stages, split_decoder
+            )
+            name = variant if split_decoder else f"{variant}, SAM's decoder"
+            rows.append((name, rate, trainable, total))
+            print(f"{name:>15}: {rate:7.2f} samples/s  ({trainable:,} / {total:,} trainable)", flush=True)
     cache_lines = []
     cached = [variant for variant in variants if variant in EMBEDDING_VARIANTS]
     if cached or not variants:
@@ -293,13 +310,16 @@ def main(argv=None) -> int:
         command += f" --variants {' '.join(variants)}"
     if "late-encoder" in variants and args.frozen_stages != DEFAULT_FROZEN_STAGES:
         command += f" --frozen-stages {args.frozen_stages}"
+    if args.sam_decoder:
+        command += " --sam-decoder"
     lines = [
         "# Training throughput per variant (CPU)",
         "",
         f"`python scripts/benchmark_training.py {command}` on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}. Preset `{args.preset}` ({size} px), batch {args.batch_size} images x {args.instances} prompts "
         f"(half boxes, half points), no clicks; one optimizer step = forward + backward + clip + AdamW; median of "
-        f"{args.steps} steps after {args.warmup} warm-up step(s). Synthetic inputs: model cost only.",
+        f"{args.steps} steps after {args.warmup} warm-up step(s). Synthetic inputs: model cost only. Prompts are "
+        "decoded by the split decoder (`training/split_decoding.py`) except in the rows marked SAM's decoder.",
         "",
         "| variant | samples/s | speed-up vs full | trainable parameters |",
         "|---|---:|---:|---:|",

@@ -115,8 +115,12 @@ class ImageSideGraph(nn.Module):
         self.register_buffer("no_mask", model.prompt_encoder.no_mask_embed.weight.detach().reshape(1, -1))
         self.register_buffer("image_positional", _image_positional_tokens(model))
 
+    def no_mask_embedding(self) -> torch.Tensor:
+        """The dense embedding without a mask prompt, `(1, C)` (a copy made with the graph: export and inference)."""
+        return self.no_mask
+
     def forward(self, image_embeddings):
-        image = image_embeddings[0].flatten(1).t() + self.no_mask  # (P, C), rows in y * s + x order
+        image = image_embeddings[0].flatten(1).t() + self.no_mask_embedding()  # (P, C), rows in y * s + x order
         first = self.mask_decoder.transformer.layers[0]
         with_positional = image + self.image_positional
         heads = first.cross_attn_token_to_image.num_attention_heads
@@ -154,10 +158,13 @@ class PromptSideGraph(nn.Module):
             self.register_buffer(f"{name}_bias", conv.bias.detach().repeat(2))
 
     def tokens(self, point_coords, point_labels):
+        return self.with_output_tokens(self.prompts.embed_sparse(point_coords, point_labels))
+
+    def with_output_tokens(self, sparse):
+        """The decoder's output tokens followed by the sparse prompt embeddings `(K, N, C)`."""
         decoder = self.mask_decoder
-        sparse = self.prompts.embed_sparse(point_coords, point_labels)  # (K, N, C)
         output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
-        return torch.cat([output_tokens.expand(point_coords.shape[0], -1, -1), sparse], dim=1)
+        return torch.cat([output_tokens.expand(sparse.shape[0], -1, -1), sparse], dim=1)
 
     def transformer(self, prompt_tokens, image, first=None):
         """The two-way transformer on `prompt_tokens (K, T, C)` and the image tokens `image (K or 1, P, C)`: the first

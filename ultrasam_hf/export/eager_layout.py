@@ -75,6 +75,12 @@ def image_attends_tokens(attention, image_with_positional, tokens_keys, tokens_v
     return _image_update(attention, torch.softmax(logits, dim=2), tokens_values)
 
 
+def transposed_convolution_columns(conv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 2x2 stride-2 transposed convolution as one per-pixel product: `(C_in, (dy, dx, C_out))` columns and their
+    bias."""
+    return conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1), conv.bias.repeat(4)
+
+
 class EagerImageSide(ImageSideGraph):
     """`ImageSideGraph` with the first layer's image-side queries laid out `(h, d, P)`, as `EagerPromptSide` takes
     them."""
@@ -95,20 +101,23 @@ class EagerPromptSide(PromptSideGraph):
     def __init__(self, model):
         super().__init__(model)
         for name, conv in (("conv1", self.mask_decoder.upscale_conv1), ("conv2", self.mask_decoder.upscale_conv2)):
-            columns = conv.weight.detach().permute(0, 2, 3, 1).reshape(conv.in_channels, -1)  # (C_in, (dy, dx, C_out))
-            self.register_buffer(f"{name}_columns", columns.contiguous())
-            self.register_buffer(f"{name}_column_bias", conv.bias.detach().repeat(4))
+            columns, bias = transposed_convolution_columns(conv)
+            self.register_buffer(f"{name}_columns", columns.detach().contiguous())
+            self.register_buffer(f"{name}_column_bias", bias.detach())
+
+    def upscale_columns(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The two transposed convolutions as `(columns, bias)` pairs (copies made with the graph)."""
+        return self.conv1_columns, self.conv1_column_bias, self.conv2_columns, self.conv2_column_bias
 
     def upscale(self, image, hyper_in):
         """`PromptSideGraph.upscale` with one product per convolution: pixel rows in `(y, x, dy1, dx1, dy2, dx2)`
         order until the masks are reordered."""
         decoder, norm, side = self.mask_decoder, self.mask_decoder.upscale_layer_norm, self.side
         objects, channels = image.shape[0], norm.normalized_shape[0]
-        hidden = torch.addmm(self.conv1_column_bias, image.reshape(-1, image.shape[-1]), self.conv1_columns)
+        columns1, bias1, columns2, bias2 = self.upscale_columns()
+        hidden = torch.addmm(bias1, image.reshape(-1, image.shape[-1]), columns1)
         hidden = F.layer_norm(hidden.reshape(-1, channels), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        pixels = decoder.activation(
-            torch.addmm(self.conv2_column_bias, decoder.activation(hidden), self.conv2_columns)
-        )
+        pixels = decoder.activation(torch.addmm(bias2, decoder.activation(hidden), columns2))
         hyper_in = hyper_in.to(pixels.dtype).transpose(1, 2)  # (K, c, M)
         masks = pixels.reshape(objects, -1, hyper_in.shape[1]) @ hyper_in  # (K, s * s * 16, M)
         # (K, y, x, dy1, dx1, dy2, dx2, M) -> (K, M), rows 4y + 2 dy1 + dy2, columns 4x + 2 dx1 + dx2
@@ -145,4 +154,4 @@ class BFloat16PromptSide(nn.Module):
         return iou_scores.float(), masks.float()
 
 
-__all__ = ["BFloat16PromptSide", "EagerImageSide", "EagerPromptSide"]
+__all__ = ["BFloat16PromptSide", "EagerImageSide", "EagerPromptSide", "transposed_convolution_columns"]

@@ -82,24 +82,36 @@ class PromptDecoderGraph(nn.Module):
         return iou_scores, masks.reshape(objects, -1, mask_height, mask_width)
 
 
-def prompt_arrays(input_points, input_labels, input_boxes) -> tuple[np.ndarray, np.ndarray]:
-    """The model's prompts for one image (`(1, K, N, 2)`, `(1, K, N)`, `(1, K, 4)` tensors or None) in the graph's
-    sparse layout: `(K, N', 2)` float32 coordinates and `(K, N')` int64 labels, ordered as `SamPromptEncoder`
-    concatenates them (clicks, then SAM's padding point when there is no box, then the box corners)."""
-    coords, labels = [], []
-    objects = next((t.shape[1] for t in (input_points, input_boxes) if t is not None), 1)
-    if input_points is not None:
-        coords.append(np.asarray(input_points[0], dtype=np.float32))
-        labels.append(np.asarray(input_labels[0], dtype=np.int64))
-        if input_boxes is None:
-            coords.append(np.zeros((objects, 1, 2), np.float32))
-            labels.append(np.full((objects, 1), NOT_A_POINT, np.int64))
-    if input_boxes is not None:
-        coords.append(np.asarray(input_boxes[0], dtype=np.float32).reshape(objects, 2, 2))
-        labels.append(np.tile(np.array([[BOX_TOP_LEFT, BOX_BOTTOM_RIGHT]], np.int64), (objects, 1)))
+def sparse_prompts(points, labels, boxes) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts of `K` objects (`(K, N, 2)`, `(K, N)`, `(K, 4)` tensors or None) in the graph's sparse layout: `(K, N',
+    2)` float32 coordinates and `(K, N')` int64 labels, ordered as `SamPromptEncoder` concatenates them (clicks, then
+    SAM's padding point when there is no box, then the box corners)."""
+    present = [t for t in (points, boxes) if t is not None]
+    objects, device = (present[0].shape[0], present[0].device) if present else (1, None)
+    coords, codes = [], []
+    if points is not None:
+        coords.append(points.float())
+        codes.append(labels.long())
+        if boxes is None:
+            coords.append(torch.zeros(objects, 1, 2, device=device))
+            codes.append(torch.full((objects, 1), NOT_A_POINT, dtype=torch.long, device=device))
+    if boxes is not None:
+        coords.append(boxes.float().reshape(objects, 2, 2))
+        codes.append(torch.tensor([[BOX_TOP_LEFT, BOX_BOTTOM_RIGHT]], device=device).expand(objects, 2))
     if not coords:  # a mask prompt alone: SAM's decoder then has its output tokens only
-        return np.zeros((objects, 0, 2), np.float32), np.zeros((objects, 0), np.int64)
-    return np.concatenate(coords, axis=1), np.concatenate(labels, axis=1)
+        return torch.zeros(objects, 0, 2, device=device), torch.zeros(objects, 0, dtype=torch.long, device=device)
+    return torch.cat(coords, dim=1), torch.cat(codes, dim=1)
 
 
-__all__ = ["ImageEncoderGraph", "PromptDecoderGraph", "prompt_arrays"]
+def prompt_arrays(input_points, input_labels, input_boxes) -> tuple[np.ndarray, np.ndarray]:
+    """`sparse_prompts` of the model's prompts for one image (`(1, K, N, 2)`, `(1, K, N)`, `(1, K, 4)` tensors or
+    None), as numpy arrays."""
+
+    def first_image(prompt):
+        return None if prompt is None else torch.as_tensor(np.asarray(prompt[0]))
+
+    coords, labels = sparse_prompts(first_image(input_points), first_image(input_labels), first_image(input_boxes))
+    return coords.numpy(), labels.numpy()
+
+
+__all__ = ["ImageEncoderGraph", "PromptDecoderGraph", "prompt_arrays", "sparse_prompts"]

@@ -94,14 +94,16 @@ class TorchBackend:
         """`decode` through the split decoder: prompts without a mask prompt on the image side computed once per
         embedding, mask prompts (refinement passes included) through the token-side decoder."""
         from ..export.cached_decoder import run_prompt_side, selected_masks
-        from ..export.graphs import prompt_arrays
+        from ..export.graphs import sparse_prompts
 
         image_side, prompt_side, token_side = self._graphs()
         if input_points is not None and input_labels is None:
             input_labels = torch.ones_like(input_points[..., 0], dtype=torch.int)
 
         def decode_pass(points, labels, boxes, masks, multimask):
-            coords, labels = (torch.from_numpy(array) for array in prompt_arrays(points, labels, boxes))
+            coords, labels = sparse_prompts(
+                *(None if prompt is None else prompt[0] for prompt in (points, labels, boxes))
+            )
             if masks is None:
                 return run_prompt_side(image_side, prompt_side, image_embeddings, coords, labels, multimask)
             mask_input = masks.reshape(-1, 1, *masks.shape[-2:]).float()  # (1, 1 or K, h, w): shared or one each

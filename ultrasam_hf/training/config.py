@@ -202,6 +202,15 @@ class TrainingConfig:
         },
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the image encoder (GPU)."})
+    split_decoder: bool = field(
+        default=True,
+        metadata={
+            "help": "Decode the prompts through the split decoder (training/split_decoding.py): SAM's decoder with "
+            "the image side once per image and the later layers' image projections folded into the prompt tokens, "
+            "the same function with about half the FLOPs. Off: SAM's decoder on a copy of the image per prompt. "
+            "Models with adapted decoder layers (LoRA) always take SAM's."
+        },
+    )
     max_minutes: float = field(
         default=0.0, metadata={"help": "Stop and export after this many minutes (0: no limit)."}
     )

@@ -4,7 +4,8 @@ of the batch through the decoder -> losses.
 Wrapping the whole step in one `nn.Module.forward` keeps DDP / FSDP happy (one forward per backward) while the decoder
 is called several times inside: once per prompt kind (boxes and points cannot share one prompt-encoder call), and once
 more per corrective-click round. Prompts are folded into the batch dimension (`point_batch_size` 1), each with its
-image's embedding, so per-prompt mask prompts are plain SAM mask prompts. Prompt sampling, click simulation and the
+image's embedding, so per-prompt mask prompts are plain SAM mask prompts. By default the decoder passes go through
+the split decoder (`split_decoding.py`: the same function and gradients, the image side once per image). Prompt sampling, click simulation and the
 losses run on the model's device, batched, with no host synchronisation: the step is as fast as the model.
 """
 
@@ -18,6 +19,7 @@ from torch import nn
 from .distillation import mask_output_distillation, relative_embedding_error
 from .losses import LossWeights, best_mask_loss
 from .prompt_sampling import BOX, POINT, sample_correction_clicks, sample_prompts
+from .split_decoding import SplitDecoding, supports_split_decoding
 
 TASK_TERMS = ("focal", "dice", "iou_mse", "iou")
 LOGGED = (*TASK_TERMS, "distill", "distill_outputs")
@@ -52,7 +54,8 @@ class UltraSamTrainingModule(nn.Module):
     truth. The teacher's embedding is the one of the embedding term or, without `teacher_encoder`, the batch's cached
     `teacher_embeddings` (a frozen-encoder run: the decoder alone learns to answer as the teacher from the model's own
     cached embeddings). `output_ranking_weight` weighs, within that term, the order of a multimask pass's candidates
-    (`mask_output_distillation`'s `ranking_weight`).
+    (`mask_output_distillation`'s `ranking_weight`). `split_decoder` (default on) decodes through `SplitDecoding`
+    where the model's decoder layers allow it (`supports_split_decoding`), else through the model.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class UltraSamTrainingModule(nn.Module):
         teacher_model: nn.Module | None = None,
         output_distill_weight: float = 1.0,
         output_ranking_weight: float = 0.0,
+        split_decoder: bool = True,
     ):
         super().__init__()
         if distill_only and teacher_encoder is None:
@@ -100,6 +104,8 @@ class UltraSamTrainingModule(nn.Module):
         self.point_probability = point_probability
         self.box_jitter = box_jitter
         self.point_sampling = point_sampling
+        self.split_decoder = split_decoder
+        self.__dict__["_split_decoders"] = {}  # per model: built on first use, on the device the model then has
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
 
@@ -155,8 +161,21 @@ class UltraSamTrainingModule(nn.Module):
             )
         return relative_embedding_error(embeddings, target), target
 
-    def _decode(self, embeddings, kind, prompts, clicks, click_labels, mask_prompt, multimask, model=None):
-        kwargs = {"image_embeddings": embeddings, "multimask_output": multimask}
+    def _split_decoding(self, model) -> SplitDecoding | None:
+        """`model`'s split decoder, when `split_decoder` is on and it computes the model's decoder."""
+        if not self.split_decoder:
+            return None
+        if id(model) not in self._split_decoders:
+            self._split_decoders[id(model)] = SplitDecoding(model) if supports_split_decoding(model) else None
+        return self._split_decoders[id(model)]
+
+    def _decode(
+        self, embeddings, image_index, kind, prompts, clicks, click_labels, mask_prompt, multimask, model=None
+    ):
+        """One prompt per row, each on `embeddings[image_index]`: the model's outputs (masks and IoU scores of the final
+        and first pass)."""
+        model = self.model if model is None else model
+        kwargs = {"multimask_output": multimask}
         if kind == BOX:
             kwargs["input_boxes"] = prompts[:, None, :4]
             if clicks is not None:
@@ -169,7 +188,10 @@ class UltraSamTrainingModule(nn.Module):
             kwargs["input_points"], kwargs["input_labels"] = points[:, None], labels[:, None]
         if mask_prompt is not None:
             kwargs["input_masks"] = mask_prompt[:, None]
-        return (self.model if model is None else model)(**kwargs)
+        split = self._split_decoding(model)
+        if split is None:
+            return model(image_embeddings=embeddings[image_index], **kwargs)
+        return split(embeddings, image_index, **kwargs)
 
     def _output_distillation(self, out, teacher_embeddings, *decode_args) -> torch.Tensor:
         """`mask_output_distillation` of a decoder pass `out` to the teacher's pass on the same prompts."""
@@ -213,8 +235,7 @@ class UltraSamTrainingModule(nn.Module):
             selected = (kinds == kind).nonzero(as_tuple=True)[0]
             if selected.numel() == 0:
                 continue
-            group_embeddings = embeddings[image_index[selected]]
-            group_teacher = None if self.teacher_model is None else teacher_embeddings[image_index[selected]]
+            group_index = image_index[selected]
             group_prompts, group_targets = prompts[selected], targets[selected]
             clicks = click_labels = mask_prompt = None
             for round_index in range(1 + self.clicks):
@@ -222,7 +243,7 @@ class UltraSamTrainingModule(nn.Module):
                 # unambiguous); refinement models always end multimask.
                 multimask = self.multimask and round_index == 0 and (kind == POINT or self.multimask_boxes)
                 decode_args = (kind, group_prompts, clicks, click_labels, mask_prompt)
-                out = self._decode(group_embeddings, *decode_args, multimask)
+                out = self._decode(embeddings, group_index, *decode_args, multimask)
                 terms = best_mask_loss(out.pred_masks[:, 0], out.iou_scores[:, 0], group_targets, self.loss_weights)
                 loss = terms["loss"]
                 if out.first_pass_pred_masks is not None:
@@ -235,15 +256,17 @@ class UltraSamTrainingModule(nn.Module):
                     loss = loss + first["loss"]
                 elif multimask and kind == POINT and self.single_mask_clicks:
                     # (a refinement model's first pass, above, is single-mask already)
-                    single = self._decode(group_embeddings, *decode_args, False)
+                    single = self._decode(embeddings, group_index, *decode_args, False)
                     masks, scores = single.pred_masks[:, 0], single.iou_scores[:, 0]
                     loss = loss + best_mask_loss(masks, scores, group_targets, self.loss_weights)["loss"]
-                    if group_teacher is not None:
-                        outputs = self._output_distillation(single, group_teacher, *decode_args, False)
+                    if self.teacher_model is not None:
+                        outputs = self._output_distillation(
+                            single, teacher_embeddings, group_index, *decode_args, False
+                        )
                         loss = loss + self.output_distill_weight * outputs
-                if group_teacher is not None:
+                if self.teacher_model is not None:
                     # (refinement models: the final pass only, the one the teacher is scored on)
-                    outputs = self._output_distillation(out, group_teacher, *decode_args, multimask)
+                    outputs = self._output_distillation(out, teacher_embeddings, group_index, *decode_args, multimask)
                     loss = loss + self.output_distill_weight * outputs
                     logs["distill_outputs"] = logs["distill_outputs"] + outputs.detach().float().sum() / (
                         1 + self.clicks

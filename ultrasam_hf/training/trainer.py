@@ -346,6 +346,7 @@ class Trainer:
             teacher_model=teacher if config.distill_outputs else None,
             output_distill_weight=config.distill_outputs,
             output_ranking_weight=config.distill_ranking,
+            split_decoder=config.split_decoder,
         )
         optimizer = torch.optim.AdamW(
             [p for p in module.parameters() if p.requires_grad],
