@@ -5,8 +5,9 @@ Wrapping the whole step in one `nn.Module.forward` keeps DDP / FSDP happy (one f
 is called several times inside: once per prompt kind (boxes and points cannot share one prompt-encoder call), and once
 more per corrective-click round. Prompts are folded into the batch dimension (`point_batch_size` 1), each with its
 image's embedding, so per-prompt mask prompts are plain SAM mask prompts. By default the decoder passes go through
-the split decoder (`split_decoding.py`: the same function and gradients, the image side once per image). Prompt sampling, click simulation and the
-losses run on the model's device, batched, with no host synchronisation: the step is as fast as the model.
+the split decoder (`split_decoding.py`: the same function and gradients, the image side once per image). Prompt
+sampling, click simulation and the losses run on the model's device, batched, with no host synchronisation (the split
+decoder reads the prompts' image indices once per pass): the step is as fast as the model.
 """
 
 from __future__ import annotations
