@@ -107,6 +107,7 @@ class UltraSamTrainingModule(nn.Module):
         self.point_sampling = point_sampling
         self.split_decoder = split_decoder
         self.__dict__["_split_decoders"] = {}  # per model: built on first use, on the device the model then has
+        self._image_sides: dict = {}  # per model, the split decoder's image sides of the step being computed
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
 
@@ -192,7 +193,7 @@ class UltraSamTrainingModule(nn.Module):
         split = self._split_decoding(model)
         if split is None:
             return model(image_embeddings=embeddings[image_index], **kwargs)
-        return split(embeddings, image_index, **kwargs)
+        return split(embeddings, image_index, image_sides=self._image_sides.setdefault(id(model), {}), **kwargs)
 
     def _output_distillation(self, out, teacher_embeddings, *decode_args) -> torch.Tensor:
         """`mask_output_distillation` of a decoder pass `out` to the teacher's pass on the same prompts."""
@@ -207,6 +208,12 @@ class UltraSamTrainingModule(nn.Module):
         )
 
     def forward(self, batch: dict) -> dict:
+        try:
+            return self._step(batch)
+        finally:
+            self._image_sides = {}  # the next step's weights differ
+
+    def _step(self, batch: dict) -> dict:
         embeddings = self._embeddings(batch)
         targets, image_index = batch["masks"], batch["image_index"]
         distill, teacher_embeddings = None, batch.get("teacher_embeddings")

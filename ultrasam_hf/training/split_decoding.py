@@ -78,7 +78,11 @@ class SplitDecoding:
         input_boxes=None,
         input_masks=None,
         multimask_output: bool = True,
+        image_sides: dict | None = None,
     ) -> UltraSamImageSegmentationOutput:
+        """`image_sides`: a dict that keeps each image's image side for later calls on the same `embeddings` (one
+        training step's passes: while the weights do not change)."""
+        image_sides = {} if image_sides is None else image_sides
         if input_points is not None and input_labels is None:
             input_labels = torch.ones_like(input_points[..., 0], dtype=torch.long)
 
@@ -87,7 +91,7 @@ class SplitDecoding:
             tokens = self.prompt_side.with_output_tokens(sparse[:, 0])
             selected = selected_masks(multimask)
             if masks is None:
-                iou, logits = self._per_image(embeddings, image_index, tokens, selected)
+                iou, logits = self._per_image(embeddings, image_index, tokens, selected, image_sides)
             else:
                 image = (embeddings[image_index] + dense).flatten(2).transpose(1, 2)  # (N, P, C)
                 iou, logits = self.prompt_side.decode_tokens(tokens, image, selected=selected)
@@ -104,12 +108,15 @@ class SplitDecoding:
             first_pass_pred_masks=first_masks if refinements else None,
         )
 
-    def _per_image(self, embeddings, image_index, tokens, selected):
+    def _per_image(self, embeddings, image_index, tokens, selected, image_sides):
         """The image side once per image of the batch, then that image's prompts; rows back in the batch's order."""
         ious, logits, rows = [], [], []
         for image in torch.unique(image_index).tolist():
             prompts = (image_index == image).nonzero(as_tuple=True)[0]
-            image_tokens, *first = self.image_side(embeddings[image : image + 1])
+            key = (id(embeddings), image)
+            if key not in image_sides:
+                image_sides[key] = self.image_side(embeddings[image : image + 1])
+            image_tokens, *first = image_sides[key]
             iou, masks = self.prompt_side.decode_tokens(tokens[prompts], image_tokens, first, selected)
             ious.append(iou), logits.append(masks), rows.append(prompts)
         order = torch.argsort(torch.cat(rows))
