@@ -106,7 +106,7 @@ class UltraSamTrainingModule(nn.Module):
         self.box_jitter = box_jitter
         self.point_sampling = point_sampling
         self.split_decoder = split_decoder
-        self.__dict__["_split_decoders"] = {}  # per model: built on first use, on the device the model then has
+        self._split_decoders: dict = {}  # per model: built on first use, on the device the model then has
         self._image_sides: dict = {}  # per model, the split decoder's image sides of the step being computed
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
