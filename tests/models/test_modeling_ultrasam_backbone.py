@@ -97,7 +97,7 @@ sys.modules["ultrasam_hf"] = None  # the package must not be importable here
 import json
 import torch
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
-# What AutoBackbone.from_pretrained(folder, trust_remote_code=True) resolves; transformers 5.24's AutoBackbone itself
+# What AutoBackbone.from_pretrained(folder, trust_remote_code=True) resolves; AutoBackbone itself (transformers 5.25)
 # takes a local folder for a Hub repository id (`repo_exists` rejects the path), so it can load no folder offline.
 auto_map = json.load(open(sys.argv[1] + "/config.json"))["auto_map"]
 backbone_class = get_class_from_dynamic_module(auto_map["AutoBackbone"], sys.argv[1])

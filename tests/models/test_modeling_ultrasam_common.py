@@ -3,20 +3,33 @@ transformers runs them on `SamModel` (`tests/models/sam/test_modeling_sam.py` th
 same class attributes, the same tests skipped (with SAM's reasons) and SAM's own overrides, adapted where UltraSam
 differs (refinement passes, TinyViT). Three variants: the ViT without refinement (exactly SAM), the ViT with one
 refinement pass (the paper's model) and the TinyViT `lite` layout. `transformers_testing/` holds the vendored suite.
-SAM's skips of tests that the 5.24 mixin no longer has (`test_save_load_fast_init_*`) are left out.
+SAM's skips of tests that the vendored mixin no longer has (`test_save_load_fast_init_*`) are left out.
 """
 
 import math
 import tempfile
 import unittest
 
+import pytest
 import torch
+import transformers
 from torch import nn
 from transformers.testing_utils import require_torch, torch_device
-from transformers_testing.test_configuration_common import ConfigTester
-from transformers_testing.test_modeling_common import ModelTesterMixin, floats_tensor
+from transformers_testing import VENDORED_FROM
 
-from ultrasam_hf import UltraSamConfig, UltraSamModel
+# The vendored files import helpers of their own transformers version's `testing_utils`: another version fails at
+# import or runs tests written for a different library.
+if transformers.__version__ != VENDORED_FROM:
+    pytest.skip(
+        f"transformers' common tests are vendored from transformers {VENDORED_FROM}, but {transformers.__version__} "
+        "is installed (`make install` installs the pinned version)",
+        allow_module_level=True,
+    )
+
+from transformers_testing.test_configuration_common import ConfigTester  # noqa: E402
+from transformers_testing.test_modeling_common import ModelTesterMixin, floats_tensor  # noqa: E402
+
+from ultrasam_hf import UltraSamConfig, UltraSamModel  # noqa: E402
 
 # SAM's test geometry: 24 px images, patch 2 -> 12x12 embeddings; windows of 14 (one padded window per image).
 VIT = {

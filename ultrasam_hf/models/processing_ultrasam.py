@@ -61,8 +61,6 @@ class UltraSamProcessor(SamProcessor):
     ```
     """
 
-    image_processor_class = "UltraSamImageProcessor"
-
     @classmethod
     def from_model_config(cls, config, **kwargs) -> "UltraSamProcessor":
         """The processor a checkpoint expects, from its [`UltraSamConfig`]
