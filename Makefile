@@ -39,12 +39,11 @@ test-browser: install
 benchmark: install
 	$(PY) scripts/benchmark.py
 
-# Resolve the newest releases the ranges in setup.cfg admit, in a scratch venv, and pin them; then run `make test`.
+# Resolve the newest releases the ranges in setup.cfg admit (`install` into a scratch venv, unconstrained) and pin
+# them; then run `make test`.
 lock:
-	rm -rf .venv-lock && python3 -m venv .venv-lock
-	.venv-lock/bin/python -m pip install -q --upgrade pip
-	.venv-lock/bin/python -m pip install -q torch==2.13.0
-	.venv-lock/bin/python -m pip install -q -e ".[dev]"
+	rm -rf .venv-lock
+	$(MAKE) install VENV=.venv-lock CONSTRAINTS=/dev/null
 	# local labels dropped (torch's +cpu): `==2.13.0` admits every build of that version
 	(echo "# written by \`make lock\`: the versions CI last passed with"; \
 	 .venv-lock/bin/python -m pip freeze --exclude-editable | sed 's/+[A-Za-z0-9.]*$$//') > $(CONSTRAINTS)
