@@ -1,7 +1,7 @@
 """Benchmarks: speed and memory measured as ratios against a baseline in the same run, written as tables in docs/.
 
     python scripts/benchmark.py                 # inference suite -> docs/inference_benchmark.md
-    python scripts/benchmark.py --suite all     # + data build, training throughput, runtimes (their own scripts)
+    python scripts/benchmark.py --suite all     # + data build, training, runtimes, decoder, encoders (own scripts)
 
 The inference suite compares, on this machine's CPU:
 - UltraSamModel with refinement off vs transformers' SamModel, same weights (the overhead of the subclass);
@@ -25,7 +25,17 @@ SUITE_SCRIPTS = {
     "training": "scripts/benchmark_training.py",
     "runtimes": "scripts/benchmark_runtimes.py",  # PyTorch / ONNX Runtime / SamModel / LiteMedSAM -> docs/benchmarks.md
     "decoder": "scripts/benchmark_decoder.py",  # the decoder graphs, interleaved -> docs/decoder_benchmark.md
+    "encoders": "scripts/benchmark_encoders.py",  # ViT-B vs SamModel, lite; GPU where present -> docs/encoder_benchmark.md
 }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (`/proc/cpuinfo`), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def best_time(function, repeats: int) -> float:
@@ -167,7 +177,7 @@ def write_table(rows, path: Path, command: str) -> str:
 
     header = (
         "# Inference benchmark\n\n"
-        f"Measured with `{command}` on {platform.processor() or platform.machine()}, "
+        f"Measured with `{command}` on {cpu_name()}, "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, random weights (speed does not depend "
         "on them). Times are the best of several runs after a warm-up; ratios compare the two columns of the same "
         "run.\n\n"

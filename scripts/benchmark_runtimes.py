@@ -24,7 +24,6 @@ does not depend on them), best of `--repeats` after a warm-up:
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # reference_models: LiteMedSAM without timm
-from benchmark import best_time  # noqa: E402 (scripts/benchmark.py, next to this script)
+from benchmark import best_time, cpu_name  # noqa: E402 (scripts/benchmark.py, next to this script)
 
 IMAGE_SHAPE = (480, 640)
 BOX = [200.0, 150.0, 420.0, 360.0]
@@ -269,12 +268,8 @@ def machine_details(threads: int) -> dict:
     import onnxruntime
     import torch
 
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor() or platform.machine(),
-    )
     details = {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "threads": threads,
         "torch": torch.__version__,

@@ -13,7 +13,8 @@
 # limitations under the License.
 """UltraSam models. The diff from `SamModel` is small and lives here:
 
-- the vision encoder is SAM's ViT or LiteMedSAM's TinyViT (`config.vision_config.encoder_type`);
+- the vision encoder is SAM's ViT (its attention folds the relative-position bias on GPUs and in bfloat16,
+  `modeling_vit.py`), LiteMedSAM's TinyViT or the distilled nano encoder (`config.vision_config.encoder_type`);
 - `num_mask_refinements` cascaded decoder passes, each taking the previous low-res logits as mask prompt (and, at
   inference, the box of the previous mask in place of point prompts), multimask on, best predicted IoU kept;
 - mask prompts may be given per prompt (`(batch, point_batch, H, W)`), not only per image;
@@ -33,7 +34,6 @@ from transformers.models.sam.modeling_sam import (
     SamPositionalEmbedding,
     SamPreTrainedModel,
     SamPromptEncoder,
-    SamVisionEncoder,
     SamVisionEncoderOutput,
 )
 from transformers.processing_utils import Unpack
@@ -44,6 +44,7 @@ from transformers.utils.output_capturing import capture_outputs
 from .configuration_ultrasam import UltraSamConfig
 from .modeling_nano import UltraSamNanoEncoder
 from .modeling_tinyvit import UltraSamTinyVitEncoder
+from .modeling_vit import UltraSamVisionEncoder
 from .saving import UltraSamSavingMixin
 
 
@@ -140,7 +141,7 @@ class UltraSamModel(UltraSamPreTrainedModel, SamModel):
         elif config.vision_config.encoder_type == "nano":
             self.vision_encoder = UltraSamNanoEncoder(config.vision_config)
         else:
-            self.vision_encoder = SamVisionEncoder(config.vision_config)
+            self.vision_encoder = UltraSamVisionEncoder(config.vision_config)
         self.prompt_encoder = SamPromptEncoder(config)
         config.mask_decoder_config._attn_implementation = config._attn_implementation
         self.mask_decoder = SamMaskDecoder(config.mask_decoder_config)

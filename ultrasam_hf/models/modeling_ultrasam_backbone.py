@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.backbone_utils import BackboneMixin
 from transformers.modeling_outputs import BackboneOutput
-from transformers.models.sam.modeling_sam import SamLayerNorm, SamVisionEncoder
+from transformers.models.sam.modeling_sam import SamLayerNorm
 from transformers.processing_utils import Unpack
 from transformers.utils.generic import TransformersKwargs, can_return_tuple
 
@@ -40,6 +40,7 @@ from .configuration_ultrasam import UltraSamVisionConfig
 from .configuration_ultrasam_backbone import PYRAMID_STRIDES, UltraSamBackboneConfig
 from .modeling_tinyvit import UltraSamTinyVitEncoder
 from .modeling_ultrasam import UltraSamPreTrainedModel
+from .modeling_vit import UltraSamVisionEncoder
 
 
 def tap_geometry(vision_config: UltraSamVisionConfig, index: int) -> tuple[int, int]:
@@ -111,7 +112,7 @@ class UltraSamBackbone(BackboneMixin, UltraSamPreTrainedModel):
         super().__init__(config)
         vision = config.vision_config
         self.encoder = (
-            UltraSamTinyVitEncoder(vision) if vision.encoder_type == "tiny_vit" else SamVisionEncoder(vision)
+            UltraSamTinyVitEncoder(vision) if vision.encoder_type == "tiny_vit" else UltraSamVisionEncoder(vision)
         )
         self.encoder.neck = nn.Identity()  # the pyramid replaces SAM's neck
         self.levels = nn.ModuleList(
