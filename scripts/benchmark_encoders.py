@@ -4,8 +4,8 @@ lite encoder, in float32 and bfloat16, batch 1 and `--batch`, and compiled; with
     python scripts/benchmark_encoders.py --device cuda     # -> docs/encoder_benchmark.md (+ .json)
     python scripts/benchmark_encoders.py                   # the CPU
 
-UltraSam's ViT folds SAM's relative-position bias into its queries and keys on accelerators and in 16-bit dtypes
-(`ultrasam_hf/models/modeling_vit.py`): no `(heads, N, N)` bias in memory, and SDPA's flash kernel in bfloat16.
+UltraSam's ViT folds SAM's relative-position bias into its queries and keys (`ultrasam_hf/models/modeling_vit.py`):
+no `(heads, N, N)` bias in memory, and SDPA's fused kernels (flash on GPUs in bfloat16, and on the CPU).
 Rows:
 - ms per image: best of `--repeats` encoder calls after a warm-up (compiled rows: after compiling), divided by the
   batch; peak memory: the most GPU memory allocated during the row (on the CPU, not measured per row);
@@ -218,20 +218,11 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="an UltraSam vit-b folder for the ViT rows (default: random weights)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="add torch.compile rows (default: on CUDA only)")  # fmt: skip
-    parser.add_argument(
-        "--fold-on-cpu",
-        action="store_true",
-        help="UltraSam's folded attention on the CPU in float32 too (not by default)",
-    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "encoder_benchmark.md")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     args.compile = device.type == "cuda" if args.compile is None else args.compile
     torch.set_num_threads(args.threads)
-    if args.fold_on_cpu:
-        from ultrasam_hf.models.modeling_vit import UltraSamVisionSdpaAttention
-
-        UltraSamVisionSdpaAttention.fold = "always"
     rows = []
     if "vit-b" in args.encoders:
         rows += vit_rows(args, device)

@@ -23,14 +23,13 @@ def vit_model(**vision_overrides) -> UltraSamModel:
 
 
 @pytest.fixture
-def fold_everywhere(monkeypatch):
-    """The folded product in float32 on this CPU too, where it is off by default."""
-    monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold", "always")
+def restore_fold(monkeypatch):
+    monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold", UltraSamVisionSdpaAttention.fold)
 
 
 def embeddings(model, pixels, fold: bool, monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr(UltraSamVisionSdpaAttention, "fold", "always" if fold else "never")
+        patch.setattr(UltraSamVisionSdpaAttention, "fold", fold)
         return model.vision_encoder(pixels).last_hidden_state
 
 
@@ -71,8 +70,8 @@ def test_folded_attention_in_bfloat16_stays_within_bfloat16_rounding(monkeypatch
     assert (folded - reference).abs().max() <= 2 * (masked - reference).abs().max()
 
 
-@pytest.mark.parametrize(("dtype", "folds"), [(torch.float32, False), (torch.bfloat16, True)])
-def test_cpu_folds_in_16_bit_dtypes_only(dtype, folds, monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_every_layer_folds_by_default(dtype, monkeypatch):
     model = vit_model().to(dtype)
     calls = []
     fold = UltraSamVisionSdpaAttention.fold_relative_positions
@@ -84,7 +83,7 @@ def test_cpu_folds_in_16_bit_dtypes_only(dtype, folds, monkeypatch):
     monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold_relative_positions", counted)
     with torch.no_grad():
         model.get_image_embeddings(torch.rand(1, 3, 64, 64, dtype=dtype))
-    assert len(calls) == (len(model.vision_encoder.layers) if folds else 0)
+    assert len(calls) == len(model.vision_encoder.layers)
 
 
 def test_eager_attention_is_left_as_sam_builds_it():
@@ -94,7 +93,7 @@ def test_eager_attention_is_left_as_sam_builds_it():
     assert all(type(layer.attn) is SamVisionAttention for layer in model.vision_encoder.layers)
 
 
-def test_vit_weights_keep_sams_names_and_load_from_sam(fold_everywhere):
+def test_vit_weights_keep_sams_names_and_load_from_sam():
     """The encoder's parameters are SamModel's, name for name: SAM checkpoints load into it unchanged."""
     config = UltraSamConfig.from_preset("tiny")
     sam = SamModel(SamConfig(vision_config=config.vision_config.to_dict())).eval()
@@ -111,7 +110,7 @@ def test_vit_weights_keep_sams_names_and_load_from_sam(fold_everywhere):
         )
 
 
-def test_encoder_benchmark_reports_parity_of_the_folded_encoder(tmp_path, monkeypatch):
+def test_encoder_benchmark_reports_parity_of_the_folded_encoder(tmp_path):
     """`scripts/benchmark_encoders.py` on a small ViT: every row, and the folded float32 encoder's parity columns."""
     import importlib.util
     import json
@@ -121,10 +120,9 @@ def test_encoder_benchmark_reports_parity_of_the_folded_encoder(tmp_path, monkey
     spec = importlib.util.spec_from_file_location("benchmark_encoders", script)
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
-    monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold", UltraSamVisionSdpaAttention.fold)  # restored afterwards
     out = tmp_path / "encoders.md"
     argv = ["--device", "cpu", "--encoders", "vit-b", "--image-size", "128", "--batch", "2", "--repeats", "1"]
-    assert benchmark.main([*argv, "--threads", "1", "--fold-on-cpu", "--out", str(out)]) == 0
+    assert benchmark.main([*argv, "--threads", "1", "--out", str(out)]) == 0
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     settings = {(r["runtime"], r["precision"], r["batch"]) for r in rows}
     assert len(rows) == len(settings) == 8  # SamModel and UltraSam x float32, bfloat16 x batch 1, 2
@@ -134,7 +132,7 @@ def test_encoder_benchmark_reports_parity_of_the_folded_encoder(tmp_path, monkey
     assert out.read_text().count("| vit-b |") == 8
 
 
-def test_backbone_vit_folds_too(fold_everywhere):
+def test_backbone_vit_folds_too(restore_fold):
     """The detection backbone's ViT is UltraSam's: the same features folded or not."""
     from ultrasam_hf import UltraSamBackbone, UltraSamBackboneConfig
 
@@ -145,7 +143,7 @@ def test_backbone_vit_folds_too(fold_everywhere):
     pixels = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         folded = backbone(pixels).feature_maps
-        UltraSamVisionSdpaAttention.fold = "never"  # restored by the fixture
+        UltraSamVisionSdpaAttention.fold = False  # restored by the fixture
         masked = backbone(pixels).feature_maps
     for a, b in zip(folded, masked):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)

@@ -9,9 +9,8 @@ pred_masks)` on the model's tensors, plus `name`, `key` (what its numbers depend
 - `pytorch-bf16`: the same, with the image encoder and the image-sized work of the split decoder's prompt side on
   bfloat16 copies of the weights (prompt tokens, mask prompts and other devices' decoders stay float32). On CPUs with
   native bfloat16 matrix products it encoded 1.3–2.5x faster than `pytorch` and prompted in 9.5 against 11.6 ms (an
-  AMX Xeon); it changes Dice by up to 0.4 points (`docs/bf16_backend.md`). vit-b's bfloat16 encoder runs its
-  attention through SDPA without a bias mask (`ultrasam_hf/models/modeling_vit.py`): 1.5–1.7x faster than
-  `SamModel`'s on that CPU, about 2 s against 9–10 s for `pytorch` (`docs/encoder_benchmark.md`).
+  AMX Xeon); it changes Dice by up to 0.4 points (`docs/bf16_backend.md`). vit-b encoded a 1024 px image in 1.7 s
+  against 6.4 s for `pytorch` on that CPU (`docs/encoder_benchmark.md`).
 - `onnx` / `onnx-int8`: ONNX Runtime on the graphs of `ultrasam export onnx` (`ultrasam_hf.export`), exported on
   first use into the cache when missing (with a message). Prompts without a mask prompt run on ONNX Runtime's split
   decoder or on `pytorch`'s, whichever was faster on this machine when the backend was made (the same masks within

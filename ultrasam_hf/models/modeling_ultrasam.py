@@ -13,7 +13,7 @@
 # limitations under the License.
 """UltraSam models. The diff from `SamModel` is small and lives here:
 
-- the vision encoder is SAM's ViT (its attention folds the relative-position bias on GPUs and in bfloat16,
+- the vision encoder is SAM's ViT (its attention folds the relative-position bias into queries and keys,
   `modeling_vit.py`), LiteMedSAM's TinyViT or the distilled nano encoder (`config.vision_config.encoder_type`);
 - `num_mask_refinements` cascaded decoder passes, each taking the previous low-res logits as mask prompt (and, at
   inference, the box of the previous mask in place of point prompts), multimask on, best predicted IoU kept;

@@ -11,7 +11,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""UltraSam's ViT (`vit-b`): SAM's `SamVisionEncoder`, with one change to its SDPA attention on accelerators.
+"""UltraSam's ViT (`vit-b`): SAM's `SamVisionEncoder`, with one change to its SDPA attention.
 
 SAM adds a decomposed relative-position bias to every attention logit: `rel_h[q, key_row] + rel_w[q, key_col]`.
 transformers' `SamVisionSdpaAttention` materializes it as an `(heads, N, N)` mask (for a global block at 1024 px,
@@ -21,9 +21,9 @@ too: with the query extended by its `rel_h` and `rel_w` rows and the key by the 
     (scale * q) . k + rel_h[q, key_row] + rel_w[q, key_col] = [scale * q, rel_h, rel_w] . [k, onehot(row), onehot(col)]
 
 so SDPA runs without a mask on head dimension 64 + H + W (92 for a 14x14 window, 192 for a 64x64 global block).
-The same logits up to rounding, no bias in memory, and the flash kernel in bfloat16 / float16. On the CPU it runs in
-16-bit dtypes only: in bfloat16 the whole ViT-B encoded 1.5–1.8x faster than with the masked product, in float32
-1.2–1.3x slower (2 threads of an AMX Xeon, `docs/encoder_benchmark.md`), so float32 keeps transformers' attention.
+The same logits up to rounding, no bias in memory, and SDPA's fused kernels: on GPUs flash in bfloat16 / float16
+(memory-efficient in float32), and on the CPU its flash kernel, which took a whole ViT-B encode from 7.4 to 6.4 s in
+float32 and from 3.5 to 1.7 s in bfloat16 (2 threads of an AMX Xeon, `docs/encoder_benchmark.md`).
 """
 
 import torch
@@ -32,20 +32,13 @@ from transformers.models.sam.modeling_sam import SamVisionEncoder, SamVisionSdpa
 
 
 class UltraSamVisionSdpaAttention(SamVisionSdpaAttention):
-    """`SamVisionSdpaAttention` with the relative-position bias folded into queries and keys off the CPU (see the
-    module docstring)."""
+    """`SamVisionSdpaAttention` with the relative-position bias folded into queries and keys (see the module
+    docstring)."""
 
-    # "auto": see `folds`; "always" / "never" (tests and benchmarks compare the two products).
-    fold = "auto"
-
-    def folds(self, hidden_states: torch.Tensor) -> bool:
-        """Whether the folded product runs: off the CPU, and on the CPU in 16-bit dtypes (SDPA's fused CPU kernel)."""
-        if self.fold != "auto":
-            return self.fold == "always"
-        return hidden_states.device.type != "cpu" or hidden_states.dtype in (torch.float16, torch.bfloat16)
+    fold = True  # False: transformers' masked product (tests and benchmarks compare the two)
 
     def forward(self, hidden_states: torch.Tensor, output_attentions=False):
-        if output_attentions or not (self.use_rel_pos and self.folds(hidden_states)):
+        if output_attentions or not (self.use_rel_pos and self.fold):
             return super().forward(hidden_states, output_attentions)
         batch_size, height, width, _ = hidden_states.shape
         heads, tokens = self.num_attention_heads, height * width
@@ -54,12 +47,12 @@ class UltraSamVisionSdpaAttention(SamVisionSdpaAttention):
         )
         head_dim = query.shape[-1]
         query_aug, key_aug = self.fold_relative_positions(query, key, height, width)
-        # Flash kernels take one head dimension for q, k and v: pad all three to it (a multiple of 8) in 16-bit
-        # dtypes; float32 has no flash kernel, and the memory-efficient one takes a value narrower than the keys.
-        folded_dim = -(-query_aug.shape[-1] // 8) * 8
+        folded_dim = -(-query_aug.shape[-1] // 8) * 8  # a multiple of 8, as the fused kernels ask
         query_aug = F.pad(query_aug, (0, folded_dim - query_aug.shape[-1]))
         key_aug = F.pad(key_aug, (0, folded_dim - key_aug.shape[-1]))
-        if query.dtype in (torch.float16, torch.bfloat16):
+        # Flash kernels (CUDA in 16-bit dtypes; the CPU's only fused kernel) take one head dimension for q, k and v,
+        # so the values are padded to it; CUDA's memory-efficient kernel (float32) takes them as they are.
+        if not (query.device.type == "cuda" and query.dtype == torch.float32):
             value = F.pad(value, (0, folded_dim - head_dim))
         attn_output = F.scaled_dot_product_attention(query_aug, key_aug, value, scale=1.0)[..., :head_dim]
         attn_output = attn_output.reshape(batch_size, heads, height, width, head_dim)
@@ -90,7 +83,9 @@ class UltraSamVisionEncoder(SamVisionEncoder):
         super().__init__(config)
         for layer in self.layers:
             if type(layer.attn) is SamVisionSdpaAttention:
-                layer.attn = UltraSamVisionSdpaAttention(config, layer.window_size)
+                # Same parameters, only `forward` differs: retyping keeps the module as SAM initialized it (and the
+                # random stream as it was, so seeded models stay the same).
+                layer.attn.__class__ = UltraSamVisionSdpaAttention
 
 
 __all__ = ["UltraSamVisionSdpaAttention", "UltraSamVisionEncoder"]
