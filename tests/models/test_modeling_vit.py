@@ -147,3 +147,31 @@ def test_backbone_vit_folds_too(restore_fold):
         masked = backbone(pixels).feature_maps
     for a, b in zip(folded, masked):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("folded_in_graph", [False, True])
+def test_onnx_export_of_the_vit_matches_pytorch(folded_in_graph, tmp_path, monkeypatch):
+    """Exports keep the masked product (faster in ONNX Runtime); traced, the folded one is right too, also where its
+    head dimension is padded (window 3: head dimension + 6)."""
+    ort = pytest.importorskip("onnxruntime")
+    from ultrasam_hf.export.graphs import ImageEncoderGraph
+    from ultrasam_hf.export.onnx_export import _export_graph
+
+    model = vit_model(window_size=3)
+    assert (model.config.vision_config.hidden_size // model.config.vision_config.num_attention_heads + 6) % 8
+    calls = []
+    fold = UltraSamVisionSdpaAttention.fold_relative_positions
+    monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold_relative_positions", lambda *a: calls.append(1) or fold(*a))
+    if folded_in_graph:
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: False)
+    pixels = torch.rand(2, 3, 64, 64)
+    path = tmp_path / "encoder.onnx"
+    _export_graph(
+        ImageEncoderGraph(model).eval(), (pixels,), path, ["pixels"], ["embeddings"], {"pixels": {0: "b"}}, 17
+    )
+    assert bool(calls) == folded_in_graph
+    monkeypatch.undo()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = model.get_image_embeddings(pixels).numpy()
+    torch.testing.assert_close(session.run(None, {"pixels": pixels.numpy()})[0], expected, rtol=0, atol=1e-4)
