@@ -10,13 +10,13 @@ Rows:
 - ms per image: best of `--repeats` encoder calls after a warm-up (compiled rows: after compiling), divided by the
   batch; peak memory: the most GPU memory allocated during the row (on the CPU, not measured per row);
 - vs SamModel: SamModel's time per image at the same precision and batch over the row's, then SamModel float32 at
-  batch 1 (the issue's reference) over the row's;
+  batch 1 (issue 15's reference) over the row's;
 - parity, against SamModel float32 on one synthetic ultrasound-like image: the embedding's largest difference over
   its largest value, and the IoU of the masks that SamModel's decoder gives for a box on each embedding.
 
 Random weights (PyTorch's default initialization of each layer, and the relative-position tables and position
-embedding drawn too, which SAM initializes at zero), unless `--model` names an
-UltraSam `vit-b` folder: speed does not depend on the weights, and parity of random weights is the stricter test.
+embedding drawn too, which SAM initializes at zero), unless `--model` names an UltraSam `vit-b` folder: speed does
+not depend on the weights, and parity of random weights is the stricter test.
 """
 
 import argparse
