@@ -53,6 +53,7 @@ ROWS = {
     "ultrasam-nano/pytorch-bf16": "UltraSam nano, PyTorch bfloat16 (encoder and prompt side)",
     "sam-vit-b/transformers": "transformers SamModel ViT-B (1024 px)",
     "ultrasam-vit-b/pytorch": "UltraSam vit-b (1024 px, 1 refinement pass), PyTorch",
+    "ultrasam-vit-b/pytorch-bf16": "UltraSam vit-b, PyTorch bfloat16 (encoder and prompt side)",
 }
 ONNX_ROWS = {row for row in ROWS if "/onnx" in row}
 
