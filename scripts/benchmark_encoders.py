@@ -143,18 +143,22 @@ def vit_rows(args, device) -> list[dict]:
     image = synthetic_ultrasound(args.image_size).to(device)
     with torch.no_grad():
         reference = sam.get_image_embeddings(image)
+    variants = [("SamModel (transformers)", sam.vision_encoder, False), ("UltraSam", encoder, False)]
+    if args.compile:
+        variants.append(("UltraSam, torch.compile", encoder, True))
     rows = []
     for precision in PRECISIONS:
+        # one (bfloat16 copy, compiled) encoder per variant, and its parity, for both batch sizes
+        encoders = {name: encode_function(module, precision, compiled) for name, module, compiled in variants}
+        parity = {
+            name: mask_parity(sam, reference, encode(image), args.image_size) for name, encode in encoders.items()
+        }
         for batch in sorted({1, args.batch}):
             pixels = torch.rand(batch, 3, args.image_size, args.image_size, device=device)
-            variants = [("SamModel (transformers)", sam.vision_encoder, False), ("UltraSam", encoder, False)]
-            if args.compile:
-                variants.append(("UltraSam, torch.compile", encoder, True))
-            for name, module, compiled in variants:
-                encode = encode_function(module, precision, compiled)
+            for name, encode in encoders.items():
                 row = {"encoder": "vit-b", "runtime": name, "precision": precision, "batch": batch}
                 row.update(timed_row(encode, pixels, device, args.repeats))
-                row.update(mask_parity(sam, reference, encode(image), args.image_size))
+                row.update(parity[name])
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows

@@ -27,6 +27,15 @@ def restore_fold(monkeypatch):
     monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold", UltraSamVisionSdpaAttention.fold)
 
 
+@pytest.fixture
+def fold_calls(monkeypatch) -> list:
+    """One entry per call of the folded product."""
+    calls = []
+    fold = UltraSamVisionSdpaAttention.fold_relative_positions
+    monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold_relative_positions", lambda *a: calls.append(1) or fold(*a))
+    return calls
+
+
 def embeddings(model, pixels, fold: bool, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(UltraSamVisionSdpaAttention, "fold", fold)
@@ -71,19 +80,11 @@ def test_folded_attention_in_bfloat16_stays_within_bfloat16_rounding(monkeypatch
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_every_layer_folds_by_default(dtype, monkeypatch):
+def test_every_layer_folds_by_default(dtype, fold_calls):
     model = vit_model().to(dtype)
-    calls = []
-    fold = UltraSamVisionSdpaAttention.fold_relative_positions
-
-    def counted(self, *args):
-        calls.append(args)
-        return fold(self, *args)
-
-    monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold_relative_positions", counted)
     with torch.no_grad():
         model.get_image_embeddings(torch.rand(1, 3, 64, 64, dtype=dtype))
-    assert len(calls) == len(model.vision_encoder.layers)
+    assert len(fold_calls) == len(model.vision_encoder.layers)
 
 
 def test_eager_attention_is_left_as_sam_builds_it():
@@ -150,7 +151,7 @@ def test_backbone_vit_folds_too(restore_fold):
 
 
 @pytest.mark.parametrize("folded_in_graph", [False, True])
-def test_onnx_export_of_the_vit_matches_pytorch(folded_in_graph, tmp_path, monkeypatch):
+def test_onnx_export_of_the_vit_matches_pytorch(folded_in_graph, tmp_path, monkeypatch, fold_calls):
     """Exports keep the masked product (faster in ONNX Runtime); traced, the folded one is right too, also where its
     head dimension is padded (window 3: head dimension + 6)."""
     ort = pytest.importorskip("onnxruntime")
@@ -159,9 +160,6 @@ def test_onnx_export_of_the_vit_matches_pytorch(folded_in_graph, tmp_path, monke
 
     model = vit_model(window_size=3)
     assert (model.config.vision_config.hidden_size // model.config.vision_config.num_attention_heads + 6) % 8
-    calls = []
-    fold = UltraSamVisionSdpaAttention.fold_relative_positions
-    monkeypatch.setattr(UltraSamVisionSdpaAttention, "fold_relative_positions", lambda *a: calls.append(1) or fold(*a))
     if folded_in_graph:
         monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: False)
     pixels = torch.rand(2, 3, 64, 64)
@@ -169,7 +167,7 @@ def test_onnx_export_of_the_vit_matches_pytorch(folded_in_graph, tmp_path, monke
     _export_graph(
         ImageEncoderGraph(model).eval(), (pixels,), path, ["pixels"], ["embeddings"], {"pixels": {0: "b"}}, 17
     )
-    assert bool(calls) == folded_in_graph
+    assert bool(fold_calls) == folded_in_graph
     monkeypatch.undo()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
