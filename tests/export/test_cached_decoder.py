@@ -13,6 +13,7 @@ from ultrasam_hf.export.eager_layout import EagerImageSide, EagerPromptSide
 from ultrasam_hf.export.graphs import PromptDecoderGraph
 from ultrasam_hf.export.onnx_backend import OnnxBackend
 from ultrasam_hf.export.onnx_export import MANIFEST, parity_image
+from ultrasam_hf.training.decoder_depth import with_decoder_layers
 
 PROMPTS = {
     "box": ([[[30.0, 40.0], [150.0, 170.0]]], [[2, 3]]),
@@ -54,6 +55,24 @@ def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt, layou
     )
     scale = max(float(logits.abs().max()), 1.0)
     assert torch.allclose(split_logits, logits, atol=1e-5 * scale, rtol=0)
+    assert torch.allclose(split_iou, iou, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_split_decoder_of_a_one_layer_decoder(tiny_model, layout):
+    """A decoder cut to one two-way block (`with_decoder_layers`, `docs/decoder_benchmark.md`'s last section): its only
+    block is the cached first one, and the final attention reads the image tokens that block updated."""
+    model = with_decoder_layers(tiny_model("tiny-lite"), 1).eval()
+    size = model.config.prompt_encoder_config.image_embedding_size
+    embeddings = torch.randn(1, model.config.mask_decoder_config.hidden_size, size, size)
+    coords, labels = PROMPTS["clicks, a negative one, a box"]
+    coords, labels = torch.tensor(coords) * model.config.prompt_encoder_config.image_size / 256, torch.tensor(labels)
+    image_side, prompt_side = (graph(model) for graph in LAYOUTS[layout])
+    with torch.no_grad():
+        mask = torch.zeros(1, 1, 4 * size, 4 * size)
+        iou, logits = PromptDecoderGraph(model)(embeddings, coords, labels, mask, torch.zeros(1))
+        split_iou, split_logits = prompt_side(*image_side(embeddings), coords, labels)
+    assert torch.allclose(split_logits, logits, atol=1e-5 * max(float(logits.abs().max()), 1.0), rtol=0)
     assert torch.allclose(split_iou, iou, atol=1e-5, rtol=0)
 
 
