@@ -1,10 +1,10 @@
 """A shallower mask decoder: the first `layers` two-way blocks of a trained decoder, everything else kept.
 
-Every prompt runs the decoder's two-way blocks over all 64x64 image tokens, so on a CPU the decoder's depth, not the
-encoder, sets what a click costs once the image is embedded (`docs/decoder_benchmark.md`). The cut model is a
+Every prompt runs the decoder's two-way blocks over all 64x64 image tokens: on a CPU they are about two thirds of
+what a prompt costs once the image is embedded (`docs/decoder_benchmark.md`, last section). The cut model is a
 starting point, not a finished one: it answers badly until the decoder is trained again, e.g. on cached embeddings
-and held to the deeper model's answers (`pretrain.py --variant frozen-encoder --distill-outputs`,
-`docs/nano_distillation.md`).
+and held to the deeper model's answers (`pretrain.py --variant frozen-encoder --distill-outputs`, as in
+that section's run).
 """
 
 from __future__ import annotations
