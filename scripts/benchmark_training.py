@@ -13,12 +13,12 @@ speed-up column; `--sam-decoder` adds a row per variant with SAM's decoder (`--n
 """
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from benchmark import cpu_name  # scripts/benchmark.py, next to this script
 
 from ultrasam_hf import UltraSamConfig, UltraSamModel
 from ultrasam_hf.models.transforms import low_res_size
@@ -208,9 +208,7 @@ def pipeline_benchmark(args) -> list[str]:
             forever(shard_batches), train_step, args.steps
         )
     model_rate = results["model only (synthetic batch)"]
-    name = (
-        torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    )
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     lines = [
         f"# Training pipeline throughput ({device.type})",
         "",
@@ -315,7 +313,7 @@ def main(argv=None) -> int:
     lines = [
         "# Training throughput per variant (CPU)",
         "",
-        f"`python scripts/benchmark_training.py {command}` on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"`python scripts/benchmark_training.py {command}` on {cpu_name()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}. Preset `{args.preset}` ({size} px), batch {args.batch_size} images x {args.instances} prompts "
         f"(half boxes, half points), no clicks; one optimizer step = forward + backward + clip + AdamW; median of "
         f"{args.steps} steps after {args.warmup} warm-up step(s). Synthetic inputs: model cost only. Prompts are "
