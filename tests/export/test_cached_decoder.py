@@ -177,8 +177,9 @@ def test_exports_without_the_split_decoder_still_run(exported, tmp_path):
     assert np.allclose(logits, old_logits, atol=1e-4 * max(float(np.abs(logits).max()), 1.0))
 
 
-def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model):
-    """`scripts/benchmark_decoder.py` end to end on a tiny model: every graph, both runtimes, one table row each."""
+@pytest.fixture(scope="module")
+def benchmark_script():
+    """`scripts/benchmark_decoder.py` as a module."""
     import importlib.util
     from pathlib import Path
 
@@ -186,6 +187,12 @@ def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model):
     spec = importlib.util.spec_from_file_location("_benchmark_decoder", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model, benchmark_script):
+    """`scripts/benchmark_decoder.py` end to end on a tiny model: every graph, both runtimes, one table row each."""
+    module = benchmark_script
     tiny_model("tiny-lite").save_pretrained(tmp_path / "model")
     out = tmp_path / "decoder_benchmark.md"
     assert module.main(["--model", str(tmp_path / "model"), "--rounds", "1", "--calls", "1", "--out", str(out)]) == 0
@@ -195,3 +202,22 @@ def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model):
         if line.startswith("| onnxruntime") or line.startswith("| pytorch")
     ]
     assert len(rows) == 12 and all(row.endswith("x |") for row in rows)
+
+
+def test_decoder_benchmark_exports_the_graphs_as_shipped(tmp_path, tiny_model, benchmark_script):
+    """The benchmark's graphs take the shipped graphs' input names and dynamic prompt axes: with fixed shapes ONNX
+    Runtime optimises them differently (`shipped_layout`)."""
+    import onnx
+
+    graphs = benchmark_script.graphs_and_inputs(tiny_model("tiny-lite"))
+    for index, (name, (graph, inputs)) in enumerate(graphs.items()):
+        benchmark_script.onnx_runner(graph, inputs, tmp_path, f"graph{index}", 1)()
+        shapes = {
+            tensor.name: [dim.dim_param or dim.dim_value for dim in tensor.type.tensor_type.shape.dim]
+            for tensor in onnx.load(tmp_path / f"graph{index}.onnx").graph.input
+        }
+        if "image side" in name:
+            assert list(shapes) == ["image_embeddings"], name
+        else:
+            assert shapes["point_coords"] == ["objects", "points", 2], name
+            assert shapes["point_labels"] == ["objects", "points"], name

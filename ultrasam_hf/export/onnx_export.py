@@ -42,6 +42,12 @@ DECODER_OUTPUTS = ["iou_scores", "low_res_masks"]
 SPLIT_DECODER = {"decoder_image": "decoder_image.onnx", "decoder_prompt": "decoder_prompt.onnx"}
 IMAGE_SIDE_OUTPUTS = ["image_tokens", "first_keys", "first_values", "first_queries"]
 PROMPT_SIDE_INPUTS = [*IMAGE_SIDE_OUTPUTS, "point_coords", "point_labels"]
+# the axes that vary per call: the number of objects and of points per object. ONNX Runtime optimises a graph for the
+# shapes it knows, so a benchmark of these graphs exports them with the same axes (`scripts/benchmark_decoder.py`)
+PROMPT_AXES = {"point_coords": {0: "objects", 1: "points"}, "point_labels": {0: "objects", 1: "points"}}
+OUTPUT_AXES = {"iou_scores": {0: "objects"}, "low_res_masks": {0: "objects"}}
+DECODER_AXES = {**PROMPT_AXES, "mask_input": {0: "mask_objects"}, **OUTPUT_AXES}
+PROMPT_SIDE_AXES = {**PROMPT_AXES, **OUTPUT_AXES}
 
 
 def model_fingerprint(model) -> str:
@@ -172,13 +178,7 @@ def export_graphs(model, out_dir, opset: int = OPSET) -> None:
             out_dir / GRAPHS["fp32"][1],
             DECODER_INPUTS,
             DECODER_OUTPUTS,
-            {
-                "point_coords": {0: "objects", 1: "points"},
-                "point_labels": {0: "objects", 1: "points"},
-                "mask_input": {0: "mask_objects"},
-                "iou_scores": {0: "objects"},
-                "low_res_masks": {0: "objects"},
-            },
+            DECODER_AXES,
             opset,
         )
         image_side = ImageSideGraph(model).eval()
@@ -191,14 +191,13 @@ def export_graphs(model, out_dir, opset: int = OPSET) -> None:
             None,
             opset,
         )
-        prompts = {"point_coords": {0: "objects", 1: "points"}, "point_labels": {0: "objects", 1: "points"}}
         _export_graph(
             PromptSideGraph(model).eval(),
             (*image_side(embeddings), *example[1:3]),
             out_dir / SPLIT_DECODER["decoder_prompt"],
             PROMPT_SIDE_INPUTS,
             DECODER_OUTPUTS,
-            {**prompts, "iou_scores": {0: "objects"}, "low_res_masks": {0: "objects"}},
+            PROMPT_SIDE_AXES,
             opset,
         )
 
