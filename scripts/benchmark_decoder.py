@@ -65,20 +65,13 @@ def shipped_layout(module):
     norm into a SkipLayerNormalization, which on 2 cores took 2.65 ms against 0.66 ms unfused on 4,096 x 256."""
     from ultrasam_hf.export.cached_decoder import ImageSideGraph, TokenSideDecoderGraph
     from ultrasam_hf.export.graphs import PromptDecoderGraph
-    from ultrasam_hf.export.onnx_export import (
-        DECODER_AXES,
-        DECODER_INPUTS,
-        DECODER_OUTPUTS,
-        IMAGE_SIDE_OUTPUTS,
-        PROMPT_SIDE_AXES,
-        PROMPT_SIDE_INPUTS,
-    )
+    from ultrasam_hf.export.onnx_export import DECODER_LAYOUT, IMAGE_SIDE_LAYOUT, PROMPT_SIDE_LAYOUT
 
     if isinstance(module, ImageSideGraph):
-        return ["image_embeddings"], IMAGE_SIDE_OUTPUTS, None
+        return IMAGE_SIDE_LAYOUT
     if isinstance(module, (PromptDecoderGraph, TokenSideDecoderGraph)):
-        return DECODER_INPUTS, DECODER_OUTPUTS, DECODER_AXES
-    return PROMPT_SIDE_INPUTS, DECODER_OUTPUTS, PROMPT_SIDE_AXES
+        return DECODER_LAYOUT
+    return PROMPT_SIDE_LAYOUT
 
 
 def onnx_runner(module, inputs, folder: Path, name: str, threads: int):

@@ -2,7 +2,6 @@
 US-43d shards with the data layer's builder and the real dataset cards (what the downstream scripts read)."""
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +9,6 @@ import pytest
 from PIL import Image
 
 from ultrasam_hf.data import build_dataset
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,19 +20,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def load_script():
-    """Loader of a script of `scripts/` as a module, by file path (`scripts/` is not a package)."""
-
-    def load(name: str):
-        spec = importlib.util.spec_from_file_location(f"_downstream_script_{name}", REPO / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    return load
 
 
 def _disk(height, width, cy, cx, radius):

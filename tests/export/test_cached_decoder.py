@@ -31,13 +31,16 @@ PROMPTS = {
 
 
 LAYOUTS = {"onnx": (ImageSideGraph, PromptSideGraph), "eager": (EagerImageSide, EagerPromptSide)}
+ONE_BLOCK = "tiny-lite, one decoder block"
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("preset", ["tiny-lite", "tiny"])
+@pytest.mark.parametrize("preset", ["tiny-lite", "tiny", ONE_BLOCK])
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt, layout):
-    model = tiny_model(preset)
+    """Also for a decoder cut to one block (`with_decoder_layers`, `docs/decoder_benchmark.md`'s last section): its
+    only block is the cached first one, and the final attention reads the image tokens that block updated."""
+    model = with_decoder_layers(tiny_model("tiny-lite"), 1).eval() if preset == ONE_BLOCK else tiny_model(preset)
     size = model.config.prompt_encoder_config.image_embedding_size
     channels = model.config.mask_decoder_config.hidden_size
     full, (image_side, prompt_side) = PromptDecoderGraph(model), (graph(model) for graph in LAYOUTS[layout])
@@ -55,24 +58,6 @@ def test_split_decoder_equals_the_full_decoder(tiny_model, preset, prompt, layou
     )
     scale = max(float(logits.abs().max()), 1.0)
     assert torch.allclose(split_logits, logits, atol=1e-5 * scale, rtol=0)
-    assert torch.allclose(split_iou, iou, atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_split_decoder_of_a_one_layer_decoder(tiny_model, layout):
-    """A decoder cut to one two-way block (`with_decoder_layers`, `docs/decoder_benchmark.md`'s last section): its only
-    block is the cached first one, and the final attention reads the image tokens that block updated."""
-    model = with_decoder_layers(tiny_model("tiny-lite"), 1).eval()
-    size = model.config.prompt_encoder_config.image_embedding_size
-    embeddings = torch.randn(1, model.config.mask_decoder_config.hidden_size, size, size)
-    coords, labels = PROMPTS["clicks, a negative one, a box"]
-    coords, labels = torch.tensor(coords) * model.config.prompt_encoder_config.image_size / 256, torch.tensor(labels)
-    image_side, prompt_side = (graph(model) for graph in LAYOUTS[layout])
-    with torch.no_grad():
-        mask = torch.zeros(1, 1, 4 * size, 4 * size)
-        iou, logits = PromptDecoderGraph(model)(embeddings, coords, labels, mask, torch.zeros(1))
-        split_iou, split_logits = prompt_side(*image_side(embeddings), coords, labels)
-    assert torch.allclose(split_logits, logits, atol=1e-5 * max(float(logits.abs().max()), 1.0), rtol=0)
     assert torch.allclose(split_iou, iou, atol=1e-5, rtol=0)
 
 
@@ -177,22 +162,9 @@ def test_exports_without_the_split_decoder_still_run(exported, tmp_path):
     assert np.allclose(logits, old_logits, atol=1e-4 * max(float(np.abs(logits).max()), 1.0))
 
 
-@pytest.fixture(scope="module")
-def benchmark_script():
-    """`scripts/benchmark_decoder.py` as a module."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_decoder.py"
-    spec = importlib.util.spec_from_file_location("_benchmark_decoder", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model, benchmark_script):
+def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model, load_script):
     """`scripts/benchmark_decoder.py` end to end on a tiny model: every graph, both runtimes, one table row each."""
-    module = benchmark_script
+    module = load_script("benchmark_decoder")
     tiny_model("tiny-lite").save_pretrained(tmp_path / "model")
     out = tmp_path / "decoder_benchmark.md"
     assert module.main(["--model", str(tmp_path / "model"), "--rounds", "1", "--calls", "1", "--out", str(out)]) == 0
@@ -204,14 +176,15 @@ def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model, ben
     assert len(rows) == 12 and all(row.endswith("x |") for row in rows)
 
 
-def test_decoder_benchmark_exports_the_graphs_as_shipped(tmp_path, tiny_model, benchmark_script):
+def test_decoder_benchmark_exports_the_graphs_as_shipped(tmp_path, tiny_model, load_script):
     """The benchmark's graphs take the shipped graphs' input names and dynamic prompt axes: with fixed shapes ONNX
     Runtime optimises them differently (`shipped_layout`)."""
     import onnx
 
-    graphs = benchmark_script.graphs_and_inputs(tiny_model("tiny-lite"))
+    benchmark = load_script("benchmark_decoder")
+    graphs = benchmark.graphs_and_inputs(tiny_model("tiny-lite"))
     for index, (name, (graph, inputs)) in enumerate(graphs.items()):
-        benchmark_script.onnx_runner(graph, inputs, tmp_path, f"graph{index}", 1)()
+        benchmark.onnx_runner(graph, inputs, tmp_path, f"graph{index}", 1)()
         shapes = {
             tensor.name: [dim.dim_param or dim.dim_value for dim in tensor.type.tensor_type.shape.dim]
             for tensor in onnx.load(tmp_path / f"graph{index}.onnx").graph.input

@@ -111,16 +111,11 @@ def test_vit_weights_keep_sams_names_and_load_from_sam():
         )
 
 
-def test_encoder_benchmark_reports_parity_of_the_folded_encoder(tmp_path):
+def test_encoder_benchmark_reports_parity_of_the_folded_encoder(tmp_path, load_script):
     """`scripts/benchmark_encoders.py` on a small ViT: every row, and the folded float32 encoder's parity columns."""
-    import importlib.util
     import json
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_encoders.py"
-    spec = importlib.util.spec_from_file_location("benchmark_encoders", script)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_script("benchmark_encoders")
     out = tmp_path / "encoders.md"
     argv = ["--device", "cpu", "--encoders", "vit-b", "--image-size", "128", "--batch", "2", "--repeats", "1"]
     assert benchmark.main([*argv, "--threads", "1", "--out", str(out)]) == 0

@@ -46,8 +46,10 @@ PROMPT_SIDE_INPUTS = [*IMAGE_SIDE_OUTPUTS, "point_coords", "point_labels"]
 # shapes it knows, so a benchmark of these graphs exports them with the same axes (`scripts/benchmark_decoder.py`)
 PROMPT_AXES = {"point_coords": {0: "objects", 1: "points"}, "point_labels": {0: "objects", 1: "points"}}
 OUTPUT_AXES = {"iou_scores": {0: "objects"}, "low_res_masks": {0: "objects"}}
-DECODER_AXES = {**PROMPT_AXES, "mask_input": {0: "mask_objects"}, **OUTPUT_AXES}
-PROMPT_SIDE_AXES = {**PROMPT_AXES, **OUTPUT_AXES}
+# (input names, output names, dynamic axes) of each decoder graph
+DECODER_LAYOUT = (DECODER_INPUTS, DECODER_OUTPUTS, {**PROMPT_AXES, "mask_input": {0: "mask_objects"}, **OUTPUT_AXES})
+IMAGE_SIDE_LAYOUT = (["image_embeddings"], IMAGE_SIDE_OUTPUTS, None)
+PROMPT_SIDE_LAYOUT = (PROMPT_SIDE_INPUTS, DECODER_OUTPUTS, {**PROMPT_AXES, **OUTPUT_AXES})
 
 
 def model_fingerprint(model) -> str:
@@ -176,9 +178,7 @@ def export_graphs(model, out_dir, opset: int = OPSET) -> None:
             TokenSideDecoderGraph(model).eval(),
             example,
             out_dir / GRAPHS["fp32"][1],
-            DECODER_INPUTS,
-            DECODER_OUTPUTS,
-            DECODER_AXES,
+            *DECODER_LAYOUT,
             opset,
         )
         image_side = ImageSideGraph(model).eval()
@@ -186,18 +186,14 @@ def export_graphs(model, out_dir, opset: int = OPSET) -> None:
             image_side,
             (embeddings,),
             out_dir / SPLIT_DECODER["decoder_image"],
-            ["image_embeddings"],
-            IMAGE_SIDE_OUTPUTS,
-            None,
+            *IMAGE_SIDE_LAYOUT,
             opset,
         )
         _export_graph(
             PromptSideGraph(model).eval(),
             (*image_side(embeddings), *example[1:3]),
             out_dir / SPLIT_DECODER["decoder_prompt"],
-            PROMPT_SIDE_INPUTS,
-            DECODER_OUTPUTS,
-            PROMPT_SIDE_AXES,
+            *PROMPT_SIDE_LAYOUT,
             opset,
         )
 
