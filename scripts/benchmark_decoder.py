@@ -5,6 +5,7 @@ count. Rounds alternate the graphs, so that a slower stretch of a shared machine
 docs/decoder_benchmark.md.
 
     python scripts/benchmark_decoder.py                     # the shipped lite model, 2 threads
+    python scripts/benchmark_decoder.py --profile           # + where ONNX Runtime's prompt side spends its time
 """
 
 import argparse
@@ -74,20 +75,25 @@ def shipped_layout(module):
     return PROMPT_SIDE_LAYOUT
 
 
-def onnx_runner(module, inputs, folder: Path, name: str, threads: int):
-    """Export `module` as `ultrasam export onnx` does (`shipped_layout`) and return a function that runs it once with
-    ONNX Runtime on `inputs`."""
+def shipped_session(module, inputs, path: Path, options):
+    """Export `module` to `path` as `ultrasam export onnx` does (`shipped_layout`): an ONNX Runtime session of it with
+    `options`, and its feeds for `inputs`."""
     import numpy as np
     import onnxruntime
 
-    from ultrasam_hf.export.onnx_backend import session_options
     from ultrasam_hf.export.onnx_export import OPSET, _export_graph
 
     names, outputs, axes = shipped_layout(module)
-    path = folder / f"{name}.onnx"
     _export_graph(module, inputs, path, names, outputs, axes, OPSET)
-    session = onnxruntime.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
-    feeds = {key: np.ascontiguousarray(value.numpy()) for key, value in zip(names, inputs)}
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session, {key: np.ascontiguousarray(value.numpy()) for key, value in zip(names, inputs)}
+
+
+def onnx_runner(module, inputs, folder: Path, name: str, threads: int):
+    """A function that runs `module`'s graph as shipped once with ONNX Runtime on `inputs`."""
+    from ultrasam_hf.export.onnx_backend import session_options
+
+    session, feeds = shipped_session(module, inputs, folder / f"{name}.onnx", session_options(threads))
     return lambda: session.run(None, feeds)
 
 
@@ -99,6 +105,85 @@ def torch_runner(module, inputs):
             module(*inputs)
 
     return run
+
+
+# ONNX Runtime operator kinds, grouped as the prompt side's time splits: arithmetic in matrix products, passes over
+# 4,096 x 256 (or 8,192 x 64) tensors, and the rest (shape arithmetic, gathers, the small token-side operators)
+KERNEL_KINDS = {
+    "matrix products": {"Gemm", "MatMul", "FusedMatMul", "FusedGemm", "Einsum"},
+    "layer norms": {"LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization"},
+    "additions and products by scalars": {"Add", "Mul", "Sub", "Div", "BiasGelu"},
+    "GELUs": {"Gelu", "FastGelu"},
+    "softmaxes": {"Softmax"},
+    "transposes": {"Transpose"},
+}
+
+
+def kernel_profile(module, inputs, folder: Path, threads: int, runs: int, warm_up: int = 5) -> dict:
+    """ONNX Runtime's kernel time per call of `module`'s graph as shipped, in ms, by `KERNEL_KINDS` (everything else
+    under "other"), from its profiler over `runs` calls after `warm_up` (profiling adds a few microseconds per
+    operator)."""
+    import json
+
+    from ultrasam_hf.export.onnx_backend import session_options
+
+    options = session_options(threads)
+    options.enable_profiling = True
+    options.profile_file_prefix = str(folder / "profile")
+    session, feeds = shipped_session(module, inputs, folder / "profiled.onnx", options)
+    for _ in range(warm_up + runs):
+        session.run(None, feeds)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    timed = [event for event in events if event["name"] == "model_run"][warm_up:]
+    start = timed[0]["ts"]
+    totals = dict.fromkeys([*KERNEL_KINDS, "other"], 0.0)
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= start:
+            op = event["args"]["op_name"]
+            kind = next((kind for kind, ops in KERNEL_KINDS.items() if op in ops), "other")
+            totals[kind] += event["dur"] / 1000 / len(timed)
+    return totals
+
+
+def sgemm_rate(threads: int, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of a large float32 matrix product in PyTorch on `threads` threads: what these cores reach."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def profile_lines(profile: dict, gflop: float, rate: float, median_ms: float) -> list:
+    """The `--profile` section of the report: kernel time by kind, and what the prompt side would take with its matrix
+    products at `rate` GFLOP/s and everything else as fast as ONNX Runtime ran it (`median_ms` unprofiled)."""
+    total = sum(profile.values())
+    products = profile["matrix products"]
+    rest = (total - products) * median_ms / total  # profiling slows every operator: scaled to the unprofiled median
+    lines = [
+        "",
+        "## Where ONNX Runtime's prompt side spends its time (`--profile`)",
+        "",
+        "Kernel time per call of the split decoder's prompt side (one box), from ONNX Runtime's profiler:",
+        "",
+        "| kernels | ms per call | share |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {kind} | {ms:.2f} | {ms / total:.0%} |" for kind, ms in profile.items()]
+    lines += [
+        f"| all | {total:.2f} | 100% |",
+        "",
+        f"Profiled, the kernels took {total:.1f} ms per call against the {median_ms:.1f} ms median above. The matrix "
+        f"products ran their {gflop:.2f} GFLOP at {gflop / products * 1000:.0f} GFLOP/s (profiled). A 2,048-square "
+        f"float32 product in PyTorch ran at {rate:.0f} GFLOP/s on the same threads. The other kernels, scaled to "
+        f"the median, take {rest:.1f} ms. So with every product at {rate:.0f} GFLOP/s, the prompt side would take "
+        f"{rest + gflop / rate * 1000:.1f} ms.",
+    ]
+    return lines
 
 
 def interleaved(runners: dict, rounds: int, calls: int) -> dict:
@@ -123,6 +208,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "decoder_benchmark.md")
+    parser.add_argument(
+        "--profile", action="store_true", help="add ONNX Runtime's kernel time of the prompt side, by operator kind"
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -143,6 +231,9 @@ def main(argv=None) -> int:
         eager = graphs_and_inputs(model, eager=True)
         runners.update({("pytorch", name): torch_runner(module, inputs) for name, (module, inputs) in eager.items()})
         times = interleaved(runners, args.rounds, args.calls)
+        split = "split decoder: prompt side, box"
+        if args.profile:
+            profile = kernel_profile(*graphs[split], Path(folder), args.threads, runs=args.rounds * args.calls)
     lines = [
         "# Decoder graphs, interleaved\n",
         f"Measured with `{' '.join(['python scripts/benchmark_decoder.py', *sys.argv[1:]])}`: model "
@@ -161,7 +252,6 @@ def main(argv=None) -> int:
                 f"| {runtime} | {name} | {flops[name]:.2f} | {1000 * np.median(t):.1f} | "
                 f"{1000 * np.percentile(t, 10):.1f} | {np.median(t) / base:.2f}x |"
             )
-    split = "split decoder: prompt side, box"
     split_ms = 1000 * np.median(times[("onnxruntime", split)])
     lines += [
         "",
@@ -176,6 +266,8 @@ def main(argv=None) -> int:
         f"The prompt side ran its {flops[split]:.2f} GFLOP at {flops[split] / split_ms * 1000:.0f} GFLOP/s with ONNX "
         f"Runtime here ({split_ms:.1f} ms); a 10 ms prompt needs {flops[split] / 0.01:.0f} GFLOP/s.",
     ]
+    if args.profile:
+        lines += profile_lines(profile, flops[split], sgemm_rate(args.threads), split_ms)
     markdown = "\n".join(lines) + "\n"
     args.out.write_text(markdown)
     print(markdown)

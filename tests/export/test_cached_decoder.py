@@ -163,17 +163,28 @@ def test_exports_without_the_split_decoder_still_run(exported, tmp_path):
 
 
 def test_decoder_benchmark_script_runs_on_a_tiny_model(tmp_path, tiny_model, load_script):
-    """`scripts/benchmark_decoder.py` end to end on a tiny model: every graph, both runtimes, one table row each."""
+    """`scripts/benchmark_decoder.py` end to end on a tiny model: every graph, both runtimes, one table row each, and
+    with `--profile` the prompt side's kernel time by operator kind."""
     module = load_script("benchmark_decoder")
     tiny_model("tiny-lite").save_pretrained(tmp_path / "model")
     out = tmp_path / "decoder_benchmark.md"
-    assert module.main(["--model", str(tmp_path / "model"), "--rounds", "1", "--calls", "1", "--out", str(out)]) == 0
-    rows = [
-        line
-        for line in out.read_text().splitlines()
-        if line.startswith("| onnxruntime") or line.startswith("| pytorch")
-    ]
+    argv = ["--model", str(tmp_path / "model"), "--rounds", "1", "--calls", "2", "--out", str(out), "--profile"]
+    assert module.main(argv) == 0
+    lines = out.read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| onnxruntime") or line.startswith("| pytorch")]
     assert len(rows) == 12 and all(row.endswith("x |") for row in rows)
+    kinds = [line.split(" | ")[0][2:] for line in lines[lines.index("| kernels | ms per call | share |") + 2 :]]
+    assert kinds[: len(module.KERNEL_KINDS) + 2] == [*module.KERNEL_KINDS, "other", "all"]
+    assert float(lines[lines.index("| kernels | ms per call | share |") + 2].split(" | ")[1]) > 0  # matrix products
+
+
+def test_kernel_profile_finds_the_prompt_sides_operator_kinds(tmp_path, tiny_model, load_script):
+    """The profile has a time for every kind, and the prompt side's products, layer norms and softmaxes in theirs."""
+    benchmark = load_script("benchmark_decoder")
+    graph, inputs = benchmark.graphs_and_inputs(tiny_model("tiny-lite"))["split decoder: prompt side, box"]
+    profile = benchmark.kernel_profile(graph, inputs, tmp_path, threads=1, runs=2)
+    assert set(profile) == {*benchmark.KERNEL_KINDS, "other"} and all(ms >= 0 for ms in profile.values())
+    assert profile["matrix products"] > 0 and profile["layer norms"] > 0 and profile["softmaxes"] > 0
 
 
 def test_decoder_benchmark_exports_the_graphs_as_shipped(tmp_path, tiny_model, load_script):
